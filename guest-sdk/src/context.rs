@@ -1,0 +1,237 @@
+//! [`Context`], handed to `process` and `finish`: emits output and owns the
+//! state stores; [`OpenContext`], handed to `open`: declares state handles
+//! and restores them from the checkpoint chunks.
+
+use std::any::Any;
+use std::hash::Hash;
+
+use weir_wire::batch::{BatchWriter, EventRef, NO_KEY_GROUP};
+
+use crate::state::{
+    Chunk, KeyHasher, ListState, MapState, StateValue, Store, ValueState, kind_name,
+};
+use crate::state::{Current, Kind, ListStore, MapStore, ValueStore};
+use crate::{Error, OperatorInfo, Result, log};
+
+/// What an operator sees while it processes events or finishes: where to
+/// emit output, its [`OperatorInfo`], and the state behind its handles.
+pub struct Context {
+    info: OperatorInfo,
+    stores: Vec<Box<dyn Store>>,
+    keys: KeyHasher,
+    has_keyed_state: bool,
+    current: Current,
+    output: BatchWriter,
+    /// Restored chunks of handles `open` did not declare, returned again by
+    /// every snapshot so that no state is silently dropped.
+    unclaimed: Vec<Chunk>,
+}
+
+impl Context {
+    fn new(info: OperatorInfo) -> Self {
+        Context {
+            info,
+            stores: Vec::new(),
+            keys: KeyHasher::default(),
+            has_keyed_state: false,
+            current: Current::new(),
+            output: BatchWriter::new(),
+            unclaimed: Vec::new(),
+        }
+    }
+
+    /// Who this instance is and its configuration.
+    pub fn info(&self) -> &OperatorInfo {
+        &self.info
+    }
+
+    /// Emits an event with the timestamp of the input event being processed
+    /// (none in `finish`).
+    pub fn emit(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
+        let timestamp = self.current.timestamp();
+        self.output
+            .push(NO_KEY_GROUP, timestamp, key.as_ref(), value.as_ref());
+    }
+
+    /// Emits an event with a timestamp (milliseconds since the Unix epoch).
+    pub fn emit_with_timestamp(
+        &mut self,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+        timestamp: i64,
+    ) {
+        self.output
+            .push(NO_KEY_GROUP, timestamp, key.as_ref(), value.as_ref());
+    }
+
+    pub(crate) fn enter(&mut self, event: &EventRef<'_>) {
+        let keys = self.has_keyed_state.then_some(&self.keys);
+        self.current
+            .enter(event.key, event.key_group, event.timestamp, keys);
+    }
+
+    pub(crate) fn leave(&mut self) {
+        self.current.leave();
+    }
+
+    /// The events emitted since the last call, as a batch; an empty batch
+    /// costs no allocation.
+    pub(crate) fn take_output(&mut self) -> Vec<u8> {
+        if self.output.is_empty() {
+            Vec::new()
+        } else {
+            self.output.take()
+        }
+    }
+
+    pub(crate) fn discard_output(&mut self) {
+        self.output.reset();
+    }
+
+    /// Every handle's chunks, in declaration order, then the unclaimed ones.
+    pub(crate) fn snapshot(&self) -> Result<Vec<Chunk>> {
+        let mut chunks = Vec::new();
+        for store in &self.stores {
+            store.snapshot(&mut chunks)?;
+        }
+        chunks.extend(self.unclaimed.iter().cloned());
+        Ok(chunks)
+    }
+
+    #[track_caller]
+    pub(crate) fn store<S: Store>(&self, index: usize) -> (&S, &Current) {
+        let store = self
+            .stores
+            .get(index)
+            .and_then(|store| (&**store as &dyn Any).downcast_ref());
+        (store.unwrap_or_else(|| foreign_handle()), &self.current)
+    }
+
+    #[track_caller]
+    pub(crate) fn store_mut<S: Store>(&mut self, index: usize) -> (&mut S, &Current) {
+        let store = self
+            .stores
+            .get_mut(index)
+            .and_then(|store| (&mut **store as &mut dyn Any).downcast_mut());
+        (store.unwrap_or_else(|| foreign_handle()), &self.current)
+    }
+}
+
+#[track_caller]
+fn foreign_handle() -> ! {
+    panic!(
+        "a state handle was used with a Context other than the one of the instance that declared it"
+    )
+}
+
+/// What `open` gets: the instance's [`OperatorInfo`] and the means to declare
+/// state handles. Declaring a handle loads its restored state, if any.
+pub struct OpenContext {
+    ctx: Context,
+    /// Restored chunks not yet claimed by a declaration.
+    restored: Vec<Chunk>,
+}
+
+impl OpenContext {
+    pub(crate) fn new(info: OperatorInfo, restored: Vec<Chunk>) -> Self {
+        OpenContext {
+            ctx: Context::new(info),
+            restored,
+        }
+    }
+
+    /// Who this instance is and its configuration.
+    pub fn info(&self) -> &OperatorInfo {
+        self.ctx.info()
+    }
+
+    /// Declares a value per key.
+    pub fn keyed_value<T: StateValue>(&mut self, name: &str) -> Result<ValueState<T>> {
+        self.declare(ValueStore::<T>::keyed(name))
+            .map(ValueState::new)
+    }
+
+    /// Declares a map per key.
+    pub fn keyed_map<K, V>(&mut self, name: &str) -> Result<MapState<K, V>>
+    where
+        K: StateValue + Hash + Eq,
+        V: StateValue,
+    {
+        self.declare(MapStore::<K, V>::keyed(name))
+            .map(MapState::new)
+    }
+
+    /// Declares a list per key.
+    pub fn keyed_list<T: StateValue>(&mut self, name: &str) -> Result<ListState<T>> {
+        self.declare(ListStore::<T>::keyed(name))
+            .map(ListState::new)
+    }
+
+    /// Declares one value for this subtask.
+    pub fn operator_value<T: StateValue>(&mut self, name: &str) -> Result<ValueState<T>> {
+        self.declare(ValueStore::<T>::operator(name))
+            .map(ValueState::new)
+    }
+
+    /// Declares one list for this subtask.
+    pub fn operator_list<T: StateValue>(&mut self, name: &str) -> Result<ListState<T>> {
+        self.declare(ListStore::<T>::operator(name))
+            .map(ListState::new)
+    }
+
+    /// Adds a store, loading the restored chunks that carry its name.
+    fn declare<S: Store>(&mut self, mut store: S) -> Result<usize> {
+        let name = store.name().to_owned();
+        let kind = store.kind();
+        if name.is_empty() {
+            return Err(Error::msg("a state handle name must not be empty"));
+        }
+        if self
+            .ctx
+            .stores
+            .iter()
+            .any(|declared| declared.name() == name)
+        {
+            return Err(Error::msg(format!(
+                "state handle `{name}` is declared twice"
+            )));
+        }
+        let (mine, others): (Vec<Chunk>, Vec<Chunk>) = std::mem::take(&mut self.restored)
+            .into_iter()
+            .partition(|chunk| chunk.handle == name);
+        self.restored = others;
+        for chunk in &mine {
+            if chunk.kind != kind {
+                return Err(Error::msg(format!(
+                    "state handle `{name}` is declared as {} but the restored checkpoint holds it as {}",
+                    kind_name(kind),
+                    kind_name(chunk.kind)
+                )));
+            }
+            store.restore(chunk.key_group, &chunk.data, &self.ctx.keys)?;
+        }
+        self.ctx.has_keyed_state |= kind.is_keyed();
+        self.ctx.stores.push(Box::new(store));
+        Ok(self.ctx.stores.len() - 1)
+    }
+
+    /// Ends `open`: restored chunks nobody declared are kept for the next
+    /// snapshots.
+    pub(crate) fn into_context(self) -> Context {
+        let OpenContext { mut ctx, restored } = self;
+        let mut reported: Vec<(&str, Kind)> = Vec::new();
+        for chunk in &restored {
+            if !reported.contains(&(chunk.handle.as_str(), chunk.kind)) {
+                reported.push((&chunk.handle, chunk.kind));
+                log::warn(&format!(
+                    "restored {} state `{}` is not declared by `open`; it is kept unchanged in every \
+                     snapshot",
+                    kind_name(chunk.kind),
+                    chunk.handle
+                ));
+            }
+        }
+        ctx.unclaimed = restored;
+        ctx
+    }
+}

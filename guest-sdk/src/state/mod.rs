@@ -1,0 +1,93 @@
+//! Typed state handles and the snapshot format they are saved in.
+//!
+//! An operator declares its state in [`Operator::open`](crate::Operator::open)
+//! through [`OpenContext`](crate::OpenContext) and gets back a handle: a typed
+//! index into the stores its [`Context`](crate::Context) owns. Values live in
+//! guest memory as ordinary Rust values; reading or writing one costs a hash
+//! lookup and no serialization. Values are encoded only by `snapshot`, and
+//! decoded only when `open` declares a handle that the restored checkpoint
+//! holds.
+//!
+//! | handle            | keyed scope (`keyed_*`) | operator scope (`operator_*`) |
+//! |-------------------|-------------------------|-------------------------------|
+//! | [`ValueState<T>`] | `keyed-value`           | `operator-value`              |
+//! | [`MapState<K, V>`]| `keyed-map`             | —                             |
+//! | [`ListState<T>`]  | `keyed-list`            | `operator-list`               |
+//!
+//! **Keyed** state is scoped by the key of the event being processed, like
+//! Flink's keyed state: the same handle reads another value for another key.
+//! Each entry is tagged with the key group the host passed with the event that
+//! created it, and snapshots hold one [`Chunk`] per (handle, key group), so
+//! the host can hand key groups to other subtasks when it rescales. Using
+//! keyed state outside `process` (there is no current key) panics.
+//!
+//! **Operator** state is one value or list per subtask, usable from `process`
+//! and `finish`, and saved as one chunk per handle.
+//!
+//! Values and map keys are encoded with [postcard] (the value codec `wit/STATE.md`
+//! documents), so any `Serialize + DeserializeOwned` type works; see
+//! [`StateValue`].
+//!
+//! [postcard]: https://postcard.jamesmunns.com/wire-format
+
+mod list;
+mod map;
+mod store;
+mod value;
+
+pub use list::ListState;
+pub use map::MapState;
+pub use value::ValueState;
+pub use weir_wire::state::Kind;
+
+pub(crate) use list::ListStore;
+pub(crate) use map::MapStore;
+pub(crate) use store::{Current, KeyHasher, Store};
+pub(crate) use value::ValueStore;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// What a state value (or map key) must be: encodable with serde, owned.
+/// Implemented for every such type.
+pub trait StateValue: Serialize + DeserializeOwned + 'static {}
+
+impl<T: Serialize + DeserializeOwned + 'static> StateValue for T {}
+
+/// The state of one handle for one key group (keyed kinds) or for the whole
+/// subtask (operator kinds): the WIT `state-chunk`, with `data` laid out as
+/// `wit/STATE.md` says (readable with [`weir_wire::state::ChunkReader`]).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Chunk {
+    /// The name given to the handle in `open`.
+    pub handle: String,
+    pub kind: Kind,
+    /// The key group of every entry; `None` for operator kinds.
+    pub key_group: Option<u16>,
+    pub data: Vec<u8>,
+}
+
+impl std::fmt::Debug for Chunk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Chunk")
+            .field("handle", &self.handle)
+            .field("kind", &kind_name(self.kind))
+            .field("key_group", &self.key_group)
+            .field("data", &format_args!("{} bytes", self.data.len()))
+            .finish()
+    }
+}
+
+/// The WIT name of a kind (`keyed-value`, ...), for messages.
+pub fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::KeyedValue => "keyed-value",
+        Kind::KeyedMap => "keyed-map",
+        Kind::KeyedList => "keyed-list",
+        Kind::OperatorValue => "operator-value",
+        Kind::OperatorList => "operator-list",
+    }
+}
+
+#[cfg(test)]
+mod tests;

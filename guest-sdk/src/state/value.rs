@@ -1,0 +1,193 @@
+//! [`ValueState`]: one value per key (keyed scope) or per subtask (operator scope).
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use weir_wire::state::{Entry, Kind};
+
+use super::Chunk;
+use super::StateValue;
+use super::store::{
+    KeyHasher, KeyedTable, Scope, Store, decode, duplicate, encode, for_each_entry,
+    restored_key_group, wrong_entry,
+};
+use crate::{Context, Error, Result};
+
+/// A handle to one value of type `T` per key (from
+/// [`OpenContext::keyed_value`](crate::OpenContext::keyed_value)) or per
+/// subtask (from [`OpenContext::operator_value`](crate::OpenContext::operator_value)).
+///
+/// The handle is a typed index: cheap to copy, and only meaningful with the
+/// [`Context`] of the instance that declared it.
+///
+/// # Panics
+/// Every method of a keyed handle panics when there is no current key (see
+/// [the state module](crate::state)).
+pub struct ValueState<T> {
+    index: usize,
+    _value: PhantomData<fn() -> T>,
+}
+
+impl<T: StateValue> ValueState<T> {
+    pub(crate) fn new(index: usize) -> Self {
+        ValueState {
+            index,
+            _value: PhantomData,
+        }
+    }
+
+    /// The value, if one is set.
+    #[track_caller]
+    pub fn get<'c>(&self, ctx: &'c Context) -> Option<&'c T> {
+        let (store, current) = ctx.store::<ValueStore<T>>(self.index);
+        match &store.scope {
+            Scope::Keyed(table) => table.get(current.key(&store.name)),
+            Scope::Operator(value) => value.as_ref(),
+        }
+    }
+
+    /// The value, mutably, if one is set.
+    #[track_caller]
+    pub fn get_mut<'c>(&self, ctx: &'c mut Context) -> Option<&'c mut T> {
+        let (store, current) = ctx.store_mut::<ValueStore<T>>(self.index);
+        match &mut store.scope {
+            Scope::Keyed(table) => table.get_mut(current.key(&store.name)),
+            Scope::Operator(value) => value.as_mut(),
+        }
+    }
+
+    /// Sets the value.
+    #[track_caller]
+    pub fn set(&self, ctx: &mut Context, value: T) {
+        let (store, current) = ctx.store_mut::<ValueStore<T>>(self.index);
+        match &mut store.scope {
+            Scope::Keyed(table) => {
+                table.insert(current.key(&store.name), value);
+            }
+            Scope::Operator(slot) => *slot = Some(value),
+        }
+    }
+
+    /// Removes the value (a cleared value is absent from the next snapshot).
+    #[track_caller]
+    pub fn clear(&self, ctx: &mut Context) {
+        let (store, current) = ctx.store_mut::<ValueStore<T>>(self.index);
+        match &mut store.scope {
+            Scope::Keyed(table) => {
+                table.remove(current.key(&store.name));
+            }
+            Scope::Operator(slot) => *slot = None,
+        }
+    }
+}
+
+impl<T> Clone for ValueState<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for ValueState<T> {}
+
+impl<T> fmt::Debug for ValueState<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ValueState")
+            .field("index", &self.index)
+            .finish()
+    }
+}
+
+pub(crate) struct ValueStore<T> {
+    name: String,
+    scope: Scope<T, Option<T>>,
+}
+
+impl<T> ValueStore<T> {
+    pub(crate) fn keyed(name: &str) -> Self {
+        ValueStore {
+            name: name.to_owned(),
+            scope: Scope::Keyed(KeyedTable::new()),
+        }
+    }
+
+    pub(crate) fn operator(name: &str) -> Self {
+        ValueStore {
+            name: name.to_owned(),
+            scope: Scope::Operator(None),
+        }
+    }
+}
+
+impl<T: StateValue> Store for ValueStore<T> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn kind(&self) -> Kind {
+        match self.scope {
+            Scope::Keyed(_) => Kind::KeyedValue,
+            Scope::Operator(_) => Kind::OperatorValue,
+        }
+    }
+
+    fn restore(&mut self, key_group: Option<u16>, data: &[u8], keys: &KeyHasher) -> Result<()> {
+        let kind = self.kind();
+        let ValueStore { name, scope } = self;
+        match scope {
+            Scope::Keyed(table) => {
+                let group = restored_key_group(name, kind, key_group)?;
+                for_each_entry(name, kind, key_group, data, |entry| {
+                    let Entry::KeyedValue { key, value } = entry else {
+                        return Err(wrong_entry(name));
+                    };
+                    let hash = keys.hash(key);
+                    if table.restored_mut(hash, key).is_some() {
+                        return Err(duplicate(name, key_group, key, "twice"));
+                    }
+                    table.restore_insert(hash, group, key, decode(name, value)?);
+                    Ok(())
+                })
+            }
+            Scope::Operator(slot) => for_each_entry(name, kind, key_group, data, |entry| {
+                let Entry::OperatorValue { value } = entry else {
+                    return Err(wrong_entry(name));
+                };
+                if slot.is_some() {
+                    return Err(Error::msg(format!(
+                        "state `{name}`: the restored checkpoint holds more than one operator-value \
+                         entry for it"
+                    )));
+                }
+                *slot = Some(decode(name, value)?);
+                Ok(())
+            }),
+        }
+    }
+
+    fn snapshot(&self, out: &mut Vec<Chunk>) -> Result<()> {
+        let mut buf = Vec::new();
+        match &self.scope {
+            Scope::Keyed(table) => {
+                table.snapshot(&self.name, Kind::KeyedValue, out, |writer, slot| {
+                    buf.clear();
+                    encode(&self.name, slot.value(), &mut buf)?;
+                    writer.keyed_value(slot.key(), &buf);
+                    Ok(())
+                })
+            }
+            Scope::Operator(None) => Ok(()),
+            Scope::Operator(Some(value)) => {
+                encode(&self.name, value, &mut buf)?;
+                let mut writer = weir_wire::state::ChunkWriter::new(Kind::OperatorValue);
+                writer.operator_value(&buf);
+                out.push(Chunk {
+                    handle: self.name.clone(),
+                    kind: Kind::OperatorValue,
+                    key_group: None,
+                    data: writer.finish(),
+                });
+                Ok(())
+            }
+        }
+    }
+}
