@@ -1,0 +1,88 @@
+//! `weir run JOB.toml`: start a job, print its progress, wait for the end.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use weir_host::{Engine, JobMetrics, JobSpec, JobStatus};
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// The job file.
+    job: PathBuf,
+
+    /// Runs the job under this id instead of the job file's (or a fresh one).
+    #[arg(long)]
+    job_id: Option<String>,
+
+    /// Seconds between two progress lines.
+    #[arg(long, default_value_t = 2.0, value_name = "SECONDS")]
+    progress_interval: f64,
+}
+
+pub fn run(args: RunArgs) -> Result<()> {
+    let mut spec = JobSpec::from_file(&args.job)?;
+    if args.job_id.is_some() {
+        spec.id = args.job_id;
+    }
+    let engine = Engine::new()?;
+    let job = engine
+        .start(spec)
+        .with_context(|| format!("cannot start {}", args.job.display()))?;
+    tracing::info!(
+        "job '{}' ({}) running; Ctrl-C cancels it",
+        job.name(),
+        job.id()
+    );
+
+    let cancel = job.cancel_handle();
+    ctrlc::set_handler(move || cancel.cancel())
+        .context("cannot install the Ctrl-C / SIGTERM handler")?;
+
+    let interval = Duration::from_secs_f64(args.progress_interval.max(0.1));
+    let mut last_print = std::time::Instant::now();
+    while !job.is_finished() {
+        std::thread::sleep(Duration::from_millis(50).min(interval));
+        if last_print.elapsed() >= interval {
+            tracing::info!("{}", progress_line(&job.metrics()));
+            last_print = std::time::Instant::now();
+        }
+    }
+    let name = job.name().to_owned();
+    let report = job.wait().with_context(|| format!("job '{name}' failed"))?;
+    let verdict = match report.status {
+        JobStatus::Finished => "finished",
+        JobStatus::Cancelled => "cancelled",
+    };
+    tracing::info!("job '{name}' {verdict}: {}", progress_line(&report.metrics));
+    Ok(())
+}
+
+/// `12.0s | source 1.20M ev (100k ev/s) | tokenizer 1.20M→6.10M | counter 6.10M→6.10M | sink 6.10M`
+fn progress_line(m: &JobMetrics) -> String {
+    let mut line = format!(
+        "{:.1}s | source {} ev ({} ev/s)",
+        m.elapsed.as_secs_f64(),
+        human(m.source_events as f64),
+        human(m.source_rate())
+    );
+    for op in &m.operators {
+        line += &format!(
+            " | {} {}→{}",
+            op.name,
+            human(op.events_in as f64),
+            human(op.events_out as f64)
+        );
+    }
+    line += &format!(" | sink {}", human(m.sink_events as f64));
+    line
+}
+
+fn human(n: f64) -> String {
+    match n {
+        n if n >= 1e9 => format!("{:.2}G", n / 1e9),
+        n if n >= 1e6 => format!("{:.2}M", n / 1e6),
+        n if n >= 1e4 => format!("{:.0}k", n / 1e3),
+        n => format!("{n:.0}"),
+    }
+}

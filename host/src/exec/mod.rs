@@ -1,0 +1,335 @@
+//! How a job *runs*: one thread per subtask, bounded channels between them,
+//! and the handle an embedder holds while the job runs.
+//!
+//! ```text
+//! source ──Router──▶ op[0] subtasks ──Router──▶ op[1] subtasks ─▶ … ─▶ sink writers
+//!          edge 0                     edge 1                          (chained to the last operator)
+//! ```
+//!
+//! Every pair of connected subtasks has its own bounded channel of
+//! [`Message`]s, so a subtask with several inputs can tell them apart (barrier
+//! alignment needs that) and a full channel blocks only its sender
+//! (backpressure). Guest calls are CPU-bound and synchronous, so every
+//! subtask gets an OS thread rather than an async task.
+//!
+//! Stopping: the first task that fails records its error and raises the
+//! stop flag; the others see the flag or a disconnected channel and end.
+//! Nothing here knows about wasmtime beyond [`crate::guest`]'s API.
+
+pub(crate) mod metrics;
+mod operator_task;
+pub(crate) mod router;
+mod source_task;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender, bounded};
+
+use metrics::JobCounters;
+pub use metrics::{JobMetrics, OperatorMetrics};
+use operator_task::{OperatorTask, Output};
+use router::Router;
+use source_task::SourceTask;
+
+use crate::error::{Error, Result};
+use crate::guest::{InstanceContext, LoadedComponent};
+use crate::job::JobSpec;
+use crate::job::graph::{Edge, JobGraph, SOURCE_PARALLELISM, key_group_range};
+use crate::sinks::Sink;
+use crate::sources::Source;
+
+/// What flows through a channel.
+pub(crate) enum Message {
+    /// Events packed as in `wit/FRAMING.md`.
+    Batch(Vec<u8>),
+    /// The sending subtask has no more events.
+    End,
+}
+
+/// How a task ended when it did not fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TaskExit {
+    /// All input processed and all output delivered.
+    Done,
+    /// Stopped early because the job is stopping.
+    Stopped,
+}
+
+/// What a task's thread runs.
+type TaskBody = Box<dyn FnOnce(&Shared) -> Result<TaskExit> + Send>;
+
+/// State shared by a job's tasks and its [`RunningJob`] handle.
+pub(crate) struct Shared {
+    pub(crate) counters: Arc<JobCounters>,
+    /// Raised by `cancel` or by the first failure; tasks poll it.
+    stopping: AtomicBool,
+    /// Raised only by `cancel`: tells a cancelled job from a failed one.
+    cancelled: AtomicBool,
+    failure: Mutex<Option<Error>>,
+}
+
+impl Shared {
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Relaxed)
+    }
+
+    fn cancel(&self) {
+        self.cancelled.store(true, Ordering::SeqCst);
+        self.stopping.store(true, Ordering::SeqCst);
+    }
+
+    fn fail(&self, error: Error) {
+        let mut failure = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+        if failure.is_none() {
+            tracing::error!("{error}");
+            *failure = Some(error);
+        }
+        self.stopping.store(true, Ordering::SeqCst);
+    }
+}
+
+/// How a job ended, when it did not fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobStatus {
+    /// The source was exhausted and every event reached the sink.
+    Finished,
+    /// [`RunningJob::cancel`] stopped it.
+    Cancelled,
+}
+
+/// The outcome of a job that did not fail.
+#[derive(Debug, Clone)]
+pub struct JobReport {
+    pub status: JobStatus,
+    pub metrics: JobMetrics,
+}
+
+/// A job that is running. Dropping the handle does not stop the job; call
+/// [`RunningJob::cancel`] and then [`RunningJob::wait`].
+pub struct RunningJob {
+    id: String,
+    name: String,
+    shared: Arc<Shared>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+/// Cancels a running job from anywhere (a signal handler, another thread).
+#[derive(Clone)]
+pub struct CancelHandle(Arc<Shared>);
+
+impl CancelHandle {
+    /// Asks the job to stop; in-flight work stops and `wait` returns
+    /// [`JobStatus::Cancelled`].
+    pub fn cancel(&self) {
+        self.0.cancel();
+    }
+}
+
+impl RunningJob {
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The job's counters now.
+    pub fn metrics(&self) -> JobMetrics {
+        self.shared.counters.snapshot()
+    }
+
+    /// True once every task has ended ([`RunningJob::wait`] will not block).
+    pub fn is_finished(&self) -> bool {
+        self.threads.iter().all(|t| t.is_finished())
+    }
+
+    pub fn cancel(&self) {
+        self.shared.cancel();
+    }
+
+    pub fn cancel_handle(&self) -> CancelHandle {
+        CancelHandle(self.shared.clone())
+    }
+
+    /// Blocks until every task has ended. A failure is returned as the
+    /// error of the first task that failed.
+    pub fn wait(self) -> Result<JobReport> {
+        for thread in self.threads {
+            if thread.join().is_err() {
+                self.shared.fail(Error::Usage(
+                    "internal error: a task panicked (see the log)".into(),
+                ));
+            }
+        }
+        let metrics = self.shared.counters.snapshot();
+        if self.shared.cancelled.load(Ordering::SeqCst) {
+            return Ok(JobReport {
+                status: JobStatus::Cancelled,
+                metrics,
+            });
+        }
+        let failure = self
+            .shared
+            .failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        match failure {
+            Some(error) => Err(error),
+            None => Ok(JobReport {
+                status: JobStatus::Finished,
+                metrics,
+            }),
+        }
+    }
+}
+
+/// Everything `start` needs that was prepared (and could fail) up front.
+pub(crate) struct Prepared {
+    pub(crate) id: String,
+    pub(crate) spec: JobSpec,
+    pub(crate) components: Vec<LoadedComponent>,
+    pub(crate) source: Box<dyn Source>,
+    /// One sink writer per subtask of the last operator.
+    pub(crate) sinks: Vec<Box<dyn Sink>>,
+}
+
+/// Builds the channels and starts one thread per subtask.
+pub(crate) fn start(prepared: Prepared) -> Result<RunningJob> {
+    let Prepared {
+        id,
+        spec,
+        components,
+        source,
+        sinks,
+    } = prepared;
+    let graph = JobGraph::from_spec(&spec);
+    let exec = &spec.execution;
+    let shared = Arc::new(Shared {
+        counters: JobCounters::new(graph.vertices.iter().map(|v| v.name.clone())),
+        stopping: AtomicBool::new(false),
+        cancelled: AtomicBool::new(false),
+        failure: Mutex::new(None),
+    });
+
+    // For each edge: the senders of every upstream subtask and the
+    // receivers of every downstream subtask.
+    let mut upstream_parallelism = SOURCE_PARALLELISM;
+    let mut senders: Vec<Vec<Vec<Sender<Message>>>> = Vec::new();
+    let mut receivers: Vec<Vec<Vec<Receiver<Message>>>> = Vec::new();
+    for vertex in &graph.vertices {
+        let (up, down) = (upstream_parallelism as usize, vertex.parallelism as usize);
+        let mut edge_senders = vec![Vec::new(); up];
+        let mut edge_receivers = vec![Vec::new(); down];
+        for (u, senders_of_u) in edge_senders.iter_mut().enumerate() {
+            for (d, receivers_of_d) in edge_receivers.iter_mut().enumerate() {
+                if vertex.input == Edge::Forward && u != d {
+                    continue;
+                }
+                let (tx, rx) = bounded(exec.channel_capacity);
+                senders_of_u.push(tx);
+                receivers_of_d.push(rx);
+            }
+        }
+        senders.push(edge_senders);
+        receivers.push(edge_receivers);
+        upstream_parallelism = vertex.parallelism;
+    }
+
+    let mut threads = Vec::new();
+    let mut spawn = |name: String, task: TaskBody| -> Result<()> {
+        let task_shared = shared.clone();
+        let task_name = name.clone();
+        let thread = std::thread::Builder::new()
+            .name(name.clone())
+            .spawn(move || match task(&task_shared) {
+                Ok(exit) => tracing::debug!(task = %task_name, ?exit, "task ended"),
+                Err(error) => task_shared.fail(error),
+            })
+            .map_err(|e| {
+                // Tasks already started must not wait forever for this one.
+                shared.cancel();
+                Error::Usage(format!("cannot start thread {name}: {e}"))
+            })?;
+        threads.push(thread);
+        Ok(())
+    };
+
+    let source_task = SourceTask {
+        source,
+        router: Router::new(
+            graph.vertices[0].input,
+            std::mem::take(&mut senders[0][0]),
+            exec.batch_size,
+            graph.max_parallelism,
+        ),
+        rate_limit: crate::sources::rate_limit(&spec.source),
+        batch_size: exec.batch_size,
+    };
+    spawn(
+        "weir-source".into(),
+        Box::new(move |shared| source_task.run(shared)),
+    )?;
+
+    let mut sinks = sinks.into_iter();
+    let last = graph.vertices.len() - 1;
+    for (index, vertex) in graph.vertices.iter().enumerate() {
+        let operator = &spec.operators[index];
+        for subtask in 0..vertex.parallelism {
+            let output = if index == last {
+                match sinks.next() {
+                    Some(sink) => Output::Sink(sink),
+                    None => {
+                        return Err(Error::Usage(
+                            "internal error: fewer sink writers than subtasks".into(),
+                        ));
+                    }
+                }
+            } else {
+                let next = &graph.vertices[index + 1];
+                Output::Router(Router::new(
+                    next.input,
+                    std::mem::take(&mut senders[index + 1][subtask as usize]),
+                    exec.batch_size,
+                    graph.max_parallelism,
+                ))
+            };
+            let context = InstanceContext {
+                operator: vertex.name.clone(),
+                subtask_index: subtask,
+                parallelism: vertex.parallelism,
+                max_parallelism: graph.max_parallelism,
+                key_groups: (vertex.input == Edge::KeyBy)
+                    .then(|| key_group_range(subtask, vertex.parallelism, graph.max_parallelism)),
+                config: operator
+                    .config
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            };
+            let task = OperatorTask {
+                component: components[index].clone(),
+                context,
+                operator_index: index,
+                inputs: std::mem::take(&mut receivers[index][subtask as usize]),
+                output,
+            };
+            spawn(
+                format!("weir-{}-{subtask}", vertex.name),
+                Box::new(move |shared| task.run(shared)),
+            )?;
+        }
+    }
+    // Any sender or receiver still held here would keep a channel open
+    // forever; all were moved into tasks above.
+    drop((senders, receivers));
+    Ok(RunningJob {
+        id,
+        name: spec.name.clone(),
+        shared,
+        threads,
+    })
+}

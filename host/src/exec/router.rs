@@ -1,0 +1,237 @@
+//! Sending events from one subtask to the subtasks of the next stage, along
+//! one [`Edge`]: forward, rebalance or key-by.
+//!
+//! A router packs events into per-target batches and sends a batch when it
+//! is full, when the task asks ([`Router::flush`], before it would block
+//! waiting for input, so a slow source still gets low latency), and at the
+//! end. Sending blocks while the target's channel is full: that is the
+//! backpressure that bounds a job's memory.
+
+use crossbeam_channel::Sender;
+use weir_wire::DecodeError;
+use weir_wire::batch::{self, BatchReader, BatchWriter, NO_KEY_GROUP};
+
+use super::Message;
+use crate::job::graph::{Edge, key_group_of, subtask_for_key_group};
+
+/// Why a router could not take events.
+#[derive(Debug)]
+pub(crate) enum RouteError {
+    /// A downstream subtask is gone: the job is stopping.
+    Disconnected,
+    /// A guest's output batch is malformed.
+    BadBatch(DecodeError),
+}
+
+pub(crate) struct Router {
+    edge: Edge,
+    /// One per downstream subtask reachable from this subtask (one for
+    /// `Forward`).
+    targets: Vec<Sender<Message>>,
+    /// One per target for `KeyBy`; a single shared one otherwise.
+    writers: Vec<BatchWriter>,
+    /// Round-robin position for `Rebalance`.
+    next_target: usize,
+    batch_size: usize,
+    max_parallelism: u32,
+}
+
+impl Router {
+    pub(crate) fn new(
+        edge: Edge,
+        targets: Vec<Sender<Message>>,
+        batch_size: usize,
+        max_parallelism: u32,
+    ) -> Self {
+        let writers = match edge {
+            Edge::KeyBy => targets.len(),
+            Edge::Forward | Edge::Rebalance => 1,
+        };
+        // Room for a full batch of small events, so that steady state does
+        // not reallocate.
+        let capacity = batch_size * 48;
+        Router {
+            edge,
+            writers: (0..writers)
+                .map(|_| BatchWriter::with_capacity(capacity))
+                .collect(),
+            targets,
+            next_target: 0,
+            batch_size,
+            max_parallelism,
+        }
+    }
+
+    /// Routes one event.
+    #[inline]
+    pub(crate) fn push(
+        &mut self,
+        timestamp: i64,
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<(), RouteError> {
+        let (writer, key_group) = match self.edge {
+            Edge::KeyBy => {
+                let key_group = key_group_of(key, self.max_parallelism);
+                let target = subtask_for_key_group(
+                    key_group,
+                    self.targets.len() as u32,
+                    self.max_parallelism,
+                );
+                (target as usize, key_group)
+            }
+            Edge::Forward | Edge::Rebalance => (0, NO_KEY_GROUP),
+        };
+        self.writers[writer].push(key_group, timestamp, key, value);
+        if self.writers[writer].len() >= self.batch_size {
+            self.send_writer(writer)?;
+        }
+        Ok(())
+    }
+
+    /// Routes every event of a packed batch (a guest's output) and returns
+    /// how many there were. On unkeyed edges the batch is checked and passed
+    /// on as it is, without re-packing.
+    pub(crate) fn push_batch(&mut self, mut bytes: Vec<u8>) -> Result<usize, RouteError> {
+        match self.edge {
+            Edge::KeyBy => {
+                let mut count = 0;
+                for event in BatchReader::new(&bytes).map_err(RouteError::BadBatch)? {
+                    let event = event.map_err(RouteError::BadBatch)?;
+                    self.push(event.timestamp, event.key, event.value)?;
+                    count += 1;
+                }
+                Ok(count)
+            }
+            Edge::Forward | Edge::Rebalance => {
+                let count = batch::stamp_key_groups(&mut bytes, NO_KEY_GROUP)
+                    .map_err(RouteError::BadBatch)?;
+                if count > 0 {
+                    // Keep event order: anything pushed singly goes first.
+                    self.flush()?;
+                    let target = self.pick_target();
+                    self.send(target, Message::Batch(bytes))?;
+                }
+                Ok(count)
+            }
+        }
+    }
+
+    /// Sends every partly filled batch.
+    pub(crate) fn flush(&mut self) -> Result<(), RouteError> {
+        for writer in 0..self.writers.len() {
+            if !self.writers[writer].is_empty() {
+                self.send_writer(writer)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Flushes, then tells every target that this input has ended.
+    pub(crate) fn finish(&mut self) -> Result<(), RouteError> {
+        self.flush()?;
+        for target in 0..self.targets.len() {
+            self.send(target, Message::End)?;
+        }
+        Ok(())
+    }
+
+    fn send_writer(&mut self, writer: usize) -> Result<(), RouteError> {
+        let bytes = self.writers[writer].take();
+        let target = match self.edge {
+            Edge::KeyBy => writer,
+            Edge::Forward | Edge::Rebalance => self.pick_target(),
+        };
+        self.send(target, Message::Batch(bytes))
+    }
+
+    fn pick_target(&mut self) -> usize {
+        let target = self.next_target;
+        self.next_target = (self.next_target + 1) % self.targets.len();
+        target
+    }
+
+    fn send(&self, target: usize, message: Message) -> Result<(), RouteError> {
+        self.targets[target]
+            .send(message)
+            .map_err(|_| RouteError::Disconnected)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crossbeam_channel::{Receiver, unbounded};
+
+    fn router(edge: Edge, targets: usize, batch_size: usize) -> (Router, Vec<Receiver<Message>>) {
+        let (senders, receivers) = (0..targets).map(|_| unbounded()).unzip();
+        (Router::new(edge, senders, batch_size, 128), receivers)
+    }
+
+    fn drain(receiver: &Receiver<Message>) -> Vec<(u16, Vec<u8>)> {
+        let mut events = Vec::new();
+        while let Ok(message) = receiver.try_recv() {
+            if let Message::Batch(bytes) = message {
+                for event in BatchReader::new(&bytes).unwrap() {
+                    let event = event.unwrap();
+                    events.push((event.key_group, event.key.to_vec()));
+                }
+            }
+        }
+        events
+    }
+
+    #[test]
+    fn key_by_sends_each_key_to_the_owner_of_its_key_group() {
+        let (mut router, receivers) = router(Edge::KeyBy, 3, 4);
+        for i in 0..100 {
+            router
+                .push(0, format!("k{}", i % 17).as_bytes(), b"")
+                .unwrap();
+        }
+        router.finish().unwrap();
+        let mut total = 0;
+        for (subtask, receiver) in receivers.iter().enumerate() {
+            for (key_group, key) in drain(receiver) {
+                assert_eq!(key_group, key_group_of(&key, 128));
+                assert_eq!(subtask_for_key_group(key_group, 3, 128) as usize, subtask);
+                total += 1;
+            }
+        }
+        assert_eq!(total, 100);
+    }
+
+    #[test]
+    fn rebalance_spreads_batches_and_keeps_events() {
+        let (mut router, receivers) = router(Edge::Rebalance, 2, 10);
+        for i in 0..100u32 {
+            router.push(0, &i.to_le_bytes(), b"v").unwrap();
+        }
+        router.flush().unwrap();
+        let counts: Vec<usize> = receivers.iter().map(|r| drain(r).len()).collect();
+        assert_eq!(counts, [50, 50]);
+    }
+
+    #[test]
+    fn push_batch_passes_unkeyed_output_through_and_checks_it() {
+        let (mut router, receivers) = router(Edge::Forward, 1, 10);
+        let mut writer = BatchWriter::new();
+        writer.push(5, 0, b"a", b"1");
+        assert_eq!(router.push_batch(writer.finish()).unwrap(), 1);
+        assert_eq!(drain(&receivers[0]), [(NO_KEY_GROUP, b"a".to_vec())]);
+        assert!(matches!(
+            router.push_batch(b"garbage".to_vec()),
+            Err(RouteError::BadBatch(_))
+        ));
+    }
+
+    #[test]
+    fn a_vanished_target_is_reported() {
+        let (mut router, receivers) = router(Edge::Forward, 1, 1);
+        drop(receivers);
+        assert!(matches!(
+            router.push(0, b"k", b"v"),
+            Err(RouteError::Disconnected)
+        ));
+    }
+}

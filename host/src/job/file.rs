@@ -1,0 +1,303 @@
+//! The TOML job file: its schema (unknown keys are refused) and its
+//! translation into a [`JobSpec`].
+//!
+//! The serde structs here mirror the file one to one; they are private so
+//! that the file format and the library's types can evolve separately.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::{ExecutionConfig, GeneratorSpec, JobSpec, OperatorSpec, SinkSpec, SourceSpec};
+use crate::error::{Error, Result};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JobFile {
+    job: JobSection,
+    source: SourceSection,
+    #[serde(default)]
+    operators: Vec<OperatorSection>,
+    sink: SinkSection,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JobSection {
+    name: String,
+    id: Option<String>,
+    batch_size: Option<usize>,
+    channel_capacity: Option<usize>,
+    max_parallelism: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+enum SourceSection {
+    Lines {
+        path: PathBuf,
+        rate_limit: Option<u64>,
+    },
+    Generator {
+        count: u64,
+        keys: Option<u64>,
+        value_size: Option<usize>,
+        seed: Option<u64>,
+        rate_limit: Option<u64>,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OperatorSection {
+    name: String,
+    component: PathBuf,
+    parallelism: Option<i64>,
+    #[serde(default)]
+    key_by: bool,
+    #[serde(default)]
+    config: BTreeMap<String, ConfigValue>,
+}
+
+/// Operator config values reach the guest as strings; the file may spell
+/// them as any TOML scalar.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ConfigValue {
+    String(String),
+    Integer(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+impl ConfigValue {
+    fn into_string(self) -> String {
+        match self {
+            ConfigValue::String(s) => s,
+            ConfigValue::Integer(i) => i.to_string(),
+            ConfigValue::Float(f) => f.to_string(),
+            ConfigValue::Bool(b) => b.to_string(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+enum SinkSection {
+    Files { path: PathBuf },
+    Stdout,
+    Discard,
+}
+
+pub(super) fn read(path: &Path) -> Result<JobSpec> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::JobFile {
+        path: path.to_owned(),
+        message: format!("cannot read: {e}"),
+    })?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    parse(&text, base).map_err(|message| Error::JobFile {
+        path: path.to_owned(),
+        message,
+    })
+}
+
+/// Parses a job file's text; relative paths are resolved against `base`.
+/// Errors are messages that the caller prefixes with the file's path.
+fn parse(text: &str, base: &Path) -> std::result::Result<JobSpec, String> {
+    let file: JobFile = toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())?;
+    let resolve = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
+
+    let defaults = ExecutionConfig::default();
+    let execution = ExecutionConfig {
+        batch_size: file.job.batch_size.unwrap_or(defaults.batch_size),
+        channel_capacity: file
+            .job
+            .channel_capacity
+            .unwrap_or(defaults.channel_capacity),
+        max_parallelism: file.job.max_parallelism.unwrap_or(defaults.max_parallelism),
+    };
+    let source = match file.source {
+        SourceSection::Lines { path, rate_limit } => SourceSpec::Lines {
+            path: resolve(path),
+            rate_limit,
+        },
+        SourceSection::Generator {
+            count,
+            keys,
+            value_size,
+            seed,
+            rate_limit,
+        } => {
+            let d = GeneratorSpec::default();
+            SourceSpec::Generator(GeneratorSpec {
+                count,
+                keys: keys.unwrap_or(d.keys),
+                value_size: value_size.unwrap_or(d.value_size),
+                seed: seed.unwrap_or(d.seed),
+                rate_limit,
+            })
+        }
+    };
+    let mut operators = Vec::with_capacity(file.operators.len());
+    for (index, op) in file.operators.into_iter().enumerate() {
+        // Parsed as i64 so that `parallelism = -1` gets the same clear
+        // message as 0 instead of a type error.
+        let parallelism = match op.parallelism {
+            None => 1,
+            Some(p) => u32::try_from(p).map_err(|_| {
+                format!(
+                    "operators[{index}].parallelism: operator '{}': parallelism {p} is invalid: it must be \
+                     between 1 and the job's max_parallelism ({})",
+                    op.name, execution.max_parallelism
+                )
+            })?,
+        };
+        operators.push(OperatorSpec {
+            name: op.name,
+            component: resolve(op.component),
+            parallelism,
+            key_by: op.key_by,
+            config: op
+                .config
+                .into_iter()
+                .map(|(k, v)| (k, v.into_string()))
+                .collect(),
+        });
+    }
+    let sink = match file.sink {
+        SinkSection::Files { path } => SinkSpec::Files {
+            path: resolve(path),
+        },
+        SinkSection::Stdout => SinkSpec::Stdout,
+        SinkSection::Discard => SinkSpec::Discard,
+    };
+    let spec = JobSpec {
+        name: file.job.name,
+        id: file.job.id,
+        source,
+        operators,
+        sink,
+        execution,
+    };
+    spec.validate().map_err(|e| match e {
+        Error::InvalidJob { field, message } => format!("{field}: {message}"),
+        other => other.to_string(),
+    })?;
+    Ok(spec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WORDCOUNT: &str = r#"
+        [job]
+        name = "wordcount"
+        id = "wc-1"
+
+        [source]
+        type = "lines"
+        path = "input.txt"
+        rate_limit = 100
+
+        [[operators]]
+        name = "tokenizer"
+        component = "tok.wasm"
+        parallelism = 2
+        config = { lowercase = true, min = 3 }
+
+        [[operators]]
+        name = "counter"
+        component = "/abs/counter.wasm"
+        key_by = true
+
+        [sink]
+        type = "files"
+        path = "out"
+    "#;
+
+    #[test]
+    fn parses_the_wordcount_job() {
+        let spec = parse(WORDCOUNT, Path::new("/jobs")).unwrap();
+        assert_eq!(spec.name, "wordcount");
+        assert_eq!(spec.id.as_deref(), Some("wc-1"));
+        assert_eq!(
+            spec.source,
+            SourceSpec::Lines {
+                path: "/jobs/input.txt".into(),
+                rate_limit: Some(100)
+            }
+        );
+        assert_eq!(spec.operators[0].component, Path::new("/jobs/tok.wasm"));
+        assert_eq!(spec.operators[0].parallelism, 2);
+        assert_eq!(spec.operators[0].config["lowercase"], "true");
+        assert_eq!(spec.operators[0].config["min"], "3");
+        assert_eq!(spec.operators[1].component, Path::new("/abs/counter.wasm"));
+        assert_eq!(spec.operators[1].parallelism, 1);
+        assert!(spec.operators[1].key_by);
+        assert_eq!(
+            spec.sink,
+            SinkSpec::Files {
+                path: "/jobs/out".into()
+            }
+        );
+        assert_eq!(spec.execution, ExecutionConfig::default());
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_their_line() {
+        let text = WORDCOUNT.replace("key_by = true", "key_by = true\nparalelism = 3");
+        let err = parse(&text, Path::new("/")).unwrap_err();
+        assert!(err.contains("unknown field `paralelism`"), "{err}");
+        assert!(err.contains("line 21"), "{err}");
+
+        let err = parse(
+            &WORDCOUNT.replace("rate_limit = 100", "rate = 100"),
+            Path::new("/"),
+        )
+        .unwrap_err();
+        assert!(err.contains("unknown field `rate`"), "{err}");
+    }
+
+    #[test]
+    fn invalid_parallelism_names_the_operator() {
+        for bad in ["0", "-1", "100000"] {
+            let text = WORDCOUNT.replace("parallelism = 2", &format!("parallelism = {bad}"));
+            let err = parse(&text, Path::new("/")).unwrap_err();
+            assert!(err.contains("operators[0].parallelism"), "{err}");
+            assert!(err.contains("'tokenizer'"), "{err}");
+        }
+    }
+
+    #[test]
+    fn syntax_errors_carry_a_line() {
+        let err = parse("[job]\nname = \"x\n", Path::new("/")).unwrap_err();
+        assert!(err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn generator_defaults_and_other_sinks() {
+        let text = r#"
+            [job]
+            name = "bench"
+            max_parallelism = 256
+            [source]
+            type = "generator"
+            count = 10
+            [[operators]]
+            name = "c"
+            component = "c.wasm"
+            parallelism = 200
+            [sink]
+            type = "discard"
+        "#;
+        let spec = parse(text, Path::new("/")).unwrap();
+        let SourceSpec::Generator(g) = spec.source else {
+            panic!("not a generator")
+        };
+        assert_eq!((g.count, g.keys), (10, GeneratorSpec::default().keys));
+        assert_eq!(spec.sink, SinkSpec::Discard);
+        assert_eq!(spec.execution.max_parallelism, 256);
+    }
+}

@@ -1,0 +1,311 @@
+//! What a job *is*: its source, its chain of operators, its sink and its
+//! execution settings, plus the checks that make it runnable.
+//!
+//! A [`JobSpec`] is built in code (the embedding API) or read from a TOML
+//! job file ([`JobSpec::from_file`], see `file.rs`). Either way it goes
+//! through [`JobSpec::validate`] before anything runs. This module only
+//! describes jobs; running them is `exec`'s business.
+
+mod file;
+pub mod graph;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::error::{Error, Result};
+
+/// Key groups when a job does not say: Flink's default too. It bounds the
+/// parallelism a job can ever be rescaled to.
+pub const DEFAULT_MAX_PARALLELISM: u32 = 128;
+/// The most key groups a job may declare: key groups travel as `u16` in the
+/// batch framing and 0xFFFF means "not keyed".
+pub const MAX_MAX_PARALLELISM: u32 = 32_768;
+/// Events per batch when a job does not say. Every guest call costs a fixed
+/// ~0.3 µs, so batches amortise it; past a few hundred events the gain is
+/// small and latency grows (BENCHMARKS.md).
+pub const DEFAULT_BATCH_SIZE: usize = 256;
+/// Batches a channel buffers before its sender blocks (backpressure).
+pub const DEFAULT_CHANNEL_CAPACITY: usize = 8;
+
+/// A complete job description.
+///
+/// ```
+/// use weir_host::{JobSpec, OperatorSpec, SinkSpec, SourceSpec};
+///
+/// let job = JobSpec::new("wordcount", SourceSpec::lines("input.txt"), SinkSpec::Discard)
+///     .operator(OperatorSpec::new("tokenizer", "tokenizer.wasm").parallelism(2))
+///     .operator(OperatorSpec::new("counter", "counter.wasm").parallelism(2).key_by(true));
+/// assert!(job.validate().is_ok());
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobSpec {
+    /// A human-readable name, used in logs.
+    pub name: String,
+    /// A stable id; `None` gives every run a fresh one.
+    pub id: Option<String>,
+    pub source: SourceSpec,
+    /// The operators, in the order events flow through them.
+    pub operators: Vec<OperatorSpec>,
+    pub sink: SinkSpec,
+    pub execution: ExecutionConfig,
+}
+
+/// Where events come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourceSpec {
+    /// A UTF-8 text file read line by line: each line is one event with an
+    /// empty key and the line (without its line ending) as value. Its
+    /// position is the byte offset of the next line.
+    Lines {
+        path: PathBuf,
+        /// At most this many events per second.
+        rate_limit: Option<u64>,
+    },
+    /// Deterministic synthetic events, for tests and benchmarks.
+    Generator(GeneratorSpec),
+}
+
+impl SourceSpec {
+    /// A `lines` source without a rate limit.
+    pub fn lines(path: impl Into<PathBuf>) -> Self {
+        SourceSpec::Lines {
+            path: path.into(),
+            rate_limit: None,
+        }
+    }
+}
+
+/// Settings of the `generator` source. Event `i` (from 0) has a key drawn
+/// from `keys` distinct keys by a seeded hash of `i`, a value of
+/// `value_size` bytes, and timestamp `i`; the same settings always produce
+/// the same events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GeneratorSpec {
+    /// Number of events; the source ends after the last one.
+    pub count: u64,
+    /// Key cardinality.
+    pub keys: u64,
+    pub value_size: usize,
+    pub seed: u64,
+    pub rate_limit: Option<u64>,
+}
+
+impl Default for GeneratorSpec {
+    fn default() -> Self {
+        GeneratorSpec {
+            count: 1_000_000,
+            keys: 10_000,
+            value_size: 16,
+            seed: 0,
+            rate_limit: None,
+        }
+    }
+}
+
+/// One operator: a component run as `parallelism` sandboxed subtasks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OperatorSpec {
+    /// Unique within the job; names the operator in logs, errors and
+    /// checkpoints.
+    pub name: String,
+    /// Path of the `.wasm` component.
+    pub component: PathBuf,
+    pub parallelism: u32,
+    /// Hash-partition this operator's input by event key: every event with
+    /// a given key reaches the same subtask, and keyed state is available.
+    pub key_by: bool,
+    /// Passed to the guest's `init` as `operator-context.config`.
+    pub config: BTreeMap<String, String>,
+}
+
+impl OperatorSpec {
+    /// An operator with parallelism 1 and a forward (unkeyed) input.
+    pub fn new(name: impl Into<String>, component: impl Into<PathBuf>) -> Self {
+        OperatorSpec {
+            name: name.into(),
+            component: component.into(),
+            parallelism: 1,
+            key_by: false,
+            config: BTreeMap::new(),
+        }
+    }
+
+    pub fn parallelism(mut self, parallelism: u32) -> Self {
+        self.parallelism = parallelism;
+        self
+    }
+
+    pub fn key_by(mut self, key_by: bool) -> Self {
+        self.key_by = key_by;
+        self
+    }
+
+    pub fn config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.config.insert(key.into(), value.into());
+        self
+    }
+}
+
+/// Where events go after the last operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SinkSpec {
+    /// One file per subtask of the last operator in directory `path`, one
+    /// line per event: `key<TAB>value`. Files being written have names
+    /// starting with `.`; finished files do not.
+    Files { path: PathBuf },
+    /// `key<TAB>value` lines on standard output.
+    Stdout,
+    /// Counts events and drops them (benchmarks).
+    Discard,
+}
+
+impl SinkSpec {
+    pub fn files(path: impl Into<PathBuf>) -> Self {
+        SinkSpec::Files { path: path.into() }
+    }
+}
+
+/// How the job runs, independent of what it computes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecutionConfig {
+    /// Most events per batch handed to a guest.
+    pub batch_size: usize,
+    /// Batches buffered per channel before the sender blocks.
+    pub channel_capacity: usize,
+    /// Number of key groups.
+    pub max_parallelism: u32,
+}
+
+impl Default for ExecutionConfig {
+    fn default() -> Self {
+        ExecutionConfig {
+            batch_size: DEFAULT_BATCH_SIZE,
+            channel_capacity: DEFAULT_CHANNEL_CAPACITY,
+            max_parallelism: DEFAULT_MAX_PARALLELISM,
+        }
+    }
+}
+
+impl JobSpec {
+    /// A job with no operators yet and default execution settings.
+    pub fn new(name: impl Into<String>, source: SourceSpec, sink: SinkSpec) -> Self {
+        JobSpec {
+            name: name.into(),
+            id: None,
+            source,
+            operators: Vec::new(),
+            sink,
+            execution: ExecutionConfig::default(),
+        }
+    }
+
+    /// Appends an operator to the chain.
+    pub fn operator(mut self, operator: OperatorSpec) -> Self {
+        self.operators.push(operator);
+        self
+    }
+
+    /// Reads and validates a TOML job file. Relative paths in it are
+    /// resolved against the file's directory.
+    pub fn from_file(path: impl Into<PathBuf>) -> Result<Self> {
+        file::read(&path.into())
+    }
+
+    /// Checks everything that can be checked without touching files:
+    /// names, parallelism, sizes. Errors name the field as a job file
+    /// spells it.
+    pub fn validate(&self) -> Result<()> {
+        if self.name.trim().is_empty() {
+            return Err(Error::invalid("job.name", "must not be empty"));
+        }
+        if let Some(id) = &self.id {
+            let valid = !id.is_empty()
+                && id.len() <= 128
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                && !id.starts_with('.');
+            if !valid {
+                return Err(Error::invalid(
+                    "job.id",
+                    format!(
+                        "{id:?} must be 1-128 characters of A-Z a-z 0-9 - _ . (it names a directory)"
+                    ),
+                ));
+            }
+        }
+        let exec = &self.execution;
+        if !(1..=MAX_MAX_PARALLELISM).contains(&exec.max_parallelism) {
+            return Err(Error::invalid(
+                "job.max_parallelism",
+                format!(
+                    "{} is out of range 1..={MAX_MAX_PARALLELISM}",
+                    exec.max_parallelism
+                ),
+            ));
+        }
+        if !(1..=1 << 20).contains(&exec.batch_size) {
+            return Err(Error::invalid(
+                "job.batch_size",
+                format!("{} is out of range 1..=1048576", exec.batch_size),
+            ));
+        }
+        if !(1..=4096).contains(&exec.channel_capacity) {
+            return Err(Error::invalid(
+                "job.channel_capacity",
+                format!("{} is out of range 1..=4096", exec.channel_capacity),
+            ));
+        }
+        if let SourceSpec::Generator(g) = &self.source {
+            if g.keys == 0 {
+                return Err(Error::invalid("source.keys", "must be at least 1"));
+            }
+            if g.value_size > 16 << 20 {
+                return Err(Error::invalid(
+                    "source.value_size",
+                    "must be at most 16 MiB",
+                ));
+            }
+        }
+        let rate_limit = match &self.source {
+            SourceSpec::Lines { rate_limit, .. } => *rate_limit,
+            SourceSpec::Generator(g) => g.rate_limit,
+        };
+        if rate_limit == Some(0) {
+            return Err(Error::invalid(
+                "source.rate_limit",
+                "must be at least 1 event per second",
+            ));
+        }
+        if self.operators.is_empty() {
+            return Err(Error::invalid(
+                "operators",
+                "a job needs at least one [[operators]] entry",
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (index, op) in self.operators.iter().enumerate() {
+            let field = |key: &str| format!("operators[{index}].{key}");
+            if op.name.trim().is_empty() {
+                return Err(Error::invalid(field("name"), "must not be empty"));
+            }
+            if !seen.insert(op.name.as_str()) {
+                return Err(Error::invalid(
+                    field("name"),
+                    format!("operator name '{}' is used twice", op.name),
+                ));
+            }
+            if op.parallelism == 0 || op.parallelism > exec.max_parallelism {
+                return Err(Error::invalid(
+                    field("parallelism"),
+                    format!(
+                        "operator '{}': parallelism {} is invalid: it must be between 1 and the job's \
+                         max_parallelism ({})",
+                        op.name, op.parallelism, exec.max_parallelism
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,48 @@
+//! Weir's host: runs stream operators compiled to WebAssembly components,
+//! each subtask in its own sandbox, on a parallel, keyed dataflow.
+//!
+//! This crate is the product; the `weir` binary is a thin command line over
+//! it, and an edge service can embed the same API:
+//!
+//! ```no_run
+//! use weir_host::{Engine, JobSpec, OperatorSpec, SinkSpec, SourceSpec};
+//!
+//! let job = JobSpec::new("wordcount", SourceSpec::lines("input.txt"), SinkSpec::files("out"))
+//!     .operator(OperatorSpec::new("tokenizer", "tokenizer.wasm").parallelism(2))
+//!     .operator(OperatorSpec::new("counter", "counter.wasm").parallelism(2).key_by(true));
+//! let running = Engine::new()?.start(job)?;
+//! let report = running.wait()?;
+//! println!("{} events in {:?}", report.metrics.source_events, report.metrics.elapsed);
+//! # Ok::<(), weir_host::Error>(())
+//! ```
+//!
+//! # Layout
+//!
+//! - [`job`]: what a job *is*: [`JobSpec`], the TOML job file, the job
+//!   graph and key groups.
+//! - [`engine`]: the embedding entry point, [`Engine`], which checks and
+//!   starts jobs.
+//! - `exec`: how a job *runs*: a thread per subtask, bounded channels,
+//!   routing by key group, and the [`RunningJob`] handle.
+//! - [`guest`]: everything wasmtime: the engine, loading and checking
+//!   components, one sandboxed `Store` per subtask.
+//! - `sources` and `sinks`: one file per kind.
+//! - [`error`]: the [`Error`] type; every variant names the file, field,
+//!   operator or subtask at fault.
+//!
+//! The guest side of the boundary is specified in `wit/` (the
+//! `weir:operator` world, `FRAMING.md`, `STATE.md`) and implemented for
+//! Rust by the `weir-guest` crate.
+
+pub mod engine;
+pub mod error;
+mod exec;
+pub mod guest;
+pub mod job;
+mod sinks;
+mod sources;
+
+pub use engine::Engine;
+pub use error::{Error, Result};
+pub use exec::{CancelHandle, JobMetrics, JobReport, JobStatus, OperatorMetrics, RunningJob};
+pub use job::{ExecutionConfig, GeneratorSpec, JobSpec, OperatorSpec, SinkSpec, SourceSpec};

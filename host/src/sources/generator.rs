@@ -1,0 +1,67 @@
+//! The `generator` source: deterministic synthetic events for tests and
+//! benchmarks. Position: the sequence number of the next event.
+
+use std::io::Write;
+
+use super::{Emitted, Source, SourceError};
+use crate::exec::router::Router;
+use crate::job::GeneratorSpec;
+
+pub(crate) struct GeneratorSource {
+    spec: GeneratorSpec,
+    next: u64,
+    key: Vec<u8>,
+    /// Twice the value size, so that every value is a slice of it.
+    pattern: Vec<u8>,
+}
+
+impl GeneratorSource {
+    pub(crate) fn new(spec: GeneratorSpec) -> Self {
+        let pattern = (0..spec.value_size * 2 + 26)
+            .map(|i| b'a' + (i % 26) as u8)
+            .collect();
+        GeneratorSource {
+            spec,
+            next: 0,
+            key: Vec::with_capacity(32),
+            pattern,
+        }
+    }
+}
+
+/// SplitMix64: a fixed, well-mixed function of the sequence number.
+fn splitmix64(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+/// The key of event `sequence`: `key-<n>` with `n` in `0..keys`.
+pub(crate) fn generator_key(seed: u64, sequence: u64, keys: u64, out: &mut Vec<u8>) {
+    out.clear();
+    let n = splitmix64(seed ^ splitmix64(sequence)) % keys;
+    // Writing into a Vec cannot fail.
+    let _ = write!(out, "key-{n}");
+}
+
+impl Source for GeneratorSource {
+    fn emit(&mut self, out: &mut Router, max_events: usize) -> Result<Emitted, SourceError> {
+        let end = self
+            .spec
+            .count
+            .min(self.next.saturating_add(max_events as u64));
+        for sequence in self.next..end {
+            generator_key(self.spec.seed, sequence, self.spec.keys, &mut self.key);
+            let start = (sequence % 26) as usize;
+            let value = &self.pattern[start..start + self.spec.value_size];
+            out.push(sequence as i64, &self.key, value)?;
+        }
+        let events = (end - self.next) as usize;
+        self.next = end;
+        Ok(Emitted {
+            events,
+            exhausted: end == self.spec.count,
+        })
+    }
+}

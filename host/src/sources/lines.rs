@@ -1,0 +1,93 @@
+//! The `lines` source: a UTF-8 text file, one event per line (key empty,
+//! value the line without its `\n` or `\r\n`). Position: the byte offset of
+//! the next line to read.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use weir_wire::batch::NO_TIMESTAMP;
+
+use super::{Emitted, Source, SourceError};
+use crate::error::{Error, Result};
+use crate::exec::router::Router;
+
+/// Longest line accepted. A file with no newlines must not make the host
+/// read it whole into one allocation.
+pub(crate) const MAX_LINE_BYTES: usize = 16 << 20;
+
+pub(crate) struct LinesSource {
+    path: PathBuf,
+    reader: BufReader<File>,
+    /// Byte offset of the next line.
+    offset: u64,
+    /// 1-based number of the last line read, for error messages.
+    line_number: u64,
+    line: Vec<u8>,
+}
+
+impl LinesSource {
+    pub(crate) fn open(path: &Path) -> Result<Self> {
+        let fail = |why: String| Error::Source(format!("input file {}: {why}", path.display()));
+        let file = File::open(path).map_err(|e| fail(format!("cannot open: {e}")))?;
+        let metadata = file
+            .metadata()
+            .map_err(|e| fail(format!("cannot read: {e}")))?;
+        if !metadata.is_file() {
+            return Err(fail("is not a regular file".into()));
+        }
+        Ok(LinesSource {
+            path: path.to_owned(),
+            reader: BufReader::with_capacity(256 << 10, file),
+            offset: 0,
+            line_number: 0,
+            line: Vec::new(),
+        })
+    }
+
+    fn fail(&self, why: impl std::fmt::Display) -> SourceError {
+        SourceError::Failed(Error::Source(format!(
+            "input file {}: {why}",
+            self.path.display()
+        )))
+    }
+}
+
+impl Source for LinesSource {
+    fn emit(&mut self, out: &mut Router, max_events: usize) -> Result<Emitted, SourceError> {
+        for events in 0..max_events {
+            self.line.clear();
+            let read = (&mut self.reader)
+                .take(MAX_LINE_BYTES as u64 + 2)
+                .read_until(b'\n', &mut self.line)
+                .map_err(|e| self.fail(format!("cannot read at byte {}: {e}", self.offset)))?;
+            if read == 0 {
+                return Ok(Emitted {
+                    events,
+                    exhausted: true,
+                });
+            }
+            self.offset += read as u64;
+            self.line_number += 1;
+            let mut line = self.line.as_slice();
+            if let Some(rest) = line.strip_suffix(b"\n") {
+                line = rest.strip_suffix(b"\r").unwrap_or(rest);
+            }
+            if line.len() > MAX_LINE_BYTES {
+                return Err(self.fail(format!(
+                    "line {} is longer than {MAX_LINE_BYTES} bytes",
+                    self.line_number
+                )));
+            }
+            if let Err(e) = std::str::from_utf8(line) {
+                let line_number = self.line_number;
+                return Err(self.fail(format!("line {line_number} is not valid UTF-8 ({e})")));
+            }
+            out.push(NO_TIMESTAMP, b"", line)?;
+        }
+        Ok(Emitted {
+            events: max_events,
+            exhausted: false,
+        })
+    }
+}

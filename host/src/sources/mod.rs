@@ -1,0 +1,62 @@
+//! Where a job's events come from. Each kind of source has its own file;
+//! this module holds the trait the source task drives.
+//!
+//! A source is replayable by position (a byte offset, a sequence number):
+//! that is what lets a checkpoint restart it exactly where it was.
+
+mod generator;
+mod lines;
+
+pub(crate) use generator::GeneratorSource;
+pub(crate) use lines::LinesSource;
+
+use crate::error::Result;
+use crate::exec::router::{RouteError, Router};
+use crate::job::SourceSpec;
+
+/// What one call to [`Source::emit`] did.
+pub(crate) struct Emitted {
+    pub(crate) events: usize,
+    /// The input has no more events.
+    pub(crate) exhausted: bool,
+}
+
+/// Why a source stopped emitting.
+pub(crate) enum SourceError {
+    Failed(crate::Error),
+    Route(RouteError),
+}
+
+impl From<RouteError> for SourceError {
+    fn from(e: RouteError) -> Self {
+        SourceError::Route(e)
+    }
+}
+
+impl From<crate::Error> for SourceError {
+    fn from(e: crate::Error) -> Self {
+        SourceError::Failed(e)
+    }
+}
+
+pub(crate) trait Source: Send {
+    /// Pushes up to `max_events` events into `out`.
+    fn emit(&mut self, out: &mut Router, max_events: usize) -> Result<Emitted, SourceError>;
+}
+
+/// Opens the source a job describes. Errors (a missing input file...) are
+/// reported here, before any task starts.
+pub(crate) fn open(spec: &SourceSpec) -> Result<Box<dyn Source>> {
+    Ok(match spec {
+        SourceSpec::Lines { path, .. } => Box::new(LinesSource::open(path)?),
+        SourceSpec::Generator(g) => Box::new(GeneratorSource::new(g.clone())),
+    })
+}
+
+/// The source's rate limit, in events per second.
+pub(crate) fn rate_limit(spec: &SourceSpec) -> Option<u64> {
+    match spec {
+        SourceSpec::Lines { rate_limit, .. } => *rate_limit,
+        SourceSpec::Generator(g) => g.rate_limit,
+    }
+}
