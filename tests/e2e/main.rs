@@ -1,0 +1,9 @@
+//! End-to-end tests: the real `weir` binary and the library API, driving
+//! real components built from source by `cargo xtask build-guests`.
+//!
+//! Run them with `cargo xtask test` (which builds the guests first).
+
+mod errors;
+mod guest_state;
+mod support;
+mod wordcount;

@@ -1,0 +1,157 @@
+//! Helpers shared by the end-to-end tests: where the binary and the guest
+//! components are, temporary job directories, and reading sink output.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The `weir` binary cargo built for these tests.
+pub fn weir() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_weir"))
+}
+
+/// A binary example of the host package (built by `cargo test`).
+pub fn example(name: &str) -> Command {
+    let dir = Path::new(env!("CARGO_BIN_EXE_weir"))
+        .parent()
+        .expect("binary has a directory");
+    Command::new(dir.join("examples").join(name))
+}
+
+/// Directory of the guest components: `WEIR_GUEST_DIR` (set by `cargo xtask
+/// test`) or the documented build location.
+pub fn guest_dir() -> PathBuf {
+    std::env::var_os("WEIR_GUEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/wasm32-wasip2/release")
+        })
+}
+
+/// Path of a guest component; panics with what to do when it is missing.
+pub fn guest(name: &str) -> PathBuf {
+    let path = guest_dir().join(format!("{name}.wasm"));
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo xtask build-guests` (or `cargo xtask test`)",
+        path.display()
+    );
+    path
+}
+
+/// A temporary directory holding a job file, its input and its output.
+pub struct JobDir {
+    pub dir: tempfile::TempDir,
+}
+
+impl JobDir {
+    pub fn new() -> Self {
+        JobDir {
+            dir: tempfile::tempdir().expect("cannot create a temporary directory"),
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, contents).expect("cannot write test file");
+        path
+    }
+
+    /// Runs `weir run` on a job file in this directory.
+    pub fn run(&self, job_file: &str) -> Output {
+        weir()
+            .arg("run")
+            .arg(self.path(job_file))
+            .output()
+            .expect("cannot run weir")
+    }
+}
+
+/// The word-count job file with the given parallelism, reading `input.txt`
+/// and writing to `out/`.
+pub fn wordcount_job(tokenizers: u32, counters: u32) -> String {
+    format!(
+        r#"
+[job]
+name = "wordcount"
+
+[source]
+type = "lines"
+path = "input.txt"
+
+[[operators]]
+name = "tokenizer"
+component = "{tokenizer}"
+parallelism = {tokenizers}
+
+[[operators]]
+name = "counter"
+component = "{counter}"
+parallelism = {counters}
+key_by = true
+
+[sink]
+type = "files"
+path = "out"
+"#,
+        tokenizer = guest("tokenizer").display(),
+        counter = guest("counter").display(),
+    )
+}
+
+/// The committed files of a `files` sink (names not starting with `.` or
+/// `_`), name → contents.
+pub fn committed_files(out: &Path) -> BTreeMap<String, String> {
+    let mut files = BTreeMap::new();
+    for entry in
+        std::fs::read_dir(out).unwrap_or_else(|e| panic!("cannot list {}: {e}", out.display()))
+    {
+        let path = entry.expect("directory entry").path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        if name.starts_with('.') || name.starts_with('_') {
+            continue;
+        }
+        files.insert(
+            name,
+            std::fs::read_to_string(&path).expect("committed file is UTF-8"),
+        );
+    }
+    files
+}
+
+/// Asserts that a command succeeded, showing its output if not.
+pub fn assert_success(output: &Output) {
+    assert!(
+        output.status.success(),
+        "command failed ({})\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Asserts that a command failed cleanly (no panic) and that its stderr
+/// contains every one of `needles`. Returns stderr.
+pub fn assert_failure(output: &Output, needles: &[&str]) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        !output.status.success(),
+        "expected failure, got success\nstderr:\n{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "the host panicked:\n{stderr}");
+    for needle in needles {
+        assert!(
+            stderr.contains(needle),
+            "stderr lacks {needle:?}:\n{stderr}"
+        );
+    }
+    stderr
+}

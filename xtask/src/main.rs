@@ -1,0 +1,186 @@
+//! `cargo xtask`: the project's own build steps, in Rust so that they run
+//! wherever cargo does.
+//!
+//! - `build-guests`: builds every guest component for `wasm32-wasip2`
+//!   (installing the target with rustup when it is missing).
+//! - `demo`: builds everything and runs the word-count example.
+//! - `test`: builds the guests, then runs the whole test suite.
+//!
+//! Artifacts land where the docs say they are (`target/release/weir`,
+//! `target/wasm32-wasip2/release/<crate>.wasm`) even when
+//! `CARGO_TARGET_DIR` points elsewhere (CI keeps it outside the clone to
+//! reuse builds): they are then copied into the repository's `target/`.
+
+mod demo;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+/// Guest crates built by `build-guests`: the examples, then the fixtures the
+/// tests use.
+const GUESTS: &[&str] = &["tokenizer", "counter", "cli-command"];
+const WASM_TARGET: &str = "wasm32-wasip2";
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let task = args.first().map(String::as_str).unwrap_or("help");
+    match task {
+        "build-guests" => build_guests().map(drop),
+        "demo" => demo::run_demo(),
+        "test" => test(&args[1..]),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <task>\n\n\
+                 tasks:\n  \
+                 build-guests   build every guest component for {WASM_TARGET}\n  \
+                 demo           build everything and run the word-count example\n  \
+                 test [ARGS]    build the guests and run the whole test suite (ARGS go to cargo test)"
+            );
+            if task != "help" {
+                bail!("unknown task '{task}'");
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The repository's root (the workspace).
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_owned()
+}
+
+/// Where cargo puts build output.
+fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => root().join(dir),
+        None => root().join("target"),
+    }
+}
+
+fn cargo() -> Command {
+    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    command.current_dir(root());
+    command
+}
+
+/// Runs a command, failing with its command line if it fails.
+fn run(command: &mut Command) -> Result<()> {
+    let line = format!("{command:?}");
+    let status = command
+        .status()
+        .with_context(|| format!("cannot run {line}"))?;
+    if !status.success() {
+        bail!("{line} failed ({status})");
+    }
+    Ok(())
+}
+
+fn step(message: &str) {
+    eprintln!("\x1b[1m==> {message}\x1b[0m");
+}
+
+/// Adds the wasm target with rustup when the toolchain lacks it.
+fn ensure_wasm_target() -> Result<()> {
+    let sysroot = Command::new("rustc")
+        .args(["--print", "sysroot"])
+        .current_dir(root())
+        .output();
+    if let Ok(output) = sysroot {
+        let sysroot = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+        if Path::new(&sysroot)
+            .join("lib/rustlib")
+            .join(WASM_TARGET)
+            .exists()
+        {
+            return Ok(());
+        }
+    }
+    step(&format!("installing the {WASM_TARGET} target with rustup"));
+    run(Command::new("rustup")
+        .args(["target", "add", WASM_TARGET])
+        .current_dir(root()))
+    .with_context(|| format!("the {WASM_TARGET} target is missing and rustup could not add it"))
+}
+
+/// Builds every guest; returns the directory holding the `.wasm` files.
+fn build_guests() -> Result<PathBuf> {
+    ensure_wasm_target()?;
+    step("building guest components");
+    let mut command = cargo();
+    command.args(["build", "--quiet", "--release", "--target", WASM_TARGET]);
+    for guest in GUESTS {
+        command.args(["--package", guest]);
+    }
+    run(&mut command)?;
+    let built = target_dir().join(WASM_TARGET).join("release");
+    let documented = root().join("target").join(WASM_TARGET).join("release");
+    for guest in GUESTS {
+        // cargo names a library component `my_crate.wasm` and a command
+        // `my-crate.wasm`; the docs always say `my-crate.wasm`.
+        let wanted = format!("{guest}.wasm");
+        let file = [wanted.clone(), format!("{}.wasm", guest.replace('-', "_"))]
+            .into_iter()
+            .map(|name| built.join(name))
+            .find(|path| path.exists())
+            .with_context(|| {
+                format!(
+                    "the build produced no component for {guest} in {}",
+                    built.display()
+                )
+            })?;
+        copy_if_elsewhere(&file, &documented.join(&wanted))?;
+    }
+    Ok(documented)
+}
+
+/// Builds the `weir` binary; returns its documented path.
+fn build_host() -> Result<PathBuf> {
+    step("building the weir host (release)");
+    run(cargo().args([
+        "build",
+        "--quiet",
+        "--release",
+        "--package",
+        "weir-host",
+        "--bin",
+        "weir",
+    ]))?;
+    let documented = root().join("target/release/weir");
+    copy_if_elsewhere(&target_dir().join("release/weir"), &documented)?;
+    Ok(documented)
+}
+
+fn copy_if_elsewhere(from: &Path, to: &Path) -> Result<()> {
+    if !from.exists() {
+        bail!("expected build output {} is missing", from.display());
+    }
+    if from.canonicalize()? == to.canonicalize().unwrap_or_default() {
+        return Ok(());
+    }
+    if let Some(dir) = to.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    std::fs::copy(from, to)
+        .with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
+    Ok(())
+}
+
+/// Formatting check, guests, then every test of the workspace in the
+/// release profile (the same build the demo and benchmarks use).
+fn test(extra: &[String]) -> Result<()> {
+    step("checking formatting");
+    run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    let guests = build_guests()?;
+    step("running the test suite");
+    let mut command = cargo();
+    // The guest crates are included: their unit tests run natively through
+    // `weir_guest::testing::Harness`.
+    command.args(["test", "--release", "--workspace"]);
+    command.args(extra).env("WEIR_GUEST_DIR", &guests);
+    run(&mut command)
+}
