@@ -5,12 +5,14 @@
 //!   (installing the target with rustup when it is missing).
 //! - `demo`: builds everything and runs the word-count example.
 //! - `test`: builds the guests, then runs the whole test suite.
+//! - `bench`: runs the benchmarks and records them in BENCHMARKS.md.
 //!
 //! Artifacts land where the docs say they are (`target/release/weir`,
 //! `target/wasm32-wasip2/release/<crate>.wasm`) even when
 //! `CARGO_TARGET_DIR` points elsewhere (CI keeps it outside the clone to
 //! reuse builds): they are then copied into the repository's `target/`.
 
+mod bench;
 mod demo;
 
 use std::path::{Path, PathBuf};
@@ -20,7 +22,7 @@ use anyhow::{Context, Result, bail};
 
 /// Guest crates built by `build-guests`: the examples, then the fixtures the
 /// tests use.
-const GUESTS: &[&str] = &["tokenizer", "counter", "cli-command"];
+const GUESTS: &[&str] = &["tokenizer", "counter", "cli-command", "boundary"];
 const WASM_TARGET: &str = "wasm32-wasip2";
 
 fn main() -> Result<()> {
@@ -30,13 +32,15 @@ fn main() -> Result<()> {
         "build-guests" => build_guests().map(drop),
         "demo" => demo::run_demo(),
         "test" => test(&args[1..]),
+        "bench" => bench::run_bench(&args[1..]),
         _ => {
             eprintln!(
                 "usage: cargo xtask <task>\n\n\
                  tasks:\n  \
                  build-guests   build every guest component for {WASM_TARGET}\n  \
                  demo           build everything and run the word-count example\n  \
-                 test [ARGS]    build the guests and run the whole test suite (ARGS go to cargo test)"
+                 test [ARGS]    build the guests and run the whole test suite (ARGS go to cargo test)\n  \
+                 bench [--quick] run the benchmarks, print the table and record it in BENCHMARKS.md"
             );
             if task != "help" {
                 bail!("unknown task '{task}'");
