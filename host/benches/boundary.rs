@@ -104,7 +104,9 @@ fn boundary(c: &mut Criterion) {
     // Inputs are built before timing: a ring of batches covering every key
     // once, so that the timed loop is the call and the walk of its output.
     let mut group = c.benchmark_group("boundary");
-    group.bench_function("noop", |b| b.iter(|| guest.call_noop(&mut store).expect("noop")));
+    group.bench_function("noop", |b| {
+        b.iter(|| guest.call_noop(&mut store).expect("noop"))
+    });
     for &n in &BATCH_SIZES {
         group.throughput(Throughput::Elements(n as u64));
         let records: Vec<Vec<Event>> = ring(n, |i| Event {

@@ -5,5 +5,6 @@
 
 mod errors;
 mod guest_state;
+mod runtime;
 mod support;
 mod wordcount;
