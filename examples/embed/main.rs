@@ -17,23 +17,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let guests = std::env::var_os("WEIR_GUEST_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target/wasm32-wasip2/release"));
-    let input = std::env::args()
-        .nth(1)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("examples/wordcount/input.txt"));
+    let input = std::env::args().nth(1).map(PathBuf::from).unwrap_or_else(|| root.join("examples/wordcount/input.txt"));
     let out = std::env::temp_dir().join(format!("weir-embed-{}", std::process::id()));
 
-    let job = JobSpec::new(
-        "wordcount-embedded",
-        SourceSpec::lines(&input),
-        SinkSpec::files(&out),
-    )
-    .operator(OperatorSpec::new("tokenizer", guests.join("tokenizer.wasm")).parallelism(2))
-    .operator(
-        OperatorSpec::new("counter", guests.join("counter.wasm"))
-            .parallelism(2)
-            .key_by(true),
-    );
+    let job = JobSpec::new("wordcount-embedded", SourceSpec::lines(&input), SinkSpec::files(&out))
+        .operator(OperatorSpec::new("tokenizer", guests.join("tokenizer.wasm")).parallelism(2))
+        .operator(OperatorSpec::new("counter", guests.join("counter.wasm")).parallelism(2).key_by(true));
 
     let engine = Engine::new()?;
     let running = engine.start(job)?;
@@ -58,10 +47,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     std::fs::remove_dir_all(&out)?;
-    println!(
-        "{} words in {:?}",
-        report.metrics.sink_events, report.metrics.elapsed
-    );
+    println!("{} words in {:?}", report.metrics.sink_events, report.metrics.elapsed);
     for (word, total) in totals.iter().filter(|(_, total)| **total >= 10) {
         println!("{word}\t{total}");
     }

@@ -7,9 +7,7 @@ use std::hash::Hash;
 
 use weir_wire::batch::{BatchWriter, EventRef, NO_KEY_GROUP};
 
-use crate::state::{
-    Chunk, KeyHasher, ListState, MapState, StateValue, Store, ValueState, kind_name,
-};
+use crate::state::{Chunk, KeyHasher, ListState, MapState, StateValue, Store, ValueState, kind_name};
 use crate::state::{Current, Kind, ListStore, MapStore, ValueStore};
 use crate::{Error, OperatorInfo, Result, log};
 
@@ -49,25 +47,17 @@ impl Context {
     /// (none in `finish`).
     pub fn emit(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
         let timestamp = self.current.timestamp();
-        self.output
-            .push(NO_KEY_GROUP, timestamp, key.as_ref(), value.as_ref());
+        self.output.push(NO_KEY_GROUP, timestamp, key.as_ref(), value.as_ref());
     }
 
     /// Emits an event with a timestamp (milliseconds since the Unix epoch).
-    pub fn emit_with_timestamp(
-        &mut self,
-        key: impl AsRef<[u8]>,
-        value: impl AsRef<[u8]>,
-        timestamp: i64,
-    ) {
-        self.output
-            .push(NO_KEY_GROUP, timestamp, key.as_ref(), value.as_ref());
+    pub fn emit_with_timestamp(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>, timestamp: i64) {
+        self.output.push(NO_KEY_GROUP, timestamp, key.as_ref(), value.as_ref());
     }
 
     pub(crate) fn enter(&mut self, event: &EventRef<'_>) {
         let keys = self.has_keyed_state.then_some(&self.keys);
-        self.current
-            .enter(event.key, event.key_group, event.timestamp, keys);
+        self.current.enter(event.key, event.key_group, event.timestamp, keys);
     }
 
     pub(crate) fn leave(&mut self) {
@@ -77,11 +67,7 @@ impl Context {
     /// The events emitted since the last call, as a batch; an empty batch
     /// costs no allocation.
     pub(crate) fn take_output(&mut self) -> Vec<u8> {
-        if self.output.is_empty() {
-            Vec::new()
-        } else {
-            self.output.take()
-        }
+        if self.output.is_empty() { Vec::new() } else { self.output.take() }
     }
 
     pub(crate) fn discard_output(&mut self) {
@@ -100,28 +86,20 @@ impl Context {
 
     #[track_caller]
     pub(crate) fn store<S: Store>(&self, index: usize) -> (&S, &Current) {
-        let store = self
-            .stores
-            .get(index)
-            .and_then(|store| (&**store as &dyn Any).downcast_ref());
+        let store = self.stores.get(index).and_then(|store| (&**store as &dyn Any).downcast_ref());
         (store.unwrap_or_else(|| foreign_handle()), &self.current)
     }
 
     #[track_caller]
     pub(crate) fn store_mut<S: Store>(&mut self, index: usize) -> (&mut S, &Current) {
-        let store = self
-            .stores
-            .get_mut(index)
-            .and_then(|store| (&mut **store as &mut dyn Any).downcast_mut());
+        let store = self.stores.get_mut(index).and_then(|store| (&mut **store as &mut dyn Any).downcast_mut());
         (store.unwrap_or_else(|| foreign_handle()), &self.current)
     }
 }
 
 #[track_caller]
 fn foreign_handle() -> ! {
-    panic!(
-        "a state handle was used with a Context other than the one of the instance that declared it"
-    )
+    panic!("a state handle was used with a Context other than the one of the instance that declared it")
 }
 
 /// What `open` gets: the instance's [`OperatorInfo`] and the means to declare
@@ -134,10 +112,7 @@ pub struct OpenContext {
 
 impl OpenContext {
     pub(crate) fn new(info: OperatorInfo, restored: Vec<Chunk>) -> Self {
-        OpenContext {
-            ctx: Context::new(info),
-            restored,
-        }
+        OpenContext { ctx: Context::new(info), restored }
     }
 
     /// Who this instance is and its configuration.
@@ -147,8 +122,7 @@ impl OpenContext {
 
     /// Declares a value per key.
     pub fn keyed_value<T: StateValue>(&mut self, name: &str) -> Result<ValueState<T>> {
-        self.declare(ValueStore::<T>::keyed(name))
-            .map(ValueState::new)
+        self.declare(ValueStore::<T>::keyed(name)).map(ValueState::new)
     }
 
     /// Declares a map per key.
@@ -157,26 +131,22 @@ impl OpenContext {
         K: StateValue + Hash + Eq,
         V: StateValue,
     {
-        self.declare(MapStore::<K, V>::keyed(name))
-            .map(MapState::new)
+        self.declare(MapStore::<K, V>::keyed(name)).map(MapState::new)
     }
 
     /// Declares a list per key.
     pub fn keyed_list<T: StateValue>(&mut self, name: &str) -> Result<ListState<T>> {
-        self.declare(ListStore::<T>::keyed(name))
-            .map(ListState::new)
+        self.declare(ListStore::<T>::keyed(name)).map(ListState::new)
     }
 
     /// Declares one value for this subtask.
     pub fn operator_value<T: StateValue>(&mut self, name: &str) -> Result<ValueState<T>> {
-        self.declare(ValueStore::<T>::operator(name))
-            .map(ValueState::new)
+        self.declare(ValueStore::<T>::operator(name)).map(ValueState::new)
     }
 
     /// Declares one list for this subtask.
     pub fn operator_list<T: StateValue>(&mut self, name: &str) -> Result<ListState<T>> {
-        self.declare(ListStore::<T>::operator(name))
-            .map(ListState::new)
+        self.declare(ListStore::<T>::operator(name)).map(ListState::new)
     }
 
     /// Adds a store, loading the restored chunks that carry its name.
@@ -186,19 +156,11 @@ impl OpenContext {
         if name.is_empty() {
             return Err(Error::msg("a state handle name must not be empty"));
         }
-        if self
-            .ctx
-            .stores
-            .iter()
-            .any(|declared| declared.name() == name)
-        {
-            return Err(Error::msg(format!(
-                "state handle `{name}` is declared twice"
-            )));
+        if self.ctx.stores.iter().any(|declared| declared.name() == name) {
+            return Err(Error::msg(format!("state handle `{name}` is declared twice")));
         }
-        let (mine, others): (Vec<Chunk>, Vec<Chunk>) = std::mem::take(&mut self.restored)
-            .into_iter()
-            .partition(|chunk| chunk.handle == name);
+        let (mine, others): (Vec<Chunk>, Vec<Chunk>) =
+            std::mem::take(&mut self.restored).into_iter().partition(|chunk| chunk.handle == name);
         self.restored = others;
         for chunk in &mine {
             if chunk.kind != kind {

@@ -32,9 +32,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// An error with this message.
     pub fn msg(message: impl fmt::Display) -> Self {
-        Error {
-            message: message.to_string(),
-        }
+        Error { message: message.to_string() }
     }
 
     /// Prefixes the message with what was being done: `"{context}: {message}"`.
@@ -45,9 +43,7 @@ impl Error {
     /// assert_eq!(err.to_string(), "config `window`: not a number");
     /// ```
     pub fn context(self, context: impl fmt::Display) -> Self {
-        Error {
-            message: format!("{context}: {}", self.message),
-        }
+        Error { message: format!("{context}: {}", self.message) }
     }
 
     /// The message.
@@ -110,10 +106,7 @@ mod tests {
     fn conversion_keeps_the_source_chain() {
         let inner = "x".parse::<u32>().unwrap_err();
         let err = Error::from(Outer(inner));
-        assert_eq!(
-            err.to_string(),
-            "reading the window size: invalid digit found in string"
-        );
+        assert_eq!(err.to_string(), "reading the window size: invalid digit found in string");
         assert_eq!(format!("{err:?}"), err.to_string());
     }
 }

@@ -71,25 +71,12 @@ mod tests {
 
     #[test]
     fn accessors_map_the_sentinels_to_none() {
-        let raw = EventRef {
-            key_group: NO_KEY_GROUP,
-            timestamp: NO_TIMESTAMP,
-            key: b"k",
-            value: b"v",
-        };
+        let raw = EventRef { key_group: NO_KEY_GROUP, timestamp: NO_TIMESTAMP, key: b"k", value: b"v" };
         let event = Event::new(raw);
-        assert_eq!(
-            (event.key_str().unwrap(), event.value_str().unwrap()),
-            ("k", "v")
-        );
+        assert_eq!((event.key_str().unwrap(), event.value_str().unwrap()), ("k", "v"));
         assert_eq!((event.timestamp(), event.key_group()), (None, None));
 
-        let raw = EventRef {
-            key_group: 3,
-            timestamp: 42,
-            key: b"k",
-            value: &[0xff],
-        };
+        let raw = EventRef { key_group: 3, timestamp: 42, key: b"k", value: &[0xff] };
         let event = Event::new(raw);
         assert_eq!((event.timestamp(), event.key_group()), (Some(42), Some(3)));
         let err = event.value_str().unwrap_err().to_string();

@@ -11,9 +11,7 @@
 use std::cell::RefCell;
 use std::thread::LocalKey;
 
-use crate::__private::bindings::exports::weir::operator::operator::{
-    Batch, Guest, OperatorContext, StateChunk,
-};
+use crate::__private::bindings::exports::weir::operator::operator::{Batch, Guest, OperatorContext, StateChunk};
 use crate::__private::bindings::weir::operator::types::StateKind;
 use crate::runtime::Runtime;
 use crate::state::{Chunk, Kind};
@@ -59,7 +57,7 @@ macro_rules! export_operator {
                 }
             }
 
-            $crate::__private::bindings::export!(__WeirGlue with_types_in $crate::__private::bindings);
+    $crate::__private::bindings::export!(__WeirGlue with_types_in $crate::__private::bindings);
         };
     };
 }
@@ -109,15 +107,10 @@ impl<G: Glue> Guest for G {
     }
 }
 
-fn with_runtime<G: Glue, R>(
-    call: &str,
-    f: impl FnOnce(&mut Runtime<G::Operator>) -> Result<R>,
-) -> Result<R, String> {
+fn with_runtime<G: Glue, R>(call: &str, f: impl FnOnce(&mut Runtime<G::Operator>) -> Result<R>) -> Result<R, String> {
     G::slot().with(|slot| {
         let mut slot = slot.0.borrow_mut();
-        let runtime = slot
-            .as_mut()
-            .ok_or_else(|| format!("`{call}` was called before `init`"))?;
+        let runtime = slot.as_mut().ok_or_else(|| format!("`{call}` was called before `init`"))?;
         f(runtime).map_err(|e| e.to_string())
     })
 }
@@ -141,12 +134,7 @@ fn chunk_from_wit(chunk: StateChunk) -> Chunk {
         StateKind::OperatorValue => Kind::OperatorValue,
         StateKind::OperatorList => Kind::OperatorList,
     };
-    Chunk {
-        handle: chunk.handle,
-        kind,
-        key_group: chunk.key_group,
-        data: chunk.data,
-    }
+    Chunk { handle: chunk.handle, kind, key_group: chunk.key_group, data: chunk.data }
 }
 
 fn chunk_to_wit(chunk: Chunk) -> StateChunk {
@@ -157,10 +145,5 @@ fn chunk_to_wit(chunk: Chunk) -> StateChunk {
         Kind::OperatorValue => StateKind::OperatorValue,
         Kind::OperatorList => StateKind::OperatorList,
     };
-    StateChunk {
-        handle: chunk.handle,
-        kind,
-        key_group: chunk.key_group,
-        data: chunk.data,
-    }
+    StateChunk { handle: chunk.handle, kind, key_group: chunk.key_group, data: chunk.data }
 }

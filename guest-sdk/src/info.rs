@@ -111,10 +111,7 @@ impl OperatorInfo {
         T::Err: Display,
     {
         self.config(key)
-            .map(|text| {
-                text.parse()
-                    .map_err(|e| Error::msg(format!("config `{key}` = {text:?} is not valid: {e}")))
-            })
+            .map(|text| text.parse().map_err(|e| Error::msg(format!("config `{key}` = {text:?} is not valid: {e}"))))
             .transpose()
     }
 

@@ -22,10 +22,7 @@ impl<O: Operator> Runtime<O> {
     pub fn init(info: OperatorInfo, restored: Vec<Chunk>) -> Result<Self> {
         let mut open = OpenContext::new(info, restored);
         let operator = O::open(&mut open)?;
-        Ok(Runtime {
-            operator,
-            ctx: open.into_context(),
-        })
+        Ok(Runtime { operator, ctx: open.into_context() })
     }
 
     /// The WIT `process`: runs [`Operator::process`] on every event of a
@@ -130,24 +127,12 @@ mod tests {
         writer.push(1, NO_TIMESTAMP, b"key", b"value");
         let good = writer.finish();
 
-        let err = runtime
-            .process(&good[..good.len() - 1])
-            .unwrap_err()
-            .to_string();
-        assert_eq!(
-            err,
-            "malformed input batch: truncated while reading event value"
-        );
-        let err = runtime
-            .process(b"XX\x01\x00\x00\x00\x00\x00")
-            .unwrap_err()
-            .to_string();
+        let err = runtime.process(&good[..good.len() - 1]).unwrap_err().to_string();
+        assert_eq!(err, "malformed input batch: truncated while reading event value");
+        let err = runtime.process(b"XX\x01\x00\x00\x00\x00\x00").unwrap_err().to_string();
         assert_eq!(err, "malformed input batch: bad magic (not a Weir batch)");
         // The partial output of a failed batch is not carried into the next one.
-        assert_eq!(
-            runtime.process(&good).unwrap(),
-            good_output(b"key", b"value", NO_TIMESTAMP)
-        );
+        assert_eq!(runtime.process(&good).unwrap(), good_output(b"key", b"value", NO_TIMESTAMP));
     }
 
     fn good_output(key: &[u8], value: &[u8], timestamp: i64) -> Vec<u8> {
@@ -160,10 +145,7 @@ mod tests {
     fn empty_input_gives_empty_output() {
         let mut runtime = Runtime::<Echo>::init(OperatorInfo::new("t"), Vec::new()).unwrap();
         assert_eq!(runtime.process(&[]).unwrap(), Vec::<u8>::new());
-        assert_eq!(
-            runtime.process(BatchWriter::new().as_bytes()).unwrap(),
-            Vec::<u8>::new()
-        );
+        assert_eq!(runtime.process(BatchWriter::new().as_bytes()).unwrap(), Vec::<u8>::new());
     }
 
     #[test]
@@ -175,18 +157,13 @@ mod tests {
         let out = harness.process("k", "v", 3).unwrap();
         assert_eq!(out[0].timestamp, None);
         let out = harness.finish().unwrap();
-        assert_eq!(
-            (out[0].key_str().unwrap(), out[0].timestamp),
-            ("done", None)
-        );
+        assert_eq!((out[0].key_str().unwrap(), out[0].timestamp), ("done", None));
     }
 
     #[test]
     fn an_operator_error_fails_the_batch_and_drops_its_output() {
         let mut harness = Harness::<Echo>::new().unwrap();
-        let err = harness
-            .process_all([("a", "ok", 1), ("b", "fail", 1)])
-            .unwrap_err();
+        let err = harness.process_all([("a", "ok", 1), ("b", "fail", 1)]).unwrap_err();
         assert_eq!(err.to_string(), "asked to fail");
         assert_eq!(harness.process("c", "ok", 1).unwrap(), [("c", "ok")]);
     }

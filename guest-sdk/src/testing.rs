@@ -63,22 +63,13 @@ impl<O: Operator> Harness<O> {
     /// An instance with this info, restored from these chunks.
     pub fn restore_with_info(info: OperatorInfo, chunks: Vec<Chunk>) -> Result<Self> {
         let runtime = Runtime::init(info.clone(), chunks)?;
-        Ok(Harness {
-            runtime,
-            info,
-            checkpoint_id: 0,
-        })
+        Ok(Harness { runtime, info, checkpoint_id: 0 })
     }
 
     /// Processes one event without a timestamp. `key_group` is what the host
     /// would have hashed the key into; pass [`NO_KEY_GROUP`] for an unkeyed
     /// input.
-    pub fn process(
-        &mut self,
-        key: impl AsRef<[u8]>,
-        value: impl AsRef<[u8]>,
-        key_group: u16,
-    ) -> Result<Vec<Output>> {
+    pub fn process(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>, key_group: u16) -> Result<Vec<Output>> {
         self.process_at(key, value, key_group, NO_TIMESTAMP)
     }
 
@@ -96,10 +87,7 @@ impl<O: Operator> Harness<O> {
     }
 
     /// Processes several `(key, value, key_group)` events as one batch.
-    pub fn process_all<K, V>(
-        &mut self,
-        events: impl IntoIterator<Item = (K, V, u16)>,
-    ) -> Result<Vec<Output>>
+    pub fn process_all<K, V>(&mut self, events: impl IntoIterator<Item = (K, V, u16)>) -> Result<Vec<Output>>
     where
         K: AsRef<[u8]>,
         V: AsRef<[u8]>,
@@ -170,14 +158,12 @@ pub struct Output {
 impl Output {
     /// The key as UTF-8 text.
     pub fn key_str(&self) -> Result<&str> {
-        std::str::from_utf8(&self.key)
-            .map_err(|e| Error::msg(format!("output key is not UTF-8 ({e})")))
+        std::str::from_utf8(&self.key).map_err(|e| Error::msg(format!("output key is not UTF-8 ({e})")))
     }
 
     /// The value as UTF-8 text.
     pub fn value_str(&self) -> Result<&str> {
-        std::str::from_utf8(&self.value)
-            .map_err(|e| Error::msg(format!("output value is not UTF-8 ({e})")))
+        std::str::from_utf8(&self.value).map_err(|e| Error::msg(format!("output value is not UTF-8 ({e})")))
     }
 }
 
@@ -190,9 +176,7 @@ impl PartialEq<(&str, &str)> for Output {
 impl fmt::Debug for Output {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut tuple = f.debug_tuple("Output");
-        tuple
-            .field(&String::from_utf8_lossy(&self.key))
-            .field(&String::from_utf8_lossy(&self.value));
+        tuple.field(&String::from_utf8_lossy(&self.key)).field(&String::from_utf8_lossy(&self.value));
         if let Some(timestamp) = self.timestamp {
             tuple.field(&timestamp);
         }

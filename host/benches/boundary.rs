@@ -30,25 +30,16 @@ struct State {
 
 impl wasmtime_wasi::WasiView for State {
     fn ctx(&mut self) -> wasmtime_wasi::WasiCtxView<'_> {
-        wasmtime_wasi::WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
+        wasmtime_wasi::WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
     }
 }
 
 fn guest_path(name: &str) -> PathBuf {
     let dir = std::env::var_os("WEIR_GUEST_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/wasm32-wasip2/release")
-        });
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/wasm32-wasip2/release"));
     let path = dir.join(format!("{name}.wasm"));
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo xtask build-guests`",
-        path.display()
-    );
+    assert!(path.exists(), "{} is missing: run `cargo xtask build-guests`", path.display());
     path
 }
 
@@ -65,9 +56,7 @@ fn value(i: usize) -> Vec<u8> {
 /// Batches of `n` events covering every key once (at least one batch).
 fn ring<T>(n: usize, event: impl Fn(usize) -> T) -> Vec<Vec<T>> {
     let batches = KEYS.div_ceil(n).max(1);
-    (0..batches)
-        .map(|b| (b * n..(b + 1) * n).map(&event).collect())
-        .collect()
+    (0..batches).map(|b| (b * n..(b + 1) * n).map(&event).collect()).collect()
 }
 
 /// The same ring, packed; `key_group` computes each event's key group.
@@ -88,42 +77,26 @@ fn boundary(c: &mut Criterion) {
     let engine = Engine::default();
     let mut linker = Linker::<State>::new(&engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker).expect("link WASI");
-    let component =
-        Component::from_file(&engine, guest_path("boundary")).expect("compile boundary guest");
-    let state = State {
-        wasi: wasmtime_wasi::WasiCtxBuilder::new().build(),
-        table: ResourceTable::new(),
-    };
+    let component = Component::from_file(&engine, guest_path("boundary")).expect("compile boundary guest");
+    let state = State { wasi: wasmtime_wasi::WasiCtxBuilder::new().build(), table: ResourceTable::new() };
     let mut store = Store::new(&engine, state);
     let guest = Boundary::instantiate(&mut store, &component, &linker).expect("instantiate");
 
-    c.bench_function("boundary/noop", |b| {
-        b.iter(|| guest.call_noop(&mut store).expect("noop"))
-    });
+    c.bench_function("boundary/noop", |b| b.iter(|| guest.call_noop(&mut store).expect("noop")));
 
     // Inputs are built before timing: a ring of batches covering every key
     // once, so that the timed loop is the call and the walk of its output.
     let mut group = c.benchmark_group("boundary");
-    group.bench_function("noop", |b| {
-        b.iter(|| guest.call_noop(&mut store).expect("noop"))
-    });
+    group.bench_function("noop", |b| b.iter(|| guest.call_noop(&mut store).expect("noop")));
     for &n in &BATCH_SIZES {
         group.throughput(Throughput::Elements(n as u64));
-        let records: Vec<Vec<Event>> = ring(n, |i| Event {
-            key_group: 0,
-            timestamp: NO_TIMESTAMP,
-            key: key(i),
-            value: value(i),
-        });
+        let records: Vec<Vec<Event>> =
+            ring(n, |i| Event { key_group: 0, timestamp: NO_TIMESTAMP, key: key(i), value: value(i) });
         let mut next = (0..records.len()).cycle();
         group.bench_with_input(BenchmarkId::new("records", n), &n, |b, _| {
             b.iter(|| {
                 let batch = &records[next.next().unwrap_or(0)];
-                black_box(
-                    guest
-                        .call_count_records(&mut store, batch)
-                        .expect("count records"),
-                )
+                black_box(guest.call_count_records(&mut store, batch).expect("count records"))
             })
         });
         let packed = packed_ring(n, |_| 0);
@@ -131,9 +104,7 @@ fn boundary(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("packed", n), &n, |b, _| {
             b.iter(|| {
                 let batch = &packed[next.next().unwrap_or(0)];
-                let out = guest
-                    .call_count_packed(&mut store, batch)
-                    .expect("count packed");
+                let out = guest.call_count_packed(&mut store, batch).expect("count packed");
                 for event in BatchReader::new(&out).expect("packed output") {
                     black_box(event.expect("event"));
                 }
@@ -145,8 +116,7 @@ fn boundary(c: &mut Criterion) {
     // The real path: the SDK's counter operator behind weir-host's
     // GuestInstance (packed batches, typed keyed state in the guest).
     let runtime = GuestRuntime::new().expect("runtime");
-    let counter =
-        LoadedComponent::load(&runtime, "counter", &guest_path("counter")).expect("load counter");
+    let counter = LoadedComponent::load(&runtime, "counter", &guest_path("counter")).expect("load counter");
     let context = InstanceContext {
         operator: "counter".into(),
         subtask_index: 0,
@@ -155,8 +125,7 @@ fn boundary(c: &mut Criterion) {
         key_groups: Some(0..128),
         config: Vec::new(),
     };
-    let mut instance =
-        GuestInstance::new(&counter, &context, Vec::new()).expect("instantiate counter");
+    let mut instance = GuestInstance::new(&counter, &context, Vec::new()).expect("instantiate counter");
     let mut group = c.benchmark_group("sdk-counter");
     for &n in &BATCH_SIZES {
         group.throughput(Throughput::Elements(n as u64));
@@ -164,9 +133,7 @@ fn boundary(c: &mut Criterion) {
         let mut next = (0..packed.len()).cycle();
         group.bench_with_input(BenchmarkId::new("packed", n), &n, |b, _| {
             b.iter(|| {
-                let out = instance
-                    .process(&packed[next.next().unwrap_or(0)])
-                    .expect("process");
+                let out = instance.process(&packed[next.next().unwrap_or(0)]).expect("process");
                 for event in BatchReader::new(&out).expect("output") {
                     black_box(event.expect("event"));
                 }

@@ -1,22 +1,29 @@
 //! The embedding entry point: an [`Engine`] starts jobs and hands back a
-//! [`RunningJob`] to watch, cancel and wait for.
+//! [`RunningJob`] to watch, checkpoint, cancel and wait for.
 //!
 //! Starting a job does everything that can fail because of the job's
 //! description before any task runs: validation, loading and checking every
-//! component, opening the source and the sink. So a bad job file fails fast
-//! with one clear error instead of a half-started job.
+//! component, reading and checking the checkpoint it restores from, opening
+//! the source and the sink. So a bad job file fails fast with one clear
+//! error instead of a half-started job.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use crate::error::Result;
-use crate::exec::{self, JobReport, Prepared, RunningJob};
+use crate::checkpoint::metadata::{GraphFingerprint, OperatorFingerprint};
+use crate::checkpoint::restore::{self, Restored};
+use crate::checkpoint::storage::{CheckpointLocation, CheckpointStorage};
+use crate::checkpoint::{RestoreMode, StartFrom, StartOptions};
+use crate::error::{Error, Result};
+use crate::exec::{self, CheckpointPlan, JobReport, Prepared, RunningJob};
 use crate::guest::{GuestRuntime, LoadedComponent};
 use crate::job::JobSpec;
 use crate::{sinks, sources};
 
 /// Runs jobs. One engine can run many jobs, one after another or at the
-/// same time; they share the wasmtime engine.
+/// same time; they share the wasmtime engine and the I/O runtime that
+/// uploads checkpoints. Cloning is cheap.
 ///
 /// ```no_run
 /// use weir_host::{Engine, JobSpec, JobStatus};
@@ -30,39 +37,168 @@ use crate::{sinks, sources};
 /// ```
 #[derive(Clone)]
 pub struct Engine {
-    runtime: GuestRuntime,
+    guests: GuestRuntime,
+    io: Arc<tokio::runtime::Runtime>,
 }
 
 impl Engine {
     pub fn new() -> Result<Self> {
-        Ok(Engine {
-            runtime: GuestRuntime::new()?,
-        })
+        // Two workers: uploads and the coordinators wait on I/O; guest
+        // calls never run here.
+        let io = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("weir-io")
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Usage(format!("cannot start the I/O runtime: {e}")))?;
+        Ok(Engine { guests: GuestRuntime::new()?, io: Arc::new(io) })
     }
 
-    /// Checks and starts a job; returns once its tasks are running.
+    /// Checks and starts a job from the beginning of its input.
     pub fn start(&self, spec: JobSpec) -> Result<RunningJob> {
+        self.start_with(spec, StartOptions::default())
+    }
+
+    /// Checks and starts a job, possibly from a checkpoint; returns once
+    /// its tasks are running.
+    pub fn start_with(&self, spec: JobSpec, options: StartOptions) -> Result<RunningJob> {
         spec.validate()?;
         let components = self.load_components(&spec)?;
-        let source = sources::open(&spec.source)?;
+        let storage = match &spec.checkpoint {
+            Some(config) => Some(CheckpointStorage::open(&config.dir, &std::env::current_dir().unwrap_or_default())?),
+            None => None,
+        };
+        let id = match (&spec.id, &options.from) {
+            (Some(id), _) => id.clone(),
+            (None, StartFrom::Resume) => {
+                return Err(Error::invalid("job.id", "--resume needs a job id (set [job] id or pass --job-id)"));
+            }
+            (None, _) => random_hex(16),
+        };
+
+        // Which checkpoint, if any, and which of them this job owns.
+        let (restored, mut retained) = self.find_restore_point(&id, storage.as_ref(), &options.from)?;
+        if let Some(restored) = &restored {
+            restored.check_compatible(&spec, options.allow_non_restored_state)?;
+            restored.log_changed_components(
+                &spec
+                    .operators
+                    .iter()
+                    .zip(&components)
+                    .map(|(op, c)| (op.name.clone(), c.digest()))
+                    .collect::<Vec<_>>(),
+            );
+            if !matches!(options.from, StartFrom::Resume) {
+                retained.clear();
+            }
+            if matches!(options.from, StartFrom::Checkpoint { mode: RestoreMode::Claim, .. }) {
+                retained.push(restored.location.clone());
+            }
+        }
+
+        let mut source = sources::open(&spec.source)?;
+        let mut restored_state = Vec::new();
+        let mut first_checkpoint_id = 1;
+        if let Some(restored) = &restored {
+            let metadata = &restored.metadata;
+            tracing::info!(
+                "restoring from checkpoint {} ({})",
+                metadata.checkpoint_id,
+                restored.location.storage.describe(&restored.location.job_dir, metadata.checkpoint_id)
+            );
+            sinks::restore(&spec.sink, &metadata.sink.staged)?;
+            source.seek(metadata.source.position)?;
+            first_checkpoint_id = metadata.checkpoint_id + 1;
+            for op in &spec.operators {
+                let mut per_subtask = Vec::with_capacity(op.parallelism as usize);
+                for subtask in 0..op.parallelism {
+                    per_subtask.push(self.io.block_on(restored.state_for(&op.name, subtask, op.parallelism))?);
+                }
+                restored_state.push(per_subtask);
+            }
+        }
+
+        let run = random_hex(8);
         let last = spec.operators.last().map_or(1, |op| op.parallelism);
-        let sinks = (0..last)
-            .map(|subtask| sinks::open(&spec.sink, subtask))
-            .collect::<Result<_>>()?;
-        let id = spec.id.clone().unwrap_or_else(fresh_job_id);
+        let sinks = (0..last).map(|subtask| sinks::open(&spec.sink, subtask, &run)).collect::<Result<_>>()?;
+        let graph = GraphFingerprint {
+            max_parallelism: spec.execution.max_parallelism,
+            operators: spec
+                .operators
+                .iter()
+                .zip(&components)
+                .map(|(op, component)| OperatorFingerprint {
+                    name: op.name.clone(),
+                    component_sha256: component.digest(),
+                    parallelism: op.parallelism,
+                    key_by: op.key_by,
+                })
+                .collect(),
+        };
+        let end_of_input = restored.as_ref().is_some_and(|r| r.metadata.end_of_input);
         tracing::info!(job = %spec.name, id = %id, "starting job");
-        exec::start(Prepared {
-            id,
-            spec,
-            components,
-            source,
-            sinks,
-        })
+        let checkpoints =
+            CheckpointPlan { config: spec.checkpoint.clone(), storage, first_checkpoint_id, retained, graph };
+        exec::start(
+            Prepared {
+                id,
+                spec,
+                components,
+                source,
+                sinks,
+                restored: restored_state,
+                checkpoints,
+                runtime: self.io.handle().clone(),
+            },
+            end_of_input,
+        )
     }
 
     /// Starts a job and waits for it to end.
     pub fn run(&self, spec: JobSpec) -> Result<JobReport> {
         self.start(spec)?.wait()
+    }
+
+    /// The checkpoint to restore and the complete checkpoints the job owns
+    /// from the start (its earlier checkpoints when resuming).
+    fn find_restore_point(
+        &self,
+        id: &str,
+        storage: Option<&CheckpointStorage>,
+        from: &StartFrom,
+    ) -> Result<(Option<Restored>, Vec<CheckpointLocation>)> {
+        match from {
+            StartFrom::Fresh => Ok((None, Vec::new())),
+            StartFrom::Checkpoint { path, .. } => {
+                let location = CheckpointStorage::locate(path, &std::env::current_dir().unwrap_or_default())?;
+                let metadata = self.io.block_on(restore::read(&location))?;
+                Ok((Some(Restored { location, metadata }), Vec::new()))
+            }
+            StartFrom::Resume => {
+                let Some(storage) = storage else {
+                    return Err(Error::invalid("checkpoint", "--resume needs a [checkpoint] section with a dir"));
+                };
+                let newest = self.io.block_on(restore::newest(storage, id))?;
+                let Some(newest) = newest else {
+                    tracing::info!("no complete checkpoint of job {id} in {}: starting fresh", storage.display());
+                    return Ok((None, Vec::new()));
+                };
+                // Resuming owns every earlier complete checkpoint, as if the
+                // job had never stopped.
+                let owned = self
+                    .io
+                    .block_on(storage.list_checkpoints(id))?
+                    .into_iter()
+                    .filter(|&(n, complete)| complete && n <= newest.metadata.checkpoint_id)
+                    .map(|(n, _)| CheckpointLocation {
+                        storage: storage.clone(),
+                        job_dir: id.to_owned(),
+                        checkpoint_id: n,
+                    })
+                    .collect();
+                Ok((Some(newest), owned))
+            }
+        }
     }
 
     /// Loads each distinct component file once, however many operators use it.
@@ -73,7 +209,7 @@ impl Engine {
             let component = match loaded.get(&op.component) {
                 Some(component) => component.clone(),
                 None => {
-                    let component = LoadedComponent::load(&self.runtime, &op.name, &op.component)?;
+                    let component = LoadedComponent::load(&self.guests, &op.name, &op.component)?;
                     loaded.insert(op.component.clone(), component.clone());
                     component
                 }
@@ -84,15 +220,12 @@ impl Engine {
     }
 }
 
-/// 16 hex digits from the standard library's per-process random keys.
-fn fresh_job_id() -> String {
+/// `digits` hex digits from the standard library's per-process random keys.
+fn random_hex(digits: usize) -> String {
     use std::hash::{BuildHasher, Hasher};
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos(),
-    );
-    format!("{:016x}", hasher.finish())
+    hasher
+        .write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
+    let hex = format!("{:016x}", hasher.finish());
+    hex[..digits.min(16)].to_owned()
 }

@@ -22,20 +22,12 @@ pub enum Error {
     /// An operator's component could not be loaded, or does not implement
     /// the `weir:operator` world.
     #[error("operator '{operator}': component {}: {reason}", path.display())]
-    Component {
-        operator: String,
-        path: PathBuf,
-        reason: String,
-    },
+    Component { operator: String, path: PathBuf, reason: String },
 
     /// A guest trapped or returned an error, or the host could not set up
     /// its sandbox.
     #[error("operator '{operator}' subtask {subtask}: {message}")]
-    Guest {
-        operator: String,
-        subtask: u32,
-        message: String,
-    },
+    Guest { operator: String, subtask: u32, message: String },
 
     /// A source failed (for example an unreadable input file).
     #[error("source: {0}")]
@@ -45,6 +37,18 @@ pub enum Error {
     #[error("sink: {0}")]
     Sink(String),
 
+    /// Checkpoint storage could not be reached, read or written.
+    #[error("checkpoint storage: {0}")]
+    Storage(String),
+
+    /// A checkpoint failed, or failed too often in a row.
+    #[error("checkpoint: {0}")]
+    Checkpoint(String),
+
+    /// A checkpoint cannot be restored into this job.
+    #[error("restore: {0}")]
+    Restore(String),
+
     /// The job was started twice, or a handle was used after the job ended.
     #[error("{0}")]
     Usage(String),
@@ -52,10 +56,7 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::InvalidJob {
-            field: field.into(),
-            message: message.into(),
-        }
+        Error::InvalidJob { field: field.into(), message: message.into() }
     }
 }
 

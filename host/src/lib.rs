@@ -24,6 +24,8 @@
 //!   starts jobs.
 //! - `exec`: how a job *runs*: a thread per subtask, bounded channels,
 //!   routing by key group, and the [`RunningJob`] handle.
+//! - [`checkpoint`]: the coordinator, the `_metadata` format, storage on
+//!   any object store, restore and retention.
 //! - [`guest`]: everything wasmtime: the engine, loading and checking
 //!   components, one sandboxed `Store` per subtask.
 //! - `sources` and `sinks`: one file per kind.
@@ -34,6 +36,7 @@
 //! `weir:operator` world, `FRAMING.md`, `STATE.md`) and implemented for
 //! Rust by the `weir-guest` crate.
 
+pub mod checkpoint;
 pub mod engine;
 pub mod error;
 mod exec;
@@ -42,6 +45,7 @@ pub mod job;
 mod sinks;
 mod sources;
 
+pub use checkpoint::{CheckpointConfig, RestoreMode, Retention, StartFrom, StartOptions};
 pub use engine::Engine;
 pub use error::{Error, Result};
 pub use exec::{CancelHandle, JobMetrics, JobReport, JobStatus, OperatorMetrics, RunningJob};

@@ -8,10 +8,7 @@ fn broken_job(from: &str, to: &str) -> JobDir {
     let job = JobDir::new();
     job.write("input.txt", "a b c\n");
     let text = wordcount_job(1, 1);
-    assert!(
-        text.contains(from),
-        "test bug: {from:?} not in the job file"
-    );
+    assert!(text.contains(from), "test bug: {from:?} not in the job file");
     job.write("job.toml", text.replacen(from, to, 1));
     job
 }
@@ -21,81 +18,43 @@ fn job_with_tokenizer_bytes(bytes: &[u8]) -> JobDir {
     let job = JobDir::new();
     let component = job.write("tokenizer.wasm", bytes);
     job.write("input.txt", "a b c\n");
-    let text = wordcount_job(1, 1).replace(
-        &guest("tokenizer").display().to_string(),
-        &component.display().to_string(),
-    );
+    let text = wordcount_job(1, 1).replace(&guest("tokenizer").display().to_string(), &component.display().to_string());
     job.write("job.toml", text);
     job
 }
 
 #[test]
 fn missing_component_file() {
-    let job = broken_job(
-        &guest("counter").display().to_string(),
-        "/nonexistent/counter.wasm",
-    );
-    assert_failure(
-        &job.run("job.toml"),
-        &[
-            "operator 'counter'",
-            "/nonexistent/counter.wasm",
-            "cannot read",
-        ],
-    );
+    let job = broken_job(&guest("counter").display().to_string(), "/nonexistent/counter.wasm");
+    assert_failure(&job.run("job.toml"), &["operator 'counter'", "/nonexistent/counter.wasm", "cannot read"]);
 }
 
 #[test]
 fn garbage_instead_of_a_component() {
     let job = job_with_tokenizer_bytes(b"this is not wasm at all");
-    assert_failure(
-        &job.run("job.toml"),
-        &[
-            "operator 'tokenizer'",
-            "tokenizer.wasm",
-            "not a WebAssembly file",
-        ],
-    );
+    assert_failure(&job.run("job.toml"), &["operator 'tokenizer'", "tokenizer.wasm", "not a WebAssembly file"]);
 }
 
 #[test]
 fn a_core_module_instead_of_a_component() {
     // The smallest valid core module: magic and version 1.
     let job = job_with_tokenizer_bytes(b"\0asm\x01\0\0\0");
-    assert_failure(
-        &job.run("job.toml"),
-        &[
-            "operator 'tokenizer'",
-            "core WebAssembly module",
-            "wasm32-wasip2",
-        ],
-    );
+    assert_failure(&job.run("job.toml"), &["operator 'tokenizer'", "core WebAssembly module", "wasm32-wasip2"]);
 }
 
 #[test]
 fn a_truncated_component() {
     let bytes = std::fs::read(guest("tokenizer")).expect("read tokenizer");
     let job = job_with_tokenizer_bytes(&bytes[..bytes.len() / 2]);
-    assert_failure(
-        &job.run("job.toml"),
-        &["operator 'tokenizer'", "cannot compile"],
-    );
+    assert_failure(&job.run("job.toml"), &["operator 'tokenizer'", "cannot compile"]);
 }
 
 #[test]
 fn a_component_for_another_world() {
-    let job = broken_job(
-        &guest("tokenizer").display().to_string(),
-        &guest("cli-command").display().to_string(),
-    );
+    let job = broken_job(&guest("tokenizer").display().to_string(), &guest("cli-command").display().to_string());
     assert_failure(
         &job.run("job.toml"),
-        &[
-            "operator 'tokenizer'",
-            "cli-command.wasm",
-            "does not implement the weir:operator world",
-            "wasi:cli/run",
-        ],
+        &["operator 'tokenizer'", "cli-command.wasm", "does not implement the weir:operator world", "wasi:cli/run"],
     );
 }
 
@@ -109,10 +68,7 @@ fn invalid_toml_names_the_file_and_line() {
 #[test]
 fn unknown_keys_are_refused() {
     let job = broken_job("key_by = true", "key_by = true\nkeyby = true");
-    assert_failure(
-        &job.run("job.toml"),
-        &["job.toml", "unknown field `keyby`", "line "],
-    );
+    assert_failure(&job.run("job.toml"), &["job.toml", "unknown field `keyby`", "line "]);
     let job = broken_job("[sink]", "[sinks]\ntype = \"stdout\"\n[sink]");
     assert_failure(&job.run("job.toml"), &["job.toml", "unknown field `sinks`"]);
 }
@@ -122,12 +78,7 @@ fn zero_parallelism_names_the_operator() {
     let job = broken_job("parallelism = 1\nkey_by", "parallelism = 0\nkey_by");
     assert_failure(
         &job.run("job.toml"),
-        &[
-            "job.toml",
-            "operators[1].parallelism",
-            "operator 'counter'",
-            "parallelism 0",
-        ],
+        &["job.toml", "operators[1].parallelism", "operator 'counter'", "parallelism 0"],
     );
 }
 
@@ -136,21 +87,14 @@ fn absurd_parallelism_names_the_operator() {
     let job = broken_job("parallelism = 1", "parallelism = 1000000");
     assert_failure(
         &job.run("job.toml"),
-        &[
-            "operators[0].parallelism",
-            "operator 'tokenizer'",
-            "max_parallelism (128)",
-        ],
+        &["operators[0].parallelism", "operator 'tokenizer'", "max_parallelism (128)"],
     );
 }
 
 #[test]
 fn missing_input_file() {
     let job = broken_job("path = \"input.txt\"", "path = \"no-such-input.txt\"");
-    assert_failure(
-        &job.run("job.toml"),
-        &["input file", "no-such-input.txt", "cannot open"],
-    );
+    assert_failure(&job.run("job.toml"), &["input file", "no-such-input.txt", "cannot open"]);
 }
 
 #[test]
@@ -163,17 +107,11 @@ fn input_that_is_a_directory() {
 fn input_that_is_not_utf8_names_the_line() {
     let job = broken_job("path = \"input.txt\"", "path = \"latin1.txt\"");
     job.write("latin1.txt", b"fine\nalso fine\ncaf\xe9\n");
-    assert_failure(
-        &job.run("job.toml"),
-        &["latin1.txt", "line 3 is not valid UTF-8"],
-    );
+    assert_failure(&job.run("job.toml"), &["latin1.txt", "line 3 is not valid UTF-8"]);
 }
 
 #[test]
 fn missing_job_file() {
-    let output = weir()
-        .args(["run", "/nonexistent/job.toml"])
-        .output()
-        .expect("run weir");
+    let output = weir().args(["run", "/nonexistent/job.toml"]).output().expect("run weir");
     assert_failure(&output, &["/nonexistent/job.toml", "cannot read"]);
 }

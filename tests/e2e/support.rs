@@ -12,9 +12,7 @@ pub fn weir() -> Command {
 
 /// A binary example of the host package (built by `cargo test`).
 pub fn example(name: &str) -> Command {
-    let dir = Path::new(env!("CARGO_BIN_EXE_weir"))
-        .parent()
-        .expect("binary has a directory");
+    let dir = Path::new(env!("CARGO_BIN_EXE_weir")).parent().expect("binary has a directory");
     Command::new(dir.join("examples").join(name))
 }
 
@@ -23,19 +21,13 @@ pub fn example(name: &str) -> Command {
 pub fn guest_dir() -> PathBuf {
     std::env::var_os("WEIR_GUEST_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/wasm32-wasip2/release")
-        })
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/wasm32-wasip2/release"))
 }
 
 /// Path of a guest component; panics with what to do when it is missing.
 pub fn guest(name: &str) -> PathBuf {
     let path = guest_dir().join(format!("{name}.wasm"));
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo xtask build-guests` (or `cargo xtask test`)",
-        path.display()
-    );
+    assert!(path.exists(), "{} is missing: run `cargo xtask build-guests` (or `cargo xtask test`)", path.display());
     path
 }
 
@@ -46,9 +38,7 @@ pub struct JobDir {
 
 impl JobDir {
     pub fn new() -> Self {
-        JobDir {
-            dir: tempfile::tempdir().expect("cannot create a temporary directory"),
-        }
+        JobDir { dir: tempfile::tempdir().expect("cannot create a temporary directory") }
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -63,11 +53,7 @@ impl JobDir {
 
     /// Runs `weir run` on a job file in this directory.
     pub fn run(&self, job_file: &str) -> Output {
-        weir()
-            .arg("run")
-            .arg(self.path(job_file))
-            .output()
-            .expect("cannot run weir")
+        weir().arg("run").arg(self.path(job_file)).output().expect("cannot run weir")
     }
 }
 
@@ -107,22 +93,13 @@ path = "out"
 /// `_`), name → contents.
 pub fn committed_files(out: &Path) -> BTreeMap<String, String> {
     let mut files = BTreeMap::new();
-    for entry in
-        std::fs::read_dir(out).unwrap_or_else(|e| panic!("cannot list {}: {e}", out.display()))
-    {
+    for entry in std::fs::read_dir(out).unwrap_or_else(|e| panic!("cannot list {}: {e}", out.display())) {
         let path = entry.expect("directory entry").path();
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default()
-            .to_owned();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
         if name.starts_with('.') || name.starts_with('_') {
             continue;
         }
-        files.insert(
-            name,
-            std::fs::read_to_string(&path).expect("committed file is UTF-8"),
-        );
+        files.insert(name, std::fs::read_to_string(&path).expect("committed file is UTF-8"));
     }
     files
 }
@@ -142,16 +119,10 @@ pub fn assert_success(output: &Output) {
 /// contains every one of `needles`. Returns stderr.
 pub fn assert_failure(output: &Output, needles: &[&str]) -> String {
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert!(
-        !output.status.success(),
-        "expected failure, got success\nstderr:\n{stderr}"
-    );
+    assert!(!output.status.success(), "expected failure, got success\nstderr:\n{stderr}");
     assert!(!stderr.contains("panicked"), "the host panicked:\n{stderr}");
     for needle in needles {
-        assert!(
-            stderr.contains(needle),
-            "stderr lacks {needle:?}:\n{stderr}"
-        );
+        assert!(stderr.contains(needle), "stderr lacks {needle:?}:\n{stderr}");
     }
     stderr
 }

@@ -17,9 +17,7 @@ fn generated_input(lines: usize, seed: u64) -> String {
         .collect();
     let mut state = seed;
     let mut next = move || {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         (state >> 33) as usize
     };
     let mut text = String::new();
@@ -59,12 +57,7 @@ fn check_wordcount(tokenizers: u32, counters: u32) {
     assert_success(&output);
 
     let files = committed_files(&job.path("out"));
-    assert_eq!(
-        files.len(),
-        counters as usize,
-        "one committed file per counter subtask: {:?}",
-        files.keys()
-    );
+    assert_eq!(files.len(), counters as usize, "one committed file per counter subtask: {:?}", files.keys());
     let mut all_lines: Vec<String> = Vec::new();
     let mut owner: HashMap<String, String> = HashMap::new();
     for (name, contents) in &files {
@@ -74,11 +67,7 @@ fn check_wordcount(tokenizers: u32, counters: u32) {
             let (word, count) = line.split_once('\t').expect("key<TAB>value");
             let count: u64 = count.parse().expect("decimal count");
             let previous = last.insert(word, count).unwrap_or(0);
-            assert_eq!(
-                count,
-                previous + 1,
-                "{name}: {word} jumped from {previous} to {count}"
-            );
+            assert_eq!(count, previous + 1, "{name}: {word} jumped from {previous} to {count}");
             if let Some(other) = owner.insert(word.to_owned(), name.clone()) {
                 assert_eq!(&other, name, "{word} reached two counter subtasks");
             }
@@ -87,19 +76,9 @@ fn check_wordcount(tokenizers: u32, counters: u32) {
     }
     all_lines.sort();
     let expected = expected_lines(&input);
-    assert!(
-        expected.len() > 10_000,
-        "the generated input is too small to test anything"
-    );
-    assert_eq!(
-        all_lines.len(),
-        expected.len(),
-        "wrong number of output events"
-    );
-    assert!(
-        all_lines == expected,
-        "output differs from the independently computed running counts"
-    );
+    assert!(expected.len() > 10_000, "the generated input is too small to test anything");
+    assert_eq!(all_lines.len(), expected.len(), "wrong number of output events");
+    assert!(all_lines == expected, "output differs from the independently computed running counts");
 }
 
 #[test]
@@ -116,11 +95,7 @@ fn wordcount_two_tokenizers_three_counters_is_exact() {
 fn the_embedding_example_runs_the_same_job_through_the_library() {
     let job = JobDir::new();
     let input = job.write("input.txt", "a b a\nb a c\n");
-    let output = example("embed")
-        .arg(&input)
-        .env("WEIR_GUEST_DIR", guest_dir())
-        .output()
-        .expect("run embed");
+    let output = example("embed").arg(&input).env("WEIR_GUEST_DIR", guest_dir()).output().expect("run embed");
     assert_success(&output);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("6 words in"), "{stdout}");
@@ -166,9 +141,5 @@ fn a_generator_job_counts_every_event() {
         }
     }
     assert_eq!(finals.values().sum::<u64>(), 20000);
-    assert!(
-        finals.len() > 400 && finals.len() <= 500,
-        "{} distinct keys",
-        finals.len()
-    );
+    assert!(finals.len() > 400 && finals.len() <= 500, "{} distinct keys", finals.len());
 }

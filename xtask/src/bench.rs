@@ -27,17 +27,9 @@ struct Settings {
 pub fn run_bench(args: &[String]) -> Result<()> {
     let quick = args.iter().any(|a| a == "--quick");
     let settings = if quick {
-        Settings {
-            measurement_secs: 1,
-            runs: 1,
-            scale: 0.01,
-        }
+        Settings { measurement_secs: 1, runs: 1, scale: 0.01 }
     } else {
-        Settings {
-            measurement_secs: 3,
-            runs: 3,
-            scale: 1.0,
-        }
+        Settings { measurement_secs: 3, runs: 3, scale: 1.0 }
     };
     let guests = build_guests()?;
     let weir = build_host()?;
@@ -45,21 +37,8 @@ pub fn run_bench(args: &[String]) -> Result<()> {
     step("micro-benchmarks (criterion): crossing into a guest");
     let mut command = cargo();
     command
-        .args([
-            "bench",
-            "--quiet",
-            "-p",
-            "weir-host",
-            "--bench",
-            "boundary",
-            "--",
-        ])
-        .args([
-            "--warm-up-time",
-            "1",
-            "--measurement-time",
-            &settings.measurement_secs.to_string(),
-        ])
+        .args(["bench", "--quiet", "-p", "weir-host", "--bench", "boundary", "--"])
+        .args(["--warm-up-time", "1", "--measurement-time", &settings.measurement_secs.to_string()])
         .env("WEIR_GUEST_DIR", &guests);
     run(&mut command)?;
     let micro = micro_table()?;
@@ -80,27 +59,18 @@ pub fn run_bench(args: &[String]) -> Result<()> {
 
 /// Median time of one criterion benchmark, in nanoseconds.
 fn criterion_median(id: &str) -> Result<f64> {
-    let path = target_dir()
-        .join("criterion")
-        .join(id)
-        .join("new/estimates.json");
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
+    let path = target_dir().join("criterion").join(id).join("new/estimates.json");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
     let json: serde_json::Value =
         serde_json::from_str(&text).with_context(|| format!("bad JSON in {}", path.display()))?;
-    json["median"]["point_estimate"]
-        .as_f64()
-        .with_context(|| format!("no median in {}", path.display()))
+    json["median"]["point_estimate"].as_f64().with_context(|| format!("no median in {}", path.display()))
 }
 
 fn micro_table() -> Result<String> {
     let noop = criterion_median("boundary/noop")?;
     let mut out = String::new();
     writeln!(out, "### Crossing into a guest (criterion medians)\n")?;
-    writeln!(
-        out,
-        "Keyed running count, 16-byte keys, 64-byte values, 10,000 keys. ns/event includes the call."
-    )?;
+    writeln!(out, "Keyed running count, 16-byte keys, 64-byte values, 10,000 keys. ns/event includes the call.")?;
     writeln!(out, "An empty call (`noop`) costs **{noop:.0} ns**.\n")?;
     writeln!(
         out,
@@ -111,11 +81,7 @@ fn micro_table() -> Result<String> {
         let records = criterion_median(&format!("boundary/records/{n}"))? / n as f64;
         let packed = criterion_median(&format!("boundary/packed/{n}"))? / n as f64;
         let sdk = criterion_median(&format!("sdk-counter/packed/{n}"))? / n as f64;
-        writeln!(
-            out,
-            "| {n} | {records:.0} | {packed:.0} | {:.1}x | {sdk:.0} |",
-            records / packed
-        )?;
+        writeln!(out, "| {n} | {records:.0} | {packed:.0} | {:.1}x | {sdk:.0} |", records / packed)?;
     }
     Ok(out)
 }
@@ -126,9 +92,7 @@ fn write_wordcount_input(path: &Path, words: usize) -> Result<()> {
     let mut text = String::with_capacity(words * 8);
     let mut state: u64 = 42;
     for i in 0..words {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         let r = (state >> 33) % 10_000;
         let _ = write!(text, "w{}", r * r / 10_000);
         text.push(if i % 10 == 9 { '\n' } else { ' ' });
@@ -148,11 +112,7 @@ fn median_run_secs(weir: &Path, job: &Path, runs: usize) -> Result<f64> {
             .output()
             .with_context(|| format!("cannot run {}", weir.display()))?;
         if !output.status.success() {
-            bail!(
-                "weir run {} failed:\n{}",
-                job.display(),
-                String::from_utf8_lossy(&output.stderr)
-            );
+            bail!("weir run {} failed:\n{}", job.display(), String::from_utf8_lossy(&output.stderr));
         }
         times.push(started.elapsed().as_secs_f64());
     }
@@ -195,11 +155,7 @@ fn end_to_end(weir: &Path, guests: &Path, work: &Path, settings: &Settings) -> R
     let wordcount_secs = median_run_secs(weir, &wordcount, settings.runs)?;
     let generator_secs = median_run_secs(weir, &generator, settings.runs)?;
     let mut out = String::new();
-    writeln!(
-        out,
-        "### End to end (`weir run`, median of {} runs, wall time including start-up)\n",
-        settings.runs
-    )?;
+    writeln!(out, "### End to end (`weir run`, median of {} runs, wall time including start-up)\n", settings.runs)?;
     writeln!(out, "| job | events | seconds | events/s |")?;
     writeln!(out, "|---|---:|---:|---:|")?;
     writeln!(
@@ -227,9 +183,7 @@ fn write_benchmarks_md(table: &str) -> Result<()> {
             Some(line.split_once(':')?.1.trim().to_owned())
         })
         .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     let date = Command::new("date")
         .args(["-u", "+%Y-%m-%d"])
         .output()
@@ -240,8 +194,7 @@ fn write_benchmarks_md(table: &str) -> Result<()> {
          and noisy: compare figures of one run with each other, not across runs.\n\n{table}{END}"
     );
     let path = root().join("BENCHMARKS.md");
-    let old = std::fs::read_to_string(&path)
-        .unwrap_or_else(|_| format!("# Benchmarks\n\n{START}\n{END}\n"));
+    let old = std::fs::read_to_string(&path).unwrap_or_else(|_| format!("# Benchmarks\n\n{START}\n{END}\n"));
     let text = match (old.find(START), old.find(END)) {
         (Some(start), Some(end)) if start < end => {
             format!("{}{generated}{}", &old[..start], &old[end + END.len()..])

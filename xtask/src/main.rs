@@ -52,10 +52,7 @@ fn main() -> Result<()> {
 
 /// The repository's root (the workspace).
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the workspace")
-        .to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_owned()
 }
 
 /// Where cargo puts build output.
@@ -75,9 +72,7 @@ fn cargo() -> Command {
 /// Runs a command, failing with its command line if it fails.
 fn run(command: &mut Command) -> Result<()> {
     let line = format!("{command:?}");
-    let status = command
-        .status()
-        .with_context(|| format!("cannot run {line}"))?;
+    let status = command.status().with_context(|| format!("cannot run {line}"))?;
     if !status.success() {
         bail!("{line} failed ({status})");
     }
@@ -90,25 +85,16 @@ fn step(message: &str) {
 
 /// Adds the wasm target with rustup when the toolchain lacks it.
 fn ensure_wasm_target() -> Result<()> {
-    let sysroot = Command::new("rustc")
-        .args(["--print", "sysroot"])
-        .current_dir(root())
-        .output();
+    let sysroot = Command::new("rustc").args(["--print", "sysroot"]).current_dir(root()).output();
     if let Ok(output) = sysroot {
         let sysroot = String::from_utf8_lossy(&output.stdout).trim().to_owned();
-        if Path::new(&sysroot)
-            .join("lib/rustlib")
-            .join(WASM_TARGET)
-            .exists()
-        {
+        if Path::new(&sysroot).join("lib/rustlib").join(WASM_TARGET).exists() {
             return Ok(());
         }
     }
     step(&format!("installing the {WASM_TARGET} target with rustup"));
-    run(Command::new("rustup")
-        .args(["target", "add", WASM_TARGET])
-        .current_dir(root()))
-    .with_context(|| format!("the {WASM_TARGET} target is missing and rustup could not add it"))
+    run(Command::new("rustup").args(["target", "add", WASM_TARGET]).current_dir(root()))
+        .with_context(|| format!("the {WASM_TARGET} target is missing and rustup could not add it"))
 }
 
 /// Builds every guest; returns the directory holding the `.wasm` files.
@@ -131,12 +117,7 @@ fn build_guests() -> Result<PathBuf> {
             .into_iter()
             .map(|name| built.join(name))
             .find(|path| path.exists())
-            .with_context(|| {
-                format!(
-                    "the build produced no component for {guest} in {}",
-                    built.display()
-                )
-            })?;
+            .with_context(|| format!("the build produced no component for {guest} in {}", built.display()))?;
         copy_if_elsewhere(&file, &documented.join(&wanted))?;
     }
     Ok(documented)
@@ -145,15 +126,7 @@ fn build_guests() -> Result<PathBuf> {
 /// Builds the `weir` binary; returns its documented path.
 fn build_host() -> Result<PathBuf> {
     step("building the weir host (release)");
-    run(cargo().args([
-        "build",
-        "--quiet",
-        "--release",
-        "--package",
-        "weir-host",
-        "--bin",
-        "weir",
-    ]))?;
+    run(cargo().args(["build", "--quiet", "--release", "--package", "weir-host", "--bin", "weir"]))?;
     let documented = root().join("target/release/weir");
     copy_if_elsewhere(&target_dir().join("release/weir"), &documented)?;
     Ok(documented)
@@ -169,8 +142,7 @@ fn copy_if_elsewhere(from: &Path, to: &Path) -> Result<()> {
     if let Some(dir) = to.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    std::fs::copy(from, to)
-        .with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
+    std::fs::copy(from, to).with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
     Ok(())
 }
 

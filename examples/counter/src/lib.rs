@@ -13,9 +13,7 @@ pub struct Counter {
 
 impl Operator for Counter {
     fn open(ctx: &mut OpenContext) -> Result<Self> {
-        Ok(Counter {
-            count: ctx.keyed_value("count")?,
-        })
+        Ok(Counter { count: ctx.keyed_value("count")? })
     }
 
     fn process(&mut self, ctx: &mut Context, event: Event<'_>) -> Result<()> {
@@ -37,9 +35,7 @@ mod tests {
     #[test]
     fn counts_per_key_across_a_restore() {
         let mut harness = Harness::<Counter>::new().unwrap();
-        let out = harness
-            .process_all([("a", "1", 5), ("b", "1", 9), ("a", "1", 5)])
-            .unwrap();
+        let out = harness.process_all([("a", "1", 5), ("b", "1", 9), ("a", "1", 5)]).unwrap();
         assert_eq!(out, [("a", "1"), ("b", "1"), ("a", "2")]);
 
         let mut restored = Harness::<Counter>::restore(harness.snapshot().unwrap()).unwrap();

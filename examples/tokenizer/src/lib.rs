@@ -32,30 +32,15 @@ mod tests {
     #[test]
     fn emits_one_event_per_word() {
         let mut harness = Harness::<Tokenizer>::new().unwrap();
-        let out = harness
-            .process("line-1", "  the quick\tthe\n fox ", NO_KEY_GROUP)
-            .unwrap();
-        assert_eq!(
-            out,
-            [("the", "1"), ("quick", "1"), ("the", "1"), ("fox", "1")]
-        );
-        assert!(
-            harness
-                .process("line-2", "   ", NO_KEY_GROUP)
-                .unwrap()
-                .is_empty()
-        );
+        let out = harness.process("line-1", "  the quick\tthe\n fox ", NO_KEY_GROUP).unwrap();
+        assert_eq!(out, [("the", "1"), ("quick", "1"), ("the", "1"), ("fox", "1")]);
+        assert!(harness.process("line-2", "   ", NO_KEY_GROUP).unwrap().is_empty());
     }
 
     #[test]
     fn a_value_that_is_not_utf8_is_an_error() {
         let mut harness = Harness::<Tokenizer>::new().unwrap();
-        let err = harness
-            .process("line", [b'a', 0xff], NO_KEY_GROUP)
-            .unwrap_err();
-        assert!(
-            err.to_string().starts_with("event value is not UTF-8"),
-            "{err}"
-        );
+        let err = harness.process("line", [b'a', 0xff], NO_KEY_GROUP).unwrap_err();
+        assert!(err.to_string().starts_with("event value is not UTF-8"), "{err}");
     }
 }

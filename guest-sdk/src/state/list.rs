@@ -6,8 +6,7 @@ use std::marker::PhantomData;
 use weir_wire::state::{ChunkWriter, Entry, Kind};
 
 use super::store::{
-    KeyHasher, KeyedTable, Scope, Store, decode, duplicate, encode, for_each_entry,
-    restored_key_group, wrong_entry,
+    KeyHasher, KeyedTable, Scope, Store, decode, duplicate, encode, for_each_entry, restored_key_group, wrong_entry,
 };
 use super::{Chunk, StateValue};
 use crate::{Context, Result};
@@ -29,10 +28,7 @@ pub struct ListState<T> {
 
 impl<T: StateValue> ListState<T> {
     pub(crate) fn new(index: usize) -> Self {
-        ListState {
-            index,
-            _value: PhantomData,
-        }
+        ListState { index, _value: PhantomData }
     }
 
     /// Appends a value.
@@ -40,9 +36,7 @@ impl<T: StateValue> ListState<T> {
     pub fn push(&self, ctx: &mut Context, value: T) {
         let (store, current) = ctx.store_mut::<ListStore<T>>(self.index);
         match &mut store.scope {
-            Scope::Keyed(table) => table
-                .get_or_insert_with(current.key(&store.name), Vec::new)
-                .push(value),
+            Scope::Keyed(table) => table.get_or_insert_with(current.key(&store.name), Vec::new).push(value),
             Scope::Operator(list) => list.push(value),
         }
     }
@@ -52,9 +46,7 @@ impl<T: StateValue> ListState<T> {
     pub fn get<'c>(&self, ctx: &'c Context) -> &'c [T] {
         let (store, current) = ctx.store::<ListStore<T>>(self.index);
         match &store.scope {
-            Scope::Keyed(table) => table
-                .get(current.key(&store.name))
-                .map_or(&[], Vec::as_slice),
+            Scope::Keyed(table) => table.get(current.key(&store.name)).map_or(&[], Vec::as_slice),
             Scope::Operator(list) => list,
         }
     }
@@ -94,9 +86,7 @@ impl<T> Copy for ListState<T> {}
 
 impl<T> fmt::Debug for ListState<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ListState")
-            .field("index", &self.index)
-            .finish()
+        f.debug_struct("ListState").field("index", &self.index).finish()
     }
 }
 
@@ -107,17 +97,11 @@ pub(crate) struct ListStore<T> {
 
 impl<T> ListStore<T> {
     pub(crate) fn keyed(name: &str) -> Self {
-        ListStore {
-            name: name.to_owned(),
-            scope: Scope::Keyed(KeyedTable::new()),
-        }
+        ListStore { name: name.to_owned(), scope: Scope::Keyed(KeyedTable::new()) }
     }
 
     pub(crate) fn operator(name: &str) -> Self {
-        ListStore {
-            name: name.to_owned(),
-            scope: Scope::Operator(Vec::new()),
-        }
+        ListStore { name: name.to_owned(), scope: Scope::Operator(Vec::new()) }
     }
 }
 
@@ -147,9 +131,7 @@ impl<T: StateValue> Store for ListStore<T> {
                     if table.restored_mut(hash, key).is_some() {
                         return Err(duplicate(name, key_group, key, "twice"));
                     }
-                    let list = values
-                        .map(|value| decode(name, value))
-                        .collect::<Result<Vec<T>>>()?;
+                    let list = values.map(|value| decode(name, value)).collect::<Result<Vec<T>>>()?;
                     table.restore_insert(hash, group, key, list);
                     Ok(())
                 })
@@ -178,8 +160,7 @@ impl<T: StateValue> Store for ListStore<T> {
                         encode(&self.name, value, &mut buf)?;
                         ends.push(buf.len());
                     }
-                    let values = (0..ends.len())
-                        .map(|i| &buf[if i == 0 { 0 } else { ends[i - 1] }..ends[i]]);
+                    let values = (0..ends.len()).map(|i| &buf[if i == 0 { 0 } else { ends[i - 1] }..ends[i]]);
                     writer.keyed_list(slot.key(), values);
                     Ok(())
                 })

@@ -9,8 +9,7 @@ use hashbrown::HashMap;
 use weir_wire::state::{Entry, Kind};
 
 use super::store::{
-    KeyHasher, KeyedTable, Store, decode, duplicate, encode, for_each_entry, restored_key_group,
-    wrong_entry,
+    KeyHasher, KeyedTable, Store, decode, duplicate, encode, for_each_entry, restored_key_group, wrong_entry,
 };
 use super::{Chunk, StateValue};
 use crate::{Context, Result};
@@ -32,10 +31,7 @@ type Map<K, V> = HashMap<K, V>;
 
 impl<K: StateValue + Hash + Eq, V: StateValue> MapState<K, V> {
     pub(crate) fn new(index: usize) -> Self {
-        MapState {
-            index,
-            _types: PhantomData,
-        }
+        MapState { index, _types: PhantomData }
     }
 
     #[track_caller]
@@ -62,20 +58,14 @@ impl<K: StateValue + Hash + Eq, V: StateValue> MapState<K, V> {
         Q: Hash + Eq + ?Sized,
     {
         let (store, current) = ctx.store_mut::<MapStore<K, V>>(self.index);
-        store
-            .table
-            .get_mut(current.key(&store.name))?
-            .get_mut(map_key)
+        store.table.get_mut(current.key(&store.name))?.get_mut(map_key)
     }
 
     /// Sets the value for `map_key`, returning the previous one.
     #[track_caller]
     pub fn insert(&self, ctx: &mut Context, map_key: K, value: V) -> Option<V> {
         let (store, current) = ctx.store_mut::<MapStore<K, V>>(self.index);
-        store
-            .table
-            .get_or_insert_with(current.key(&store.name), Map::default)
-            .insert(map_key, value)
+        store.table.get_or_insert_with(current.key(&store.name), Map::default).insert(map_key, value)
     }
 
     /// Removes `map_key`, returning its value.
@@ -107,10 +97,7 @@ impl<K: StateValue + Hash + Eq, V: StateValue> MapState<K, V> {
 
     /// The entries, in no particular order.
     #[track_caller]
-    pub fn iter<'c>(
-        &self,
-        ctx: &'c Context,
-    ) -> impl Iterator<Item = (&'c K, &'c V)> + use<'c, K, V> {
+    pub fn iter<'c>(&self, ctx: &'c Context) -> impl Iterator<Item = (&'c K, &'c V)> + use<'c, K, V> {
         self.map(ctx).into_iter().flatten()
     }
 
@@ -144,9 +131,7 @@ impl<K, V> Copy for MapState<K, V> {}
 
 impl<K, V> fmt::Debug for MapState<K, V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MapState")
-            .field("index", &self.index)
-            .finish()
+        f.debug_struct("MapState").field("index", &self.index).finish()
     }
 }
 
@@ -157,10 +142,7 @@ pub(crate) struct MapStore<K, V> {
 
 impl<K, V> MapStore<K, V> {
     pub(crate) fn keyed(name: &str) -> Self {
-        MapStore {
-            name: name.to_owned(),
-            table: KeyedTable::new(),
-        }
+        MapStore { name: name.to_owned(), table: KeyedTable::new() }
     }
 }
 
@@ -177,12 +159,7 @@ impl<K: StateValue + Hash + Eq, V: StateValue> Store for MapStore<K, V> {
         let MapStore { name, table } = self;
         let group = restored_key_group(name, Kind::KeyedMap, key_group)?;
         for_each_entry(name, Kind::KeyedMap, key_group, data, |entry| {
-            let Entry::KeyedMap {
-                key,
-                map_key,
-                value,
-            } = entry
-            else {
+            let Entry::KeyedMap { key, map_key, value } = entry else {
                 return Err(wrong_entry(name));
             };
             let hash = keys.hash(key);
@@ -190,16 +167,8 @@ impl<K: StateValue + Hash + Eq, V: StateValue> Store for MapStore<K, V> {
                 Some(map) => map,
                 None => table.restore_insert(hash, group, key, Map::default()),
             };
-            if map
-                .insert(decode(name, map_key)?, decode(name, value)?)
-                .is_some()
-            {
-                return Err(duplicate(
-                    name,
-                    key_group,
-                    key,
-                    "with the same map key twice",
-                ));
+            if map.insert(decode(name, map_key)?, decode(name, value)?).is_some() {
+                return Err(duplicate(name, key_group, key, "with the same map key twice"));
             }
             Ok(())
         })
@@ -207,16 +176,15 @@ impl<K: StateValue + Hash + Eq, V: StateValue> Store for MapStore<K, V> {
 
     fn snapshot(&self, out: &mut Vec<Chunk>) -> Result<()> {
         let (mut map_key_buf, mut value_buf) = (Vec::new(), Vec::new());
-        self.table
-            .snapshot(&self.name, Kind::KeyedMap, out, |writer, slot| {
-                for (map_key, value) in slot.value() {
-                    map_key_buf.clear();
-                    value_buf.clear();
-                    encode(&self.name, map_key, &mut map_key_buf)?;
-                    encode(&self.name, value, &mut value_buf)?;
-                    writer.keyed_map(slot.key(), &map_key_buf, &value_buf);
-                }
-                Ok(())
-            })
+        self.table.snapshot(&self.name, Kind::KeyedMap, out, |writer, slot| {
+            for (map_key, value) in slot.value() {
+                map_key_buf.clear();
+                value_buf.clear();
+                encode(&self.name, map_key, &mut map_key_buf)?;
+                encode(&self.name, value, &mut value_buf)?;
+                writer.keyed_map(slot.key(), &map_key_buf, &value_buf);
+            }
+            Ok(())
+        })
     }
 }

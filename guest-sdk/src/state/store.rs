@@ -93,13 +93,7 @@ impl Current {
         }
     }
 
-    pub(crate) fn enter(
-        &mut self,
-        key: &[u8],
-        key_group: u16,
-        timestamp: i64,
-        keys: Option<&KeyHasher>,
-    ) {
+    pub(crate) fn enter(&mut self, key: &[u8], key_group: u16, timestamp: i64, keys: Option<&KeyHasher>) {
         self.timestamp = timestamp;
         if key_group == weir_wire::batch::NO_KEY_GROUP {
             self.scope = KeyScope::Unkeyed;
@@ -128,11 +122,7 @@ impl Current {
     #[track_caller]
     pub(crate) fn key(&self, handle: &str) -> CurrentKey<'_> {
         match self.scope {
-            KeyScope::Keyed => CurrentKey {
-                key: &self.key,
-                hash: self.hash,
-                key_group: self.key_group,
-            },
+            KeyScope::Keyed => CurrentKey { key: &self.key, hash: self.hash, key_group: self.key_group },
             KeyScope::NoEvent => panic!(
                 "keyed state `{handle}` was used with no current key: keyed state is scoped \
                  by the key of the event being processed, so it is only available in `process` \
@@ -172,95 +162,49 @@ pub(crate) struct KeyedTable<V> {
 
 impl<V> KeyedTable<V> {
     pub(crate) fn new() -> Self {
-        KeyedTable {
-            table: HashTable::new(),
-        }
+        KeyedTable { table: HashTable::new() }
     }
 
     pub(crate) fn get(&self, at: CurrentKey<'_>) -> Option<&V> {
-        self.table
-            .find(at.hash, |slot| *slot.key == *at.key)
-            .map(|slot| &slot.value)
+        self.table.find(at.hash, |slot| *slot.key == *at.key).map(|slot| &slot.value)
     }
 
     pub(crate) fn get_mut(&mut self, at: CurrentKey<'_>) -> Option<&mut V> {
-        self.table
-            .find_mut(at.hash, |slot| *slot.key == *at.key)
-            .map(|slot| &mut slot.value)
+        self.table.find_mut(at.hash, |slot| *slot.key == *at.key).map(|slot| &mut slot.value)
     }
 
-    pub(crate) fn get_or_insert_with(
-        &mut self,
-        at: CurrentKey<'_>,
-        make: impl FnOnce() -> V,
-    ) -> &mut V {
-        let entry = self
-            .table
-            .entry(at.hash, |slot| *slot.key == *at.key, |slot| slot.hash);
-        let slot = entry.or_insert_with(|| Slot {
-            hash: at.hash,
-            key_group: at.key_group,
-            key: at.key.into(),
-            value: make(),
-        });
+    pub(crate) fn get_or_insert_with(&mut self, at: CurrentKey<'_>, make: impl FnOnce() -> V) -> &mut V {
+        let entry = self.table.entry(at.hash, |slot| *slot.key == *at.key, |slot| slot.hash);
+        let slot =
+            entry.or_insert_with(|| Slot { hash: at.hash, key_group: at.key_group, key: at.key.into(), value: make() });
         &mut slot.into_mut().value
     }
 
     /// Sets the value, returning the previous one.
     pub(crate) fn insert(&mut self, at: CurrentKey<'_>, value: V) -> Option<V> {
-        match self
-            .table
-            .entry(at.hash, |slot| *slot.key == *at.key, |slot| slot.hash)
-        {
-            TableEntry::Occupied(mut occupied) => {
-                Some(std::mem::replace(&mut occupied.get_mut().value, value))
-            }
+        match self.table.entry(at.hash, |slot| *slot.key == *at.key, |slot| slot.hash) {
+            TableEntry::Occupied(mut occupied) => Some(std::mem::replace(&mut occupied.get_mut().value, value)),
             TableEntry::Vacant(vacant) => {
-                vacant.insert(Slot {
-                    hash: at.hash,
-                    key_group: at.key_group,
-                    key: at.key.into(),
-                    value,
-                });
+                vacant.insert(Slot { hash: at.hash, key_group: at.key_group, key: at.key.into(), value });
                 None
             }
         }
     }
 
     pub(crate) fn remove(&mut self, at: CurrentKey<'_>) -> Option<V> {
-        let occupied = self
-            .table
-            .find_entry(at.hash, |slot| *slot.key == *at.key)
-            .ok()?;
+        let occupied = self.table.find_entry(at.hash, |slot| *slot.key == *at.key).ok()?;
         Some(occupied.remove().0.value)
     }
 
     /// The entry for `key` from a restored chunk, if there is one already.
     pub(crate) fn restored_mut(&mut self, hash: u64, key: &[u8]) -> Option<&mut V> {
-        self.table
-            .find_mut(hash, |slot| *slot.key == *key)
-            .map(|slot| &mut slot.value)
+        self.table.find_mut(hash, |slot| *slot.key == *key).map(|slot| &mut slot.value)
     }
 
     /// Adds an entry from a restored chunk; the caller checked it is new.
-    pub(crate) fn restore_insert(
-        &mut self,
-        hash: u64,
-        key_group: u16,
-        key: &[u8],
-        value: V,
-    ) -> &mut V {
-        let slot = Slot {
-            hash,
-            key_group,
-            key: key.into(),
-            value,
-        };
-        &mut self
-            .table
-            .insert_unique(hash, slot, |slot| slot.hash)
-            .into_mut()
-            .value
+    pub(crate) fn restore_insert(&mut self, hash: u64, key_group: u16, key: &[u8], value: V) -> &mut V {
+        let slot = Slot { hash, key_group, key: key.into(), value };
+        &mut self.table.insert_unique(hash, slot, |slot| slot.hash).into_mut().value
     }
 
     /// Writes one chunk per key group, in key group order. `write` adds the
@@ -274,19 +218,12 @@ impl<V> KeyedTable<V> {
     ) -> Result<()> {
         let mut writers: BTreeMap<u16, ChunkWriter> = BTreeMap::new();
         for slot in &self.table {
-            let writer = writers
-                .entry(slot.key_group)
-                .or_insert_with(|| ChunkWriter::new(kind));
+            let writer = writers.entry(slot.key_group).or_insert_with(|| ChunkWriter::new(kind));
             write(writer, slot)?;
         }
         for (key_group, writer) in writers {
             if writer.entries() > 0 {
-                out.push(Chunk {
-                    handle: name.to_owned(),
-                    kind,
-                    key_group: Some(key_group),
-                    data: writer.finish(),
-                });
+                out.push(Chunk { handle: name.to_owned(), kind, key_group: Some(key_group), data: writer.finish() });
             }
         }
         Ok(())
@@ -300,19 +237,14 @@ pub(crate) fn encode<T: Serialize>(handle: &str, value: &T, buf: &mut Vec<u8>) -
             *buf = extended;
             Ok(())
         }
-        Err(e) => Err(Error::msg(format!(
-            "state `{handle}`: cannot encode a value: {e}"
-        ))),
+        Err(e) => Err(Error::msg(format!("state `{handle}`: cannot encode a value: {e}"))),
     }
 }
 
 /// Decodes one postcard value that must fill `bytes` exactly.
 pub(crate) fn decode<T: DeserializeOwned>(handle: &str, bytes: &[u8]) -> Result<T> {
     let (value, rest) = postcard::take_from_bytes(bytes).map_err(|e| {
-        Error::msg(format!(
-            "state `{handle}`: cannot decode a restored value as {}: {e}",
-            std::any::type_name::<T>()
-        ))
+        Error::msg(format!("state `{handle}`: cannot decode a restored value as {}: {e}", std::any::type_name::<T>()))
     })?;
     if !rest.is_empty() {
         return Err(Error::msg(format!(
@@ -334,12 +266,8 @@ fn describe(handle: &str, key_group: Option<u16>) -> String {
 
 /// The key group of a restored keyed chunk, which must have one.
 pub(crate) fn restored_key_group(handle: &str, kind: Kind, key_group: Option<u16>) -> Result<u16> {
-    key_group.ok_or_else(|| {
-        Error::msg(format!(
-            "state `{handle}`: a restored {} chunk has no key group",
-            kind_name(kind)
-        ))
-    })
+    key_group
+        .ok_or_else(|| Error::msg(format!("state `{handle}`: a restored {} chunk has no key group", kind_name(kind))))
 }
 
 /// Calls `each` for every entry of a restored chunk, with decoding errors
@@ -352,10 +280,7 @@ pub(crate) fn for_each_entry(
     mut each: impl FnMut(Entry<'_>) -> Result<()>,
 ) -> Result<()> {
     let malformed = |e: weir_wire::DecodeError| {
-        Error::msg(format!(
-            "{}: malformed restored chunk: {e}",
-            describe(handle, key_group)
-        ))
+        Error::msg(format!("{}: malformed restored chunk: {e}", describe(handle, key_group)))
     };
     for entry in ChunkReader::new(kind, data).map_err(malformed)? {
         each(entry.map_err(malformed)?)?;
@@ -376,7 +301,5 @@ pub(crate) fn duplicate(handle: &str, key_group: Option<u16>, key: &[u8], detail
 /// An entry of another kind than the reader was asked for (cannot happen:
 /// `ChunkReader` yields the kind it was created with).
 pub(crate) fn wrong_entry(handle: &str) -> Error {
-    Error::msg(format!(
-        "state `{handle}`: chunk reader returned an entry of another kind"
-    ))
+    Error::msg(format!("state `{handle}`: chunk reader returned an entry of another kind"))
 }

@@ -71,22 +71,13 @@ impl Operator for Everything {
 }
 
 /// Keys spread over three key groups, several keys per group.
-const KEYS: [(&str, u16); 6] = [
-    ("ann", 3),
-    ("bob", 3),
-    ("cy", 17),
-    ("dee", 17),
-    ("eve", 127),
-    ("flo", 0),
-];
+const KEYS: [(&str, u16); 6] = [("ann", 3), ("bob", 3), ("cy", 17), ("dee", 17), ("eve", 127), ("flo", 0)];
 
 fn feed(harness: &mut Harness<Everything>) {
     for round in 0..3 {
         for (i, (key, group)) in KEYS.iter().enumerate() {
             if i % 3 <= round {
-                harness
-                    .process(key, format!("page{}", (i + round) % 4), *group)
-                    .unwrap();
+                harness.process(key, format!("page{}", (i + round) % 4), *group).unwrap();
             }
         }
     }
@@ -126,16 +117,9 @@ fn snapshot_has_one_chunk_per_handle_and_key_group() {
     let mut harness = Harness::<Everything>::new().unwrap();
     feed(&mut harness);
     let chunks = harness.snapshot().unwrap();
-    let layout: Vec<_> = chunks
-        .iter()
-        .map(|c| (c.handle.as_str(), c.kind, c.key_group))
-        .collect();
+    let layout: Vec<_> = chunks.iter().map(|c| (c.handle.as_str(), c.kind, c.key_group)).collect();
     let mut expected = Vec::new();
-    for (handle, kind) in [
-        ("last", Kind::KeyedValue),
-        ("pages", Kind::KeyedMap),
-        ("history", Kind::KeyedList),
-    ] {
+    for (handle, kind) in [("last", Kind::KeyedValue), ("pages", Kind::KeyedMap), ("history", Kind::KeyedList)] {
         for group in [0, 3, 17, 127] {
             expected.push((handle, kind, Some(group)));
         }
@@ -148,10 +132,8 @@ fn snapshot_has_one_chunk_per_handle_and_key_group() {
     // the chunk of its own key group.
     let group_of: BTreeMap<&[u8], u16> = KEYS.iter().map(|(k, g)| (k.as_bytes(), *g)).collect();
     for chunk in &chunks {
-        let entries: Vec<Entry<'_>> = ChunkReader::new(chunk.kind, &chunk.data)
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let entries: Vec<Entry<'_>> =
+            ChunkReader::new(chunk.kind, &chunk.data).unwrap().collect::<Result<_, _>>().unwrap();
         assert!(!entries.is_empty(), "{chunk:?}");
         for entry in entries {
             match entry {
@@ -160,11 +142,7 @@ fn snapshot_has_one_chunk_per_handle_and_key_group() {
                     let visit: Visit = postcard::from_bytes(value).unwrap();
                     assert_eq!(visit.tags[0].as_bytes(), key);
                 }
-                Entry::KeyedMap {
-                    key,
-                    map_key,
-                    value,
-                } => {
+                Entry::KeyedMap { key, map_key, value } => {
                     assert_eq!(Some(group_of[key]), chunk.key_group);
                     let page: String = postcard::from_bytes(map_key).unwrap();
                     let visit: Visit = postcard::from_bytes(value).unwrap();
@@ -172,9 +150,7 @@ fn snapshot_has_one_chunk_per_handle_and_key_group() {
                 }
                 Entry::KeyedList { key, values } => {
                     assert_eq!(Some(group_of[key]), chunk.key_group);
-                    let seqs: Vec<u32> = values
-                        .map(|v| postcard::from_bytes::<Visit>(v).unwrap().seq)
-                        .collect();
+                    let seqs: Vec<u32> = values.map(|v| postcard::from_bytes::<Visit>(v).unwrap().seq).collect();
                     assert_eq!(seqs, (0..seqs.len() as u32).collect::<Vec<_>>());
                 }
                 Entry::OperatorValue { value } => {
@@ -195,9 +171,7 @@ struct Counter {
 
 impl Operator for Counter {
     fn open(ctx: &mut OpenContext) -> Result<Self> {
-        Ok(Counter {
-            count: ctx.keyed_value("count")?,
-        })
+        Ok(Counter { count: ctx.keyed_value("count")? })
     }
 
     fn process(&mut self, ctx: &mut Context, event: Event<'_>) -> Result<()> {
@@ -222,14 +196,7 @@ fn keyed_value_chunk_matches_the_spec_byte_for_byte() {
         handle: "count".into(),
         kind: Kind::KeyedValue,
         key_group: Some(7),
-        data: [
-            &[1u8][..],
-            &5u32.to_le_bytes(),
-            b"apple",
-            &2u32.to_le_bytes(),
-            &[0xac, 0x02],
-        ]
-        .concat(),
+        data: [&[1u8][..], &5u32.to_le_bytes(), b"apple", &2u32.to_le_bytes(), &[0xac, 0x02]].concat(),
     };
     assert_eq!(chunks, vec![expected]);
 }
@@ -240,18 +207,8 @@ fn unclaimed_chunks_survive_every_snapshot() {
     harness.process("k", "xx", 1).unwrap();
     let mut chunks = harness.snapshot().unwrap();
     let orphans = vec![
-        Chunk {
-            handle: "renamed".into(),
-            kind: Kind::KeyedMap,
-            key_group: Some(1),
-            data: vec![1, 0xde, 0xad],
-        },
-        Chunk {
-            handle: "gone".into(),
-            kind: Kind::OperatorList,
-            key_group: None,
-            data: vec![1],
-        },
+        Chunk { handle: "renamed".into(), kind: Kind::KeyedMap, key_group: Some(1), data: vec![1, 0xde, 0xad] },
+        Chunk { handle: "gone".into(), kind: Kind::OperatorList, key_group: None, data: vec![1] },
     ];
     chunks.extend(orphans.clone());
 
@@ -269,9 +226,7 @@ struct CountAsList {
 
 impl Operator for CountAsList {
     fn open(ctx: &mut OpenContext) -> Result<Self> {
-        Ok(CountAsList {
-            _count: ctx.keyed_list("count")?,
-        })
+        Ok(CountAsList { _count: ctx.keyed_list("count")? })
     }
 
     fn process(&mut self, _ctx: &mut Context, _event: Event<'_>) -> Result<()> {
@@ -284,10 +239,7 @@ fn a_kind_mismatch_is_refused_naming_the_handle_and_both_kinds() {
     let mut harness = Harness::<Counter>::new().unwrap();
     harness.process("k", "x", 1).unwrap();
     let chunks = harness.snapshot().unwrap();
-    let err = Harness::<CountAsList>::restore(chunks)
-        .err()
-        .expect("restore should fail")
-        .to_string();
+    let err = Harness::<CountAsList>::restore(chunks).err().expect("restore should fail").to_string();
     assert_eq!(
         err,
         "state handle `count` is declared as keyed-list but the restored checkpoint holds it as keyed-value"
@@ -337,43 +289,25 @@ fn damaged_restored_chunks_are_errors_naming_the_handle() {
 
     let mut truncated = good.clone();
     truncated[0].data.pop();
-    let err = Harness::<Counter>::restore(truncated)
-        .err()
-        .unwrap()
-        .to_string();
-    assert!(
-        err.starts_with("state `count` (key group 1): malformed restored chunk"),
-        "{err}"
-    );
+    let err = Harness::<Counter>::restore(truncated).err().unwrap().to_string();
+    assert!(err.starts_with("state `count` (key group 1): malformed restored chunk"), "{err}");
 
     let mut no_group = good.clone();
     no_group[0].key_group = None;
-    let err = Harness::<Counter>::restore(no_group)
-        .err()
-        .unwrap()
-        .to_string();
+    let err = Harness::<Counter>::restore(no_group).err().unwrap().to_string();
     assert!(err.contains("has no key group"), "{err}");
 
     // A value that is not a postcard u64 (a varint that never ends).
     let mut bad_value = good.clone();
     let len = bad_value[0].data.len();
     bad_value[0].data[len - 1] = 0x80;
-    let err = Harness::<Counter>::restore(bad_value)
-        .err()
-        .unwrap()
-        .to_string();
-    assert!(
-        err.starts_with("state `count`: cannot decode a restored value as u64"),
-        "{err}"
-    );
+    let err = Harness::<Counter>::restore(bad_value).err().unwrap().to_string();
+    assert!(err.starts_with("state `count`: cannot decode a restored value as u64"), "{err}");
 
     let mut doubled = good;
     let entry = doubled[0].data[1..].to_vec();
     doubled[0].data.extend(entry);
-    let err = Harness::<Counter>::restore(doubled)
-        .err()
-        .unwrap()
-        .to_string();
+    let err = Harness::<Counter>::restore(doubled).err().unwrap().to_string();
     assert!(err.contains("holds key \"k\" twice"), "{err}");
 }
 

@@ -8,8 +8,7 @@ use weir_wire::state::{Entry, Kind};
 use super::Chunk;
 use super::StateValue;
 use super::store::{
-    KeyHasher, KeyedTable, Scope, Store, decode, duplicate, encode, for_each_entry,
-    restored_key_group, wrong_entry,
+    KeyHasher, KeyedTable, Scope, Store, decode, duplicate, encode, for_each_entry, restored_key_group, wrong_entry,
 };
 use crate::{Context, Error, Result};
 
@@ -30,10 +29,7 @@ pub struct ValueState<T> {
 
 impl<T: StateValue> ValueState<T> {
     pub(crate) fn new(index: usize) -> Self {
-        ValueState {
-            index,
-            _value: PhantomData,
-        }
+        ValueState { index, _value: PhantomData }
     }
 
     /// The value, if one is set.
@@ -91,9 +87,7 @@ impl<T> Copy for ValueState<T> {}
 
 impl<T> fmt::Debug for ValueState<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ValueState")
-            .field("index", &self.index)
-            .finish()
+        f.debug_struct("ValueState").field("index", &self.index).finish()
     }
 }
 
@@ -104,17 +98,11 @@ pub(crate) struct ValueStore<T> {
 
 impl<T> ValueStore<T> {
     pub(crate) fn keyed(name: &str) -> Self {
-        ValueStore {
-            name: name.to_owned(),
-            scope: Scope::Keyed(KeyedTable::new()),
-        }
+        ValueStore { name: name.to_owned(), scope: Scope::Keyed(KeyedTable::new()) }
     }
 
     pub(crate) fn operator(name: &str) -> Self {
-        ValueStore {
-            name: name.to_owned(),
-            scope: Scope::Operator(None),
-        }
+        ValueStore { name: name.to_owned(), scope: Scope::Operator(None) }
     }
 }
 
@@ -167,14 +155,12 @@ impl<T: StateValue> Store for ValueStore<T> {
     fn snapshot(&self, out: &mut Vec<Chunk>) -> Result<()> {
         let mut buf = Vec::new();
         match &self.scope {
-            Scope::Keyed(table) => {
-                table.snapshot(&self.name, Kind::KeyedValue, out, |writer, slot| {
-                    buf.clear();
-                    encode(&self.name, slot.value(), &mut buf)?;
-                    writer.keyed_value(slot.key(), &buf);
-                    Ok(())
-                })
-            }
+            Scope::Keyed(table) => table.snapshot(&self.name, Kind::KeyedValue, out, |writer, slot| {
+                buf.clear();
+                encode(&self.name, slot.value(), &mut buf)?;
+                writer.keyed_value(slot.key(), &buf);
+                Ok(())
+            }),
             Scope::Operator(None) => Ok(()),
             Scope::Operator(Some(value)) => {
                 encode(&self.name, value, &mut buf)?;

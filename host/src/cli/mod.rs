@@ -2,6 +2,7 @@
 //! setup, progress printing and exit codes. Everything a command does is a
 //! call into the `weir_host` library.
 
+mod checkpoints;
 mod run;
 
 use std::process::ExitCode;
@@ -21,6 +22,9 @@ struct Cli {
 enum Command {
     /// Runs a job described by a TOML job file until its input ends.
     Run(run::RunArgs),
+    /// Lists, inspects and cleans up checkpoints.
+    #[command(subcommand)]
+    Checkpoints(checkpoints::Command),
 }
 
 pub fn main() -> ExitCode {
@@ -28,6 +32,7 @@ pub fn main() -> ExitCode {
     init_logging();
     let result = match cli.command {
         Command::Run(args) => run::run(args),
+        Command::Checkpoints(command) => checkpoints::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

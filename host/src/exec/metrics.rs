@@ -43,10 +43,7 @@ impl JobCounters {
         Arc::new(JobCounters {
             started: Instant::now(),
             source_events: Counter::default(),
-            operators: operator_names
-                .into_iter()
-                .map(|name| (name, OperatorCounters::default()))
-                .collect(),
+            operators: operator_names.into_iter().map(|name| (name, OperatorCounters::default())).collect(),
             sink_events: Counter::default(),
         })
     }

@@ -33,8 +33,11 @@ use operator_task::{OperatorTask, Output};
 use router::Router;
 use source_task::SourceTask;
 
+use crate::checkpoint::coordinator::{Command, Coordinator, CoordinatorSetup};
+use crate::checkpoint::retention::JobEnd;
+use crate::checkpoint::writer::CheckpointWriter;
 use crate::error::{Error, Result};
-use crate::guest::{InstanceContext, LoadedComponent};
+use crate::guest::{InstanceContext, LoadedComponent, StateChunk};
 use crate::job::JobSpec;
 use crate::job::graph::{Edge, JobGraph, SOURCE_PARALLELISM, key_group_range};
 use crate::sinks::Sink;
@@ -44,6 +47,8 @@ use crate::sources::Source;
 pub(crate) enum Message {
     /// Events packed as in `wit/FRAMING.md`.
     Batch(Vec<u8>),
+    /// Checkpoint barrier: everything before it belongs to checkpoint n.
+    Barrier(u64),
     /// The sending subtask has no more events.
     End,
 }
@@ -113,6 +118,9 @@ pub struct RunningJob {
     name: String,
     shared: Arc<Shared>,
     threads: Vec<JoinHandle<()>>,
+    coordinator: tokio::sync::mpsc::UnboundedSender<Command>,
+    /// The coordinator's end-of-job outcome (final commit, retention).
+    coordinator_done: std::sync::mpsc::Receiver<Result<()>>,
 }
 
 /// Cancels a running job from anywhere (a signal handler, another thread).
@@ -154,35 +162,47 @@ impl RunningJob {
         CancelHandle(self.shared.clone())
     }
 
-    /// Blocks until every task has ended. A failure is returned as the
-    /// error of the first task that failed.
+    /// Takes a checkpoint now (after the one in flight, if any) and blocks
+    /// until it is complete; returns its id. Needs a `[checkpoint]`
+    /// configuration.
+    pub fn trigger_checkpoint(&self) -> Result<u64> {
+        let (reply, outcome) = std::sync::mpsc::channel();
+        self.coordinator.send(Command::Trigger(reply)).map_err(|_| Error::Usage("the job has ended".into()))?;
+        outcome.recv().map_err(|_| Error::Usage("the job has ended".into()))?
+    }
+
+    /// Blocks until every task has ended and the end of the job is settled:
+    /// output committed (finished jobs) and retention applied. A failure is
+    /// returned as the error of the first task that failed.
     pub fn wait(self) -> Result<JobReport> {
         for thread in self.threads {
             if thread.join().is_err() {
-                self.shared.fail(Error::Usage(
-                    "internal error: a task panicked (see the log)".into(),
-                ));
+                self.shared.fail(Error::Usage("internal error: a task panicked (see the log)".into()));
             }
         }
+        let cancelled = self.shared.cancelled.load(Ordering::SeqCst);
+        let failure = self.shared.failure.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let end = match (cancelled, &failure) {
+            (true, _) => JobEnd::Cancelled,
+            (false, Some(_)) => JobEnd::Failed,
+            (false, None) => JobEnd::Finished,
+        };
+        let stopped = || Error::Usage("internal error: the checkpoint coordinator stopped (see the log)".into());
+        let settled = match self.coordinator.send(Command::Shutdown(end)) {
+            Ok(()) => self.coordinator_done.recv().unwrap_or_else(|_| Err(stopped())),
+            Err(_) => Err(stopped()),
+        };
         let metrics = self.shared.counters.snapshot();
-        if self.shared.cancelled.load(Ordering::SeqCst) {
-            return Ok(JobReport {
-                status: JobStatus::Cancelled,
-                metrics,
-            });
-        }
-        let failure = self
-            .shared
-            .failure
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        match failure {
-            Some(error) => Err(error),
-            None => Ok(JobReport {
-                status: JobStatus::Finished,
-                metrics,
-            }),
+        match (end, failure, settled) {
+            (JobEnd::Cancelled, _, settled) => {
+                if let Err(e) = settled {
+                    tracing::warn!("while cancelling: {e}");
+                }
+                Ok(JobReport { status: JobStatus::Cancelled, metrics })
+            }
+            (_, Some(error), _) => Err(error),
+            (_, None, Err(error)) => Err(error),
+            (_, None, Ok(())) => Ok(JobReport { status: JobStatus::Finished, metrics }),
         }
     }
 }
@@ -195,17 +215,27 @@ pub(crate) struct Prepared {
     pub(crate) source: Box<dyn Source>,
     /// One sink writer per subtask of the last operator.
     pub(crate) sinks: Vec<Box<dyn Sink>>,
+    /// State per operator, per subtask (empty for a fresh start).
+    pub(crate) restored: Vec<Vec<Vec<StateChunk>>>,
+    /// The coordinator's settings; its channels are made here.
+    pub(crate) checkpoints: CheckpointPlan,
+    pub(crate) runtime: tokio::runtime::Handle,
 }
 
-/// Builds the channels and starts one thread per subtask.
-pub(crate) fn start(prepared: Prepared) -> Result<RunningJob> {
-    let Prepared {
-        id,
-        spec,
-        components,
-        source,
-        sinks,
-    } = prepared;
+/// What the coordinator is given besides channels.
+pub(crate) struct CheckpointPlan {
+    pub(crate) config: Option<crate::checkpoint::CheckpointConfig>,
+    pub(crate) storage: Option<crate::checkpoint::storage::CheckpointStorage>,
+    pub(crate) first_checkpoint_id: u64,
+    pub(crate) retained: Vec<crate::checkpoint::storage::CheckpointLocation>,
+    pub(crate) graph: crate::checkpoint::metadata::GraphFingerprint,
+}
+
+/// Builds the channels, starts the coordinator and one thread per subtask.
+/// `end_of_input`: the job was restored from a checkpoint taken after all
+/// its input; its output is committed and no task needs to run.
+pub(crate) fn start(prepared: Prepared, end_of_input: bool) -> Result<RunningJob> {
+    let Prepared { id, spec, components, source, sinks, mut restored, checkpoints, runtime } = prepared;
     let graph = JobGraph::from_spec(&spec);
     let exec = &spec.execution;
     let shared = Arc::new(Shared {
@@ -239,7 +269,53 @@ pub(crate) fn start(prepared: Prepared) -> Result<RunningJob> {
         upstream_parallelism = vertex.parallelism;
     }
 
+    // The coordinator and what connects it to the tasks.
+    let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (commands_tx, commands_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (barriers_tx, barriers_rx) = crossbeam_channel::unbounded();
+    let last_parallelism = graph.vertices.last().map_or(0, |v| v.parallelism);
+    let (notice_txs, mut notice_rxs): (Vec<_>, Vec<_>) =
+        (0..last_parallelism).map(|_| crossbeam_channel::unbounded()).unzip();
+    let storage_for_writer = checkpoints.storage.clone().map(|s| (s, id.clone()));
+    let inline_threshold = checkpoints.config.as_ref().map_or(0, |c| c.inline_threshold_bytes);
+    let writer = CheckpointWriter::new(storage_for_writer, inline_threshold, runtime.clone(), events_tx);
+    let fail_shared = shared.clone();
+    let coordinator = Coordinator::new(
+        CoordinatorSetup {
+            config: checkpoints.config,
+            storage: checkpoints.storage,
+            job_id: id.clone(),
+            job_name: spec.name.clone(),
+            graph: checkpoints.graph,
+            parallelism: graph.vertices.iter().map(|v| v.parallelism).collect(),
+            first_checkpoint_id: checkpoints.first_checkpoint_id,
+            retained: checkpoints.retained,
+            sink: spec.sink.clone(),
+            source_barriers: barriers_tx,
+            sink_notices: notice_txs,
+            fail: Box::new(move |error| fail_shared.fail(error)),
+        },
+        events_rx,
+        commands_rx,
+    );
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    runtime.spawn(async move {
+        let _ = done_tx.send(coordinator.run().await);
+    });
+
     let mut threads = Vec::new();
+    if end_of_input {
+        tracing::info!("the checkpoint was taken at the end of the input: its output is committed, nothing to run");
+        drop((senders, receivers, writer, source, sinks));
+        return Ok(RunningJob {
+            id,
+            name: spec.name.clone(),
+            shared,
+            threads,
+            coordinator: commands_tx,
+            coordinator_done: done_rx,
+        });
+    }
     let mut spawn = |name: String, task: TaskBody| -> Result<()> {
         let task_shared = shared.clone();
         let task_name = name.clone();
@@ -268,11 +344,10 @@ pub(crate) fn start(prepared: Prepared) -> Result<RunningJob> {
         ),
         rate_limit: crate::sources::rate_limit(&spec.source),
         batch_size: exec.batch_size,
+        barriers: barriers_rx,
+        writer: writer.clone(),
     };
-    spawn(
-        "weir-source".into(),
-        Box::new(move |shared| source_task.run(shared)),
-    )?;
+    spawn("weir-source".into(), Box::new(move |shared| source_task.run(shared)))?;
 
     let mut sinks = sinks.into_iter();
     let last = graph.vertices.len() - 1;
@@ -283,9 +358,7 @@ pub(crate) fn start(prepared: Prepared) -> Result<RunningJob> {
                 match sinks.next() {
                     Some(sink) => Output::Sink(sink),
                     None => {
-                        return Err(Error::Usage(
-                            "internal error: fewer sink writers than subtasks".into(),
-                        ));
+                        return Err(Error::Usage("internal error: fewer sink writers than subtasks".into()));
                     }
                 }
             } else {
@@ -304,32 +377,27 @@ pub(crate) fn start(prepared: Prepared) -> Result<RunningJob> {
                 max_parallelism: graph.max_parallelism,
                 key_groups: (vertex.input == Edge::KeyBy)
                     .then(|| key_group_range(subtask, vertex.parallelism, graph.max_parallelism)),
-                config: operator
-                    .config
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
+                config: operator.config.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             };
             let task = OperatorTask {
                 component: components[index].clone(),
                 context,
                 operator_index: index,
+                restored: restored
+                    .get_mut(index)
+                    .and_then(|subtasks| subtasks.get_mut(subtask as usize))
+                    .map(std::mem::take)
+                    .unwrap_or_default(),
                 inputs: std::mem::take(&mut receivers[index][subtask as usize]),
                 output,
+                writer: writer.clone(),
+                commit_notices: (index == last).then(|| notice_rxs.remove(0)),
             };
-            spawn(
-                format!("weir-{}-{subtask}", vertex.name),
-                Box::new(move |shared| task.run(shared)),
-            )?;
+            spawn(format!("weir-{}-{subtask}", vertex.name), Box::new(move |shared| task.run(shared)))?;
         }
     }
     // Any sender or receiver still held here would keep a channel open
     // forever; all were moved into tasks above.
-    drop((senders, receivers));
-    Ok(RunningJob {
-        id,
-        name: spec.name.clone(),
-        shared,
-        threads,
-    })
+    drop((senders, receivers, writer));
+    Ok(RunningJob { id, name: spec.name.clone(), shared, threads, coordinator: commands_tx, coordinator_done: done_rx })
 }

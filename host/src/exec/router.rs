@@ -37,12 +37,7 @@ pub(crate) struct Router {
 }
 
 impl Router {
-    pub(crate) fn new(
-        edge: Edge,
-        targets: Vec<Sender<Message>>,
-        batch_size: usize,
-        max_parallelism: u32,
-    ) -> Self {
+    pub(crate) fn new(edge: Edge, targets: Vec<Sender<Message>>, batch_size: usize, max_parallelism: u32) -> Self {
         let writers = match edge {
             Edge::KeyBy => targets.len(),
             Edge::Forward | Edge::Rebalance => 1,
@@ -52,9 +47,7 @@ impl Router {
         let capacity = batch_size * 48;
         Router {
             edge,
-            writers: (0..writers)
-                .map(|_| BatchWriter::with_capacity(capacity))
-                .collect(),
+            writers: (0..writers).map(|_| BatchWriter::with_capacity(capacity)).collect(),
             targets,
             next_target: 0,
             batch_size,
@@ -64,20 +57,11 @@ impl Router {
 
     /// Routes one event.
     #[inline]
-    pub(crate) fn push(
-        &mut self,
-        timestamp: i64,
-        key: &[u8],
-        value: &[u8],
-    ) -> Result<(), RouteError> {
+    pub(crate) fn push(&mut self, timestamp: i64, key: &[u8], value: &[u8]) -> Result<(), RouteError> {
         let (writer, key_group) = match self.edge {
             Edge::KeyBy => {
                 let key_group = key_group_of(key, self.max_parallelism);
-                let target = subtask_for_key_group(
-                    key_group,
-                    self.targets.len() as u32,
-                    self.max_parallelism,
-                );
+                let target = subtask_for_key_group(key_group, self.targets.len() as u32, self.max_parallelism);
                 (target as usize, key_group)
             }
             Edge::Forward | Edge::Rebalance => (0, NO_KEY_GROUP),
@@ -104,8 +88,7 @@ impl Router {
                 Ok(count)
             }
             Edge::Forward | Edge::Rebalance => {
-                let count = batch::stamp_key_groups(&mut bytes, NO_KEY_GROUP)
-                    .map_err(RouteError::BadBatch)?;
+                let count = batch::stamp_key_groups(&mut bytes, NO_KEY_GROUP).map_err(RouteError::BadBatch)?;
                 if count > 0 {
                     // Keep event order: anything pushed singly goes first.
                     self.flush()?;
@@ -129,9 +112,19 @@ impl Router {
 
     /// Flushes, then tells every target that this input has ended.
     pub(crate) fn finish(&mut self) -> Result<(), RouteError> {
+        self.broadcast(|| Message::End)
+    }
+
+    /// Flushes, then sends checkpoint barrier `checkpoint_id` to every
+    /// target: every event routed before it is ahead of it in each channel.
+    pub(crate) fn barrier(&mut self, checkpoint_id: u64) -> Result<(), RouteError> {
+        self.broadcast(|| Message::Barrier(checkpoint_id))
+    }
+
+    fn broadcast(&mut self, message: impl Fn() -> Message) -> Result<(), RouteError> {
         self.flush()?;
         for target in 0..self.targets.len() {
-            self.send(target, Message::End)?;
+            self.send(target, message())?;
         }
         Ok(())
     }
@@ -152,9 +145,7 @@ impl Router {
     }
 
     fn send(&self, target: usize, message: Message) -> Result<(), RouteError> {
-        self.targets[target]
-            .send(message)
-            .map_err(|_| RouteError::Disconnected)
+        self.targets[target].send(message).map_err(|_| RouteError::Disconnected)
     }
 }
 
@@ -185,9 +176,7 @@ mod tests {
     fn key_by_sends_each_key_to_the_owner_of_its_key_group() {
         let (mut router, receivers) = router(Edge::KeyBy, 3, 4);
         for i in 0..100 {
-            router
-                .push(0, format!("k{}", i % 17).as_bytes(), b"")
-                .unwrap();
+            router.push(0, format!("k{}", i % 17).as_bytes(), b"").unwrap();
         }
         router.finish().unwrap();
         let mut total = 0;
@@ -219,19 +208,27 @@ mod tests {
         writer.push(5, 0, b"a", b"1");
         assert_eq!(router.push_batch(writer.finish()).unwrap(), 1);
         assert_eq!(drain(&receivers[0]), [(NO_KEY_GROUP, b"a".to_vec())]);
-        assert!(matches!(
-            router.push_batch(b"garbage".to_vec()),
-            Err(RouteError::BadBatch(_))
-        ));
+        assert!(matches!(router.push_batch(b"garbage".to_vec()), Err(RouteError::BadBatch(_))));
+    }
+
+    #[test]
+    fn a_barrier_follows_every_event_routed_before_it_on_every_channel() {
+        let (mut router, receivers) = router(Edge::KeyBy, 2, 100);
+        for i in 0..10 {
+            router.push(0, format!("k{i}").as_bytes(), b"").unwrap();
+        }
+        router.barrier(7).unwrap();
+        for receiver in &receivers {
+            let messages: Vec<Message> = receiver.try_iter().collect();
+            assert!(matches!(messages.last(), Some(Message::Barrier(7))));
+            assert!(messages[..messages.len() - 1].iter().all(|m| matches!(m, Message::Batch(_))));
+        }
     }
 
     #[test]
     fn a_vanished_target_is_reported() {
         let (mut router, receivers) = router(Edge::Forward, 1, 1);
         drop(receivers);
-        assert!(matches!(
-            router.push(0, b"k", b"v"),
-            Err(RouteError::Disconnected)
-        ));
+        assert!(matches!(router.push(0, b"k", b"v"), Err(RouteError::Disconnected)));
     }
 }

@@ -39,51 +39,33 @@ impl LoadedComponent {
     /// Compiling takes tens of milliseconds for a Rust guest and seconds for
     /// a Python or JavaScript one.
     pub fn load(runtime: &GuestRuntime, operator: &str, path: &Path) -> Result<Self> {
-        let fail = |reason: String| Error::Component {
-            operator: operator.to_owned(),
-            path: path.to_owned(),
-            reason,
-        };
+        let fail = |reason: String| Error::Component { operator: operator.to_owned(), path: path.to_owned(), reason };
         let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read: {e}")))?;
         check_header(&bytes).map_err(fail)?;
         let digest: [u8; 32] = Sha256::digest(&bytes).into();
 
         tracing::info!(operator, path = %path.display(), "compiling component");
-        let component = Component::new(runtime.engine(), &bytes)
-            .map_err(|e| fail(format!("cannot compile: {e:#}")))?;
+        let component = Component::new(runtime.engine(), &bytes).map_err(|e| fail(format!("cannot compile: {e:#}")))?;
 
         // Name what is missing instead of wasmtime's generic "no export"
         // error: the usual mistake is a command (`fn main`) or a component
         // built against another world.
         let component_type = component.component_type();
-        let exports: Vec<&str> = component_type
-            .exports(runtime.engine())
-            .map(|(name, _)| name)
-            .collect();
+        let exports: Vec<&str> = component_type.exports(runtime.engine()).map(|(name, _)| name).collect();
         if !exports.contains(&OPERATOR_EXPORT) {
-            let found = if exports.is_empty() {
-                "nothing".to_owned()
-            } else {
-                exports.join(", ")
-            };
+            let found = if exports.is_empty() { "nothing".to_owned() } else { exports.join(", ") };
             return Err(fail(format!(
                 "does not implement the weir:operator world: it does not export `{OPERATOR_EXPORT}` \
                  (it exports: {found})"
             )));
         }
-        let instance_pre = runtime.linker().instantiate_pre(&component).map_err(|e| {
-            fail(format!(
-                "imports something the host does not provide: {e:#}"
-            ))
-        })?;
+        let instance_pre = runtime
+            .linker()
+            .instantiate_pre(&component)
+            .map_err(|e| fail(format!("imports something the host does not provide: {e:#}")))?;
         let pre = OperatorComponentPre::new(instance_pre)
             .map_err(|e| fail(format!("does not match the weir:operator world: {e:#}")))?;
-        Ok(LoadedComponent {
-            operator: operator.to_owned(),
-            path: path.to_owned(),
-            pre,
-            digest,
-        })
+        Ok(LoadedComponent { operator: operator.to_owned(), path: path.to_owned(), pre, digest })
     }
 
     /// SHA-256 of the component's bytes.
@@ -109,11 +91,9 @@ fn check_header(bytes: &[u8]) -> Result<(), String> {
         return Err("is not a WebAssembly file (it does not start with the `\\0asm` magic)".into());
     }
     if bytes[4..8] == CORE_MODULE_VERSION {
-        return Err(
-            "is a core WebAssembly module, not a component: build operators for the \
+        return Err("is a core WebAssembly module, not a component: build operators for the \
                     `wasm32-wasip2` target, which produces components"
-                .into(),
-        );
+            .into());
     }
     Ok(())
 }
@@ -124,21 +104,9 @@ mod tests {
 
     #[test]
     fn header_check_tells_garbage_from_modules() {
-        assert!(
-            check_header(b"hello world")
-                .unwrap_err()
-                .contains("not a WebAssembly file")
-        );
-        assert!(
-            check_header(b"\0asm")
-                .unwrap_err()
-                .contains("not a WebAssembly file")
-        );
-        assert!(
-            check_header(b"\0asm\x01\0\0\0")
-                .unwrap_err()
-                .contains("core WebAssembly module")
-        );
+        assert!(check_header(b"hello world").unwrap_err().contains("not a WebAssembly file"));
+        assert!(check_header(b"\0asm").unwrap_err().contains("not a WebAssembly file"));
+        assert!(check_header(b"\0asm\x01\0\0\0").unwrap_err().contains("core WebAssembly module"));
         assert!(check_header(b"\0asm\x0d\0\x01\0").is_ok());
     }
 }

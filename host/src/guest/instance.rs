@@ -57,21 +57,12 @@ pub struct GuestInstance {
 impl GuestInstance {
     /// Instantiates `component` in a fresh store and calls `init` with
     /// `context` and the `restored` state chunks.
-    pub fn new(
-        component: &LoadedComponent,
-        context: &InstanceContext,
-        restored: Vec<StateChunk>,
-    ) -> Result<Self> {
+    pub fn new(component: &LoadedComponent, context: &InstanceContext, restored: Vec<StateChunk>) -> Result<Self> {
         let operator = context.operator.clone();
         let subtask = context.subtask_index;
-        let fail = |message: String| Error::Guest {
-            operator: operator.clone(),
-            subtask,
-            message,
-        };
+        let fail = |message: String| Error::Guest { operator: operator.clone(), subtask, message };
 
-        let log_target: Arc<str> =
-            format!("{}[{}]", context.operator, context.subtask_index).into();
+        let log_target: Arc<str> = format!("{}[{}]", context.operator, context.subtask_index).into();
         // No preopened directories, no environment, no arguments, no
         // sockets or name lookups: the guest sees an empty world.
         let wasi = wasmtime_wasi::WasiCtxBuilder::new()
@@ -81,46 +72,24 @@ impl GuestInstance {
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .build();
-        let limits = wasmtime::StoreLimitsBuilder::new()
-            .memory_size(DEFAULT_MEMORY_LIMIT)
-            .build();
-        let state = HostState {
-            wasi,
-            table: Default::default(),
-            limits,
-            log_target,
-        };
+        let limits = wasmtime::StoreLimitsBuilder::new().memory_size(DEFAULT_MEMORY_LIMIT).build();
+        let state = HostState { wasi, table: Default::default(), limits, log_target };
         let mut store = Store::new(component.pre.engine(), state);
         store.limiter(|state| &mut state.limits);
 
-        let bindings = component
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| fail(format!("cannot instantiate: {e:#}")))?;
+        let bindings = component.pre.instantiate(&mut store).map_err(|e| fail(format!("cannot instantiate: {e:#}")))?;
 
         let wit_context = wit::OperatorContext {
             operator_name: context.operator.clone(),
             subtask_index: context.subtask_index,
             parallelism: context.parallelism,
             max_parallelism: context.max_parallelism,
-            key_groups: context.key_groups.as_ref().map(|r| KeyGroupRange {
-                start: r.start,
-                end: r.end,
-            }),
+            key_groups: context.key_groups.as_ref().map(|r| KeyGroupRange { start: r.start, end: r.end }),
             config: context.config.clone(),
         };
         let restored: Vec<wit::StateChunk> = restored.into_iter().map(to_wit_chunk).collect();
-        let mut instance = GuestInstance {
-            store,
-            bindings,
-            operator: context.operator.clone(),
-            subtask,
-        };
-        let result = instance.bindings.weir_operator_operator().call_init(
-            &mut instance.store,
-            &wit_context,
-            &restored,
-        );
+        let mut instance = GuestInstance { store, bindings, operator: context.operator.clone(), subtask };
+        let result = instance.bindings.weir_operator_operator().call_init(&mut instance.store, &wit_context, &restored);
         instance.check("init", result)?;
         Ok(instance)
     }
@@ -131,29 +100,20 @@ impl GuestInstance {
     // own their batches as Vecs anyway.
     #[allow(clippy::ptr_arg)]
     pub fn process(&mut self, batch: &Vec<u8>) -> Result<Vec<u8>> {
-        let result = self
-            .bindings
-            .weir_operator_operator()
-            .call_process(&mut self.store, batch);
+        let result = self.bindings.weir_operator_operator().call_process(&mut self.store, batch);
         self.check("process", result)
     }
 
     /// Asks the guest for its full state.
     pub fn snapshot(&mut self, checkpoint_id: u64) -> Result<Vec<StateChunk>> {
-        let result = self
-            .bindings
-            .weir_operator_operator()
-            .call_snapshot(&mut self.store, checkpoint_id);
+        let result = self.bindings.weir_operator_operator().call_snapshot(&mut self.store, checkpoint_id);
         let chunks = self.check("snapshot", result)?;
         Ok(chunks.into_iter().map(from_wit_chunk).collect())
     }
 
     /// Tells the guest its input ended; returns its last events.
     pub fn finish(&mut self) -> Result<Vec<u8>> {
-        let result = self
-            .bindings
-            .weir_operator_operator()
-            .call_finish(&mut self.store);
+        let result = self.bindings.weir_operator_operator().call_finish(&mut self.store);
         self.check("finish", result)
     }
 
@@ -168,11 +128,7 @@ impl GuestInstance {
     }
 
     fn error(&self, message: String) -> Error {
-        Error::Guest {
-            operator: self.operator.clone(),
-            subtask: self.subtask,
-            message,
-        }
+        Error::Guest { operator: self.operator.clone(), subtask: self.subtask, message }
     }
 }
 
@@ -208,10 +164,7 @@ fn from_wit_chunk(chunk: wit::StateChunk) -> StateChunk {
 
 impl wasmtime_wasi::WasiView for HostState {
     fn ctx(&mut self) -> wasmtime_wasi::WasiCtxView<'_> {
-        wasmtime_wasi::WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
+        wasmtime_wasi::WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
     }
 }
 

@@ -57,15 +57,9 @@ impl GuestRuntime {
         // locked-down `WasiCtx` in `instance.rs`.
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(|e| Error::Usage(format!("cannot link WASI: {e:#}")))?;
-        bindings::OperatorComponent::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
-            &mut linker,
-            |s| s,
-        )
-        .map_err(|e| Error::Usage(format!("cannot link the weir host interface: {e:#}")))?;
-        Ok(GuestRuntime {
-            engine,
-            linker: std::sync::Arc::new(linker),
-        })
+        bindings::OperatorComponent::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)
+            .map_err(|e| Error::Usage(format!("cannot link the weir host interface: {e:#}")))?;
+        Ok(GuestRuntime { engine, linker: std::sync::Arc::new(linker) })
     }
 
     pub(crate) fn engine(&self) -> &wasmtime::Engine {

@@ -21,11 +21,7 @@ pub(super) struct GuestStdio {
 
 impl GuestStdio {
     pub(super) fn new(target: Arc<str>, stream: &'static str) -> Self {
-        GuestStdio {
-            target,
-            stream,
-            pending: Arc::default(),
-        }
+        GuestStdio { target, stream, pending: Arc::default() }
     }
 
     fn write_bytes(&self, bytes: &[u8]) {

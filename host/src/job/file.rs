@@ -6,10 +6,12 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
 use super::{ExecutionConfig, GeneratorSpec, JobSpec, OperatorSpec, SinkSpec, SourceSpec};
+use crate::checkpoint::{CheckpointConfig, Retention};
 use crate::error::{Error, Result};
 
 #[derive(Deserialize)]
@@ -20,6 +22,20 @@ struct JobFile {
     #[serde(default)]
     operators: Vec<OperatorSection>,
     sink: SinkSection,
+    checkpoint: Option<CheckpointSection>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckpointSection {
+    dir: String,
+    interval_ms: u64,
+    timeout_ms: Option<u64>,
+    min_pause_ms: Option<u64>,
+    tolerable_failed: Option<u32>,
+    retention: Option<String>,
+    num_retained: Option<u32>,
+    inline_threshold_bytes: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -35,17 +51,8 @@ struct JobSection {
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
 enum SourceSection {
-    Lines {
-        path: PathBuf,
-        rate_limit: Option<u64>,
-    },
-    Generator {
-        count: u64,
-        keys: Option<u64>,
-        value_size: Option<usize>,
-        seed: Option<u64>,
-        rate_limit: Option<u64>,
-    },
+    Lines { path: PathBuf, rate_limit: Option<u64> },
+    Generator { count: u64, keys: Option<u64>, value_size: Option<usize>, seed: Option<u64>, rate_limit: Option<u64> },
 }
 
 #[derive(Deserialize)]
@@ -91,15 +98,10 @@ enum SinkSection {
 }
 
 pub(super) fn read(path: &Path) -> Result<JobSpec> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::JobFile {
-        path: path.to_owned(),
-        message: format!("cannot read: {e}"),
-    })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::JobFile { path: path.to_owned(), message: format!("cannot read: {e}") })?;
     let base = path.parent().unwrap_or(Path::new("."));
-    parse(&text, base).map_err(|message| Error::JobFile {
-        path: path.to_owned(),
-        message,
-    })
+    parse(&text, base).map_err(|message| Error::JobFile { path: path.to_owned(), message })
 }
 
 /// Parses a job file's text; relative paths are resolved against `base`.
@@ -111,24 +113,12 @@ fn parse(text: &str, base: &Path) -> std::result::Result<JobSpec, String> {
     let defaults = ExecutionConfig::default();
     let execution = ExecutionConfig {
         batch_size: file.job.batch_size.unwrap_or(defaults.batch_size),
-        channel_capacity: file
-            .job
-            .channel_capacity
-            .unwrap_or(defaults.channel_capacity),
+        channel_capacity: file.job.channel_capacity.unwrap_or(defaults.channel_capacity),
         max_parallelism: file.job.max_parallelism.unwrap_or(defaults.max_parallelism),
     };
     let source = match file.source {
-        SourceSection::Lines { path, rate_limit } => SourceSpec::Lines {
-            path: resolve(path),
-            rate_limit,
-        },
-        SourceSection::Generator {
-            count,
-            keys,
-            value_size,
-            seed,
-            rate_limit,
-        } => {
+        SourceSection::Lines { path, rate_limit } => SourceSpec::Lines { path: resolve(path), rate_limit },
+        SourceSection::Generator { count, keys, value_size, seed, rate_limit } => {
             let d = GeneratorSpec::default();
             SourceSpec::Generator(GeneratorSpec {
                 count,
@@ -158,28 +148,48 @@ fn parse(text: &str, base: &Path) -> std::result::Result<JobSpec, String> {
             component: resolve(op.component),
             parallelism,
             key_by: op.key_by,
-            config: op
-                .config
-                .into_iter()
-                .map(|(k, v)| (k, v.into_string()))
-                .collect(),
+            config: op.config.into_iter().map(|(k, v)| (k, v.into_string())).collect(),
         });
     }
     let sink = match file.sink {
-        SinkSection::Files { path } => SinkSpec::Files {
-            path: resolve(path),
-        },
+        SinkSection::Files { path } => SinkSpec::Files { path: resolve(path) },
         SinkSection::Stdout => SinkSpec::Stdout,
         SinkSection::Discard => SinkSpec::Discard,
     };
-    let spec = JobSpec {
-        name: file.job.name,
-        id: file.job.id,
-        source,
-        operators,
-        sink,
-        execution,
+    let checkpoint = match file.checkpoint {
+        None => None,
+        Some(c) => {
+            let retention = match c.retention.as_deref() {
+                None => Retention::default(),
+                Some(name) => Retention::parse(name).ok_or_else(|| {
+                    format!(
+                        "checkpoint.retention: unknown policy {name:?}; expected one of {}",
+                        Retention::NAMES.join(", ")
+                    )
+                })?,
+            };
+            // A relative directory is relative to the job file, like every
+            // other path in it; URLs are taken as they are.
+            let dir = if c.dir.contains("://") || Path::new(&c.dir).is_absolute() {
+                c.dir
+            } else {
+                base.join(&c.dir).to_string_lossy().into_owned()
+            };
+            let mut config = CheckpointConfig::new(dir, Duration::from_millis(c.interval_ms));
+            config.retention = retention;
+            if let Some(ms) = c.timeout_ms {
+                config.timeout = Duration::from_millis(ms);
+            }
+            if let Some(ms) = c.min_pause_ms {
+                config.min_pause = Duration::from_millis(ms);
+            }
+            config.tolerable_failed = c.tolerable_failed.unwrap_or(config.tolerable_failed);
+            config.num_retained = c.num_retained.unwrap_or(config.num_retained);
+            config.inline_threshold_bytes = c.inline_threshold_bytes.unwrap_or(config.inline_threshold_bytes);
+            Some(config)
+        }
     };
+    let spec = JobSpec { name: file.job.name, id: file.job.id, source, operators, sink, execution, checkpoint };
     spec.validate().map_err(|e| match e {
         Error::InvalidJob { field, message } => format!("{field}: {message}"),
         other => other.to_string(),
@@ -215,6 +225,12 @@ mod tests {
         [sink]
         type = "files"
         path = "out"
+
+        [checkpoint]
+        dir = "ckpt"
+        interval_ms = 500
+        retention = "retain-on-cancellation"
+        num_retained = 3
     "#;
 
     #[test]
@@ -222,13 +238,7 @@ mod tests {
         let spec = parse(WORDCOUNT, Path::new("/jobs")).unwrap();
         assert_eq!(spec.name, "wordcount");
         assert_eq!(spec.id.as_deref(), Some("wc-1"));
-        assert_eq!(
-            spec.source,
-            SourceSpec::Lines {
-                path: "/jobs/input.txt".into(),
-                rate_limit: Some(100)
-            }
-        );
+        assert_eq!(spec.source, SourceSpec::Lines { path: "/jobs/input.txt".into(), rate_limit: Some(100) });
         assert_eq!(spec.operators[0].component, Path::new("/jobs/tok.wasm"));
         assert_eq!(spec.operators[0].parallelism, 2);
         assert_eq!(spec.operators[0].config["lowercase"], "true");
@@ -236,13 +246,26 @@ mod tests {
         assert_eq!(spec.operators[1].component, Path::new("/abs/counter.wasm"));
         assert_eq!(spec.operators[1].parallelism, 1);
         assert!(spec.operators[1].key_by);
-        assert_eq!(
-            spec.sink,
-            SinkSpec::Files {
-                path: "/jobs/out".into()
-            }
-        );
+        assert_eq!(spec.sink, SinkSpec::Files { path: "/jobs/out".into() });
         assert_eq!(spec.execution, ExecutionConfig::default());
+        let checkpoint = spec.checkpoint.unwrap();
+        assert_eq!(checkpoint.dir, "/jobs/ckpt");
+        assert_eq!(checkpoint.interval, Duration::from_millis(500));
+        assert_eq!(checkpoint.retention, Retention::RetainOnCancellation);
+        assert_eq!(checkpoint.num_retained, 3);
+        assert_eq!(checkpoint.inline_threshold_bytes, crate::checkpoint::DEFAULT_INLINE_THRESHOLD);
+    }
+
+    #[test]
+    fn checkpoint_settings_are_checked() {
+        let err = parse(&WORDCOUNT.replace("retain-on-cancellation", "keep-forever"), Path::new("/")).unwrap_err();
+        assert!(err.contains("checkpoint.retention") && err.contains("retain-on-cancellation"), "{err}");
+        let err = parse(&WORDCOUNT.replace("num_retained = 3", "num_retained = 0"), Path::new("/")).unwrap_err();
+        assert!(err.contains("checkpoint.num_retained"), "{err}");
+        let err = parse(&WORDCOUNT.replace("interval_ms = 500", "interval_ms = 0"), Path::new("/")).unwrap_err();
+        assert!(err.contains("checkpoint.interval_ms"), "{err}");
+        let spec = parse(&WORDCOUNT.replace("dir = \"ckpt\"", "dir = \"s3://bucket/prefix\""), Path::new("/")).unwrap();
+        assert_eq!(spec.checkpoint.unwrap().dir, "s3://bucket/prefix");
     }
 
     #[test]
@@ -252,11 +275,7 @@ mod tests {
         assert!(err.contains("unknown field `paralelism`"), "{err}");
         assert!(err.contains("line 21"), "{err}");
 
-        let err = parse(
-            &WORDCOUNT.replace("rate_limit = 100", "rate = 100"),
-            Path::new("/"),
-        )
-        .unwrap_err();
+        let err = parse(&WORDCOUNT.replace("rate_limit = 100", "rate = 100"), Path::new("/")).unwrap_err();
         assert!(err.contains("unknown field `rate`"), "{err}");
     }
 
@@ -293,9 +312,7 @@ mod tests {
             type = "discard"
         "#;
         let spec = parse(text, Path::new("/")).unwrap();
-        let SourceSpec::Generator(g) = spec.source else {
-            panic!("not a generator")
-        };
+        let SourceSpec::Generator(g) = spec.source else { panic!("not a generator") };
         assert_eq!((g.count, g.keys), (10, GeneratorSpec::default().keys));
         assert_eq!(spec.sink, SinkSpec::Discard);
         assert_eq!(spec.execution.max_parallelism, 256);

@@ -59,17 +59,10 @@ impl JobGraph {
                     Edge::Rebalance
                 };
                 upstream = op.parallelism;
-                Vertex {
-                    name: op.name.clone(),
-                    parallelism: op.parallelism,
-                    input,
-                }
+                Vertex { name: op.name.clone(), parallelism: op.parallelism, input }
             })
             .collect();
-        JobGraph {
-            vertices,
-            max_parallelism: spec.execution.max_parallelism,
-        }
+        JobGraph { vertices, max_parallelism: spec.execution.max_parallelism }
     }
 }
 
@@ -91,11 +84,7 @@ pub fn subtask_for_key_group(key_group: u16, parallelism: u32, max_parallelism: 
 /// possibly empty range; the ranges of all subtasks partition
 /// `0..max_parallelism`.
 pub fn key_group_range(subtask: u32, parallelism: u32, max_parallelism: u32) -> Range<u16> {
-    let (subtask, parallelism, max) = (
-        u64::from(subtask),
-        u64::from(parallelism),
-        u64::from(max_parallelism),
-    );
+    let (subtask, parallelism, max) = (u64::from(subtask), u64::from(parallelism), u64::from(max_parallelism));
     let start = (subtask * max).div_ceil(parallelism);
     let end = ((subtask + 1) * max - 1) / parallelism + 1;
     start as u16..end.max(start) as u16
@@ -113,10 +102,7 @@ mod tests {
                 let mut next = 0u16;
                 for subtask in 0..parallelism {
                     let range = key_group_range(subtask, parallelism, max);
-                    assert_eq!(
-                        range.start, next,
-                        "max {max} p {parallelism} subtask {subtask}"
-                    );
+                    assert_eq!(range.start, next, "max {max} p {parallelism} subtask {subtask}");
                     for kg in range.clone() {
                         assert_eq!(subtask_for_key_group(kg, parallelism, max), subtask);
                     }
@@ -132,14 +118,9 @@ mod tests {
         // Checkpoints depend on these never changing.
         assert_eq!(key_group_of(b"", 128), (0x2D06800538D394C2u64 % 128) as u16);
         assert_eq!(key_group_of(b"hello", 128), key_group_of(b"hello", 128));
-        let spread: std::collections::HashSet<u16> = (0..1000)
-            .map(|i| key_group_of(format!("key-{i}").as_bytes(), 128))
-            .collect();
-        assert!(
-            spread.len() > 100,
-            "keys cluster in {} key groups",
-            spread.len()
-        );
+        let spread: std::collections::HashSet<u16> =
+            (0..1000).map(|i| key_group_of(format!("key-{i}").as_bytes(), 128)).collect();
+        assert!(spread.len() > 100, "keys cluster in {} key groups", spread.len());
     }
 
     #[test]
@@ -151,9 +132,6 @@ mod tests {
             .operator(OperatorSpec::new("d", "d.wasm").parallelism(3).key_by(true));
         let graph = JobGraph::from_spec(&spec);
         let edges: Vec<Edge> = graph.vertices.iter().map(|v| v.input).collect();
-        assert_eq!(
-            edges,
-            [Edge::Forward, Edge::Rebalance, Edge::Forward, Edge::KeyBy]
-        );
+        assert_eq!(edges, [Edge::Forward, Edge::Rebalance, Edge::Forward, Edge::KeyBy]);
     }
 }

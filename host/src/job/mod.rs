@@ -12,6 +12,7 @@ pub mod graph;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use crate::checkpoint::CheckpointConfig;
 use crate::error::{Error, Result};
 
 /// Key groups when a job does not say: Flink's default too. It bounds the
@@ -48,6 +49,8 @@ pub struct JobSpec {
     pub operators: Vec<OperatorSpec>,
     pub sink: SinkSpec,
     pub execution: ExecutionConfig,
+    /// Periodic checkpoints; `None` takes none.
+    pub checkpoint: Option<CheckpointConfig>,
 }
 
 /// Where events come from.
@@ -68,10 +71,7 @@ pub enum SourceSpec {
 impl SourceSpec {
     /// A `lines` source without a rate limit.
     pub fn lines(path: impl Into<PathBuf>) -> Self {
-        SourceSpec::Lines {
-            path: path.into(),
-            rate_limit: None,
-        }
+        SourceSpec::Lines { path: path.into(), rate_limit: None }
     }
 }
 
@@ -92,13 +92,7 @@ pub struct GeneratorSpec {
 
 impl Default for GeneratorSpec {
     fn default() -> Self {
-        GeneratorSpec {
-            count: 1_000_000,
-            keys: 10_000,
-            value_size: 16,
-            seed: 0,
-            rate_limit: None,
-        }
+        GeneratorSpec { count: 1_000_000, keys: 10_000, value_size: 16, seed: 0, rate_limit: None }
     }
 }
 
@@ -196,7 +190,14 @@ impl JobSpec {
             operators: Vec::new(),
             sink,
             execution: ExecutionConfig::default(),
+            checkpoint: None,
         }
+    }
+
+    /// Takes checkpoints as `config` says.
+    pub fn checkpoint(mut self, config: CheckpointConfig) -> Self {
+        self.checkpoint = Some(config);
+        self
     }
 
     /// Appends an operator to the chain.
@@ -221,16 +222,12 @@ impl JobSpec {
         if let Some(id) = &self.id {
             let valid = !id.is_empty()
                 && id.len() <= 128
-                && id
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
                 && !id.starts_with('.');
             if !valid {
                 return Err(Error::invalid(
                     "job.id",
-                    format!(
-                        "{id:?} must be 1-128 characters of A-Z a-z 0-9 - _ . (it names a directory)"
-                    ),
+                    format!("{id:?} must be 1-128 characters of A-Z a-z 0-9 - _ . (it names a directory)"),
                 ));
             }
         }
@@ -238,17 +235,11 @@ impl JobSpec {
         if !(1..=MAX_MAX_PARALLELISM).contains(&exec.max_parallelism) {
             return Err(Error::invalid(
                 "job.max_parallelism",
-                format!(
-                    "{} is out of range 1..={MAX_MAX_PARALLELISM}",
-                    exec.max_parallelism
-                ),
+                format!("{} is out of range 1..={MAX_MAX_PARALLELISM}", exec.max_parallelism),
             ));
         }
         if !(1..=1 << 20).contains(&exec.batch_size) {
-            return Err(Error::invalid(
-                "job.batch_size",
-                format!("{} is out of range 1..=1048576", exec.batch_size),
-            ));
+            return Err(Error::invalid("job.batch_size", format!("{} is out of range 1..=1048576", exec.batch_size)));
         }
         if !(1..=4096).contains(&exec.channel_capacity) {
             return Err(Error::invalid(
@@ -261,10 +252,7 @@ impl JobSpec {
                 return Err(Error::invalid("source.keys", "must be at least 1"));
             }
             if g.value_size > 16 << 20 {
-                return Err(Error::invalid(
-                    "source.value_size",
-                    "must be at most 16 MiB",
-                ));
+                return Err(Error::invalid("source.value_size", "must be at most 16 MiB"));
             }
         }
         let rate_limit = match &self.source {
@@ -272,16 +260,24 @@ impl JobSpec {
             SourceSpec::Generator(g) => g.rate_limit,
         };
         if rate_limit == Some(0) {
-            return Err(Error::invalid(
-                "source.rate_limit",
-                "must be at least 1 event per second",
-            ));
+            return Err(Error::invalid("source.rate_limit", "must be at least 1 event per second"));
+        }
+        if let Some(checkpoint) = &self.checkpoint {
+            if checkpoint.dir.trim().is_empty() {
+                return Err(Error::invalid("checkpoint.dir", "must not be empty"));
+            }
+            if checkpoint.interval < std::time::Duration::from_millis(10) {
+                return Err(Error::invalid("checkpoint.interval_ms", "must be at least 10"));
+            }
+            if checkpoint.timeout.is_zero() {
+                return Err(Error::invalid("checkpoint.timeout_ms", "must be at least 1"));
+            }
+            if checkpoint.num_retained == 0 {
+                return Err(Error::invalid("checkpoint.num_retained", "must be at least 1"));
+            }
         }
         if self.operators.is_empty() {
-            return Err(Error::invalid(
-                "operators",
-                "a job needs at least one [[operators]] entry",
-            ));
+            return Err(Error::invalid("operators", "a job needs at least one [[operators]] entry"));
         }
         let mut seen = std::collections::HashSet::new();
         for (index, op) in self.operators.iter().enumerate() {
@@ -290,10 +286,7 @@ impl JobSpec {
                 return Err(Error::invalid(field("name"), "must not be empty"));
             }
             if !seen.insert(op.name.as_str()) {
-                return Err(Error::invalid(
-                    field("name"),
-                    format!("operator name '{}' is used twice", op.name),
-                ));
+                return Err(Error::invalid(field("name"), format!("operator name '{}' is used twice", op.name)));
             }
             if op.parallelism == 0 || op.parallelism > exec.max_parallelism {
                 return Err(Error::invalid(

@@ -1,4 +1,5 @@
-//! The `stdout` sink: `key<TAB>value` lines on standard output.
+//! The `stdout` sink: `key<TAB>value` lines on standard output. Not
+//! transactional: after a restore, events since the checkpoint appear again.
 
 use std::io::Write;
 
@@ -28,8 +29,8 @@ impl Sink for StdoutSink {
         Ok(())
     }
 
-    fn finish(self: Box<Self>) -> Result<()> {
-        Ok(())
+    fn finish(self: Box<Self>) -> Result<Vec<String>> {
+        Ok(Vec::new())
     }
 
     fn describe(&self) -> String {

@@ -1,6 +1,12 @@
 //! Where a job's events go after its last operator. Each kind has its own
 //! file; the sink writer of a subtask is chained to that subtask (no channel
 //! in between).
+//!
+//! Sinks take part in checkpoints in two phases, like Flink's two-phase
+//! commit sinks: at a barrier a sink stages what it wrote
+//! ([`Sink::prepare_commit`]); when the checkpoint is complete the
+//! coordinator commits the staged output by name ([`commit`]), which is
+//! idempotent so that a restore can repeat it.
 
 mod console;
 mod files;
@@ -22,10 +28,20 @@ pub(crate) trait Sink: Send {
         Ok(())
     }
 
-    /// Makes everything written durable and visible.
-    fn finish(self: Box<Self>) -> Result<()>;
+    /// Stages everything written so far for checkpoint `checkpoint_id`;
+    /// returns the names of all staged output not yet known committed.
+    fn prepare_commit(&mut self, _checkpoint_id: u64) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
 
-    /// Names the sink in error messages ("file out/.part-0.inprogress").
+    /// Checkpoint `checkpoint_id` is complete: output staged up to it has
+    /// been committed.
+    fn committed(&mut self, _checkpoint_id: u64) {}
+
+    /// End of input: stages the rest; returns all staged, uncommitted names.
+    fn finish(self: Box<Self>) -> Result<Vec<String>>;
+
+    /// Names the sink in error messages.
     fn describe(&self) -> String;
 }
 
@@ -37,8 +53,8 @@ impl Sink for DiscardSink {
         Ok(())
     }
 
-    fn finish(self: Box<Self>) -> Result<()> {
-        Ok(())
+    fn finish(self: Box<Self>) -> Result<Vec<String>> {
+        Ok(Vec::new())
     }
 
     fn describe(&self) -> String {
@@ -46,11 +62,29 @@ impl Sink for DiscardSink {
     }
 }
 
-/// Opens the sink writer of one subtask of the last operator.
-pub(crate) fn open(spec: &SinkSpec, subtask: u32) -> Result<Box<dyn Sink>> {
+/// Opens the sink writer of one subtask of the last operator. `run`
+/// distinguishes this run's output files from earlier runs'.
+pub(crate) fn open(spec: &SinkSpec, subtask: u32, run: &str) -> Result<Box<dyn Sink>> {
     Ok(match spec {
-        SinkSpec::Files { path } => Box::new(FilesSink::open(path, subtask)?),
+        SinkSpec::Files { path } => Box::new(FilesSink::open(path, subtask, run)?),
         SinkSpec::Stdout => Box::new(StdoutSink::default()),
         SinkSpec::Discard => Box::new(DiscardSink),
     })
+}
+
+/// Commits staged output by name (idempotent).
+pub(crate) fn commit(spec: &SinkSpec, staged: &[String]) -> Result<()> {
+    match spec {
+        SinkSpec::Files { path } => files::commit(path, staged),
+        SinkSpec::Stdout | SinkSpec::Discard => Ok(()),
+    }
+}
+
+/// Brings the sink to the state of a restored checkpoint: what it staged is
+/// committed, anything staged after it is discarded.
+pub(crate) fn restore(spec: &SinkSpec, staged: &[String]) -> Result<()> {
+    match spec {
+        SinkSpec::Files { path } => files::restore(path, staged),
+        SinkSpec::Stdout | SinkSpec::Discard => Ok(()),
+    }
 }

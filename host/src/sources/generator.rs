@@ -17,15 +17,8 @@ pub(crate) struct GeneratorSource {
 
 impl GeneratorSource {
     pub(crate) fn new(spec: GeneratorSpec) -> Self {
-        let pattern = (0..spec.value_size * 2 + 26)
-            .map(|i| b'a' + (i % 26) as u8)
-            .collect();
-        GeneratorSource {
-            spec,
-            next: 0,
-            key: Vec::with_capacity(32),
-            pattern,
-        }
+        let pattern = (0..spec.value_size * 2 + 26).map(|i| b'a' + (i % 26) as u8).collect();
+        GeneratorSource { spec, next: 0, key: Vec::with_capacity(32), pattern }
     }
 }
 
@@ -47,10 +40,7 @@ pub(crate) fn generator_key(seed: u64, sequence: u64, keys: u64, out: &mut Vec<u
 
 impl Source for GeneratorSource {
     fn emit(&mut self, out: &mut Router, max_events: usize) -> Result<Emitted, SourceError> {
-        let end = self
-            .spec
-            .count
-            .min(self.next.saturating_add(max_events as u64));
+        let end = self.spec.count.min(self.next.saturating_add(max_events as u64));
         for sequence in self.next..end {
             generator_key(self.spec.seed, sequence, self.spec.keys, &mut self.key);
             let start = (sequence % 26) as usize;
@@ -59,9 +49,21 @@ impl Source for GeneratorSource {
         }
         let events = (end - self.next) as usize;
         self.next = end;
-        Ok(Emitted {
-            events,
-            exhausted: end == self.spec.count,
-        })
+        Ok(Emitted { events, exhausted: end == self.spec.count })
+    }
+
+    fn position(&self) -> u64 {
+        self.next
+    }
+
+    fn seek(&mut self, position: u64) -> crate::error::Result<()> {
+        if position > self.spec.count {
+            return Err(crate::Error::Source(format!(
+                "generator: the checkpoint's position ({position}) is beyond count ({})",
+                self.spec.count
+            )));
+        }
+        self.next = position;
+        Ok(())
     }
 }

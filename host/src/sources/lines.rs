@@ -3,7 +3,7 @@
 //! the next line to read.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use weir_wire::batch::NO_TIMESTAMP;
@@ -21,7 +21,8 @@ pub(crate) struct LinesSource {
     reader: BufReader<File>,
     /// Byte offset of the next line.
     offset: u64,
-    /// 1-based number of the last line read, for error messages.
+    /// 1-based number of the last line read, for error messages (counted
+    /// from the restored position after a restore).
     line_number: u64,
     line: Vec<u8>,
 }
@@ -30,9 +31,7 @@ impl LinesSource {
     pub(crate) fn open(path: &Path) -> Result<Self> {
         let fail = |why: String| Error::Source(format!("input file {}: {why}", path.display()));
         let file = File::open(path).map_err(|e| fail(format!("cannot open: {e}")))?;
-        let metadata = file
-            .metadata()
-            .map_err(|e| fail(format!("cannot read: {e}")))?;
+        let metadata = file.metadata().map_err(|e| fail(format!("cannot read: {e}")))?;
         if !metadata.is_file() {
             return Err(fail("is not a regular file".into()));
         }
@@ -46,10 +45,7 @@ impl LinesSource {
     }
 
     fn fail(&self, why: impl std::fmt::Display) -> SourceError {
-        SourceError::Failed(Error::Source(format!(
-            "input file {}: {why}",
-            self.path.display()
-        )))
+        SourceError::Failed(Error::Source(format!("input file {}: {why}", self.path.display())))
     }
 }
 
@@ -62,10 +58,7 @@ impl Source for LinesSource {
                 .read_until(b'\n', &mut self.line)
                 .map_err(|e| self.fail(format!("cannot read at byte {}: {e}", self.offset)))?;
             if read == 0 {
-                return Ok(Emitted {
-                    events,
-                    exhausted: true,
-                });
+                return Ok(Emitted { events, exhausted: true });
             }
             self.offset += read as u64;
             self.line_number += 1;
@@ -74,10 +67,7 @@ impl Source for LinesSource {
                 line = rest.strip_suffix(b"\r").unwrap_or(rest);
             }
             if line.len() > MAX_LINE_BYTES {
-                return Err(self.fail(format!(
-                    "line {} is longer than {MAX_LINE_BYTES} bytes",
-                    self.line_number
-                )));
+                return Err(self.fail(format!("line {} is longer than {MAX_LINE_BYTES} bytes", self.line_number)));
             }
             if let Err(e) = std::str::from_utf8(line) {
                 let line_number = self.line_number;
@@ -85,9 +75,26 @@ impl Source for LinesSource {
             }
             out.push(NO_TIMESTAMP, b"", line)?;
         }
-        Ok(Emitted {
-            events: max_events,
-            exhausted: false,
-        })
+        Ok(Emitted { events: max_events, exhausted: false })
+    }
+
+    fn position(&self) -> u64 {
+        self.offset
+    }
+
+    fn seek(&mut self, position: u64) -> Result<()> {
+        let fail = |why: String| Error::Source(format!("input file {}: {why}", self.path.display()));
+        let len = self.reader.get_ref().metadata().map_err(|e| fail(format!("cannot read: {e}")))?.len();
+        if position > len {
+            return Err(fail(format!(
+                "the checkpoint's position (byte {position}) is past the end of the file ({len} bytes): \
+                 is this the same input?"
+            )));
+        }
+        self.reader
+            .seek(SeekFrom::Start(position))
+            .map_err(|e| fail(format!("cannot seek to byte {position}: {e}")))?;
+        self.offset = position;
+        Ok(())
     }
 }

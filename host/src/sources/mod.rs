@@ -42,6 +42,12 @@ impl From<crate::Error> for SourceError {
 pub(crate) trait Source: Send {
     /// Pushes up to `max_events` events into `out`.
     fn emit(&mut self, out: &mut Router, max_events: usize) -> Result<Emitted, SourceError>;
+
+    /// Where the next event comes from; recorded at every checkpoint barrier.
+    fn position(&self) -> u64;
+
+    /// Continues from a position `position` once returned (a restore).
+    fn seek(&mut self, position: u64) -> Result<()>;
 }
 
 /// Opens the source a job describes. Errors (a missing input file...) are

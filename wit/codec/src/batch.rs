@@ -78,10 +78,8 @@ impl BatchWriter {
         self.buf.reserve(EVENT_OVERHEAD + key.len() + value.len());
         self.buf.extend_from_slice(&key_group.to_le_bytes());
         self.buf.extend_from_slice(&timestamp.to_le_bytes());
-        self.buf
-            .extend_from_slice(&len_u32(key.len()).to_le_bytes());
-        self.buf
-            .extend_from_slice(&len_u32(value.len()).to_le_bytes());
+        self.buf.extend_from_slice(&len_u32(key.len()).to_le_bytes());
+        self.buf.extend_from_slice(&len_u32(value.len()).to_le_bytes());
         self.buf.extend_from_slice(key);
         self.buf.extend_from_slice(value);
         self.count += 1;
@@ -159,11 +157,7 @@ impl<'a> BatchReader<'a> {
     pub fn new(bytes: &'a [u8]) -> Result<Self, DecodeError> {
         let mut cursor = Cursor::new(bytes);
         if bytes.is_empty() {
-            return Ok(BatchReader {
-                cursor,
-                remaining_events: 0,
-                failed: false,
-            });
+            return Ok(BatchReader { cursor, remaining_events: 0, failed: false });
         }
         if cursor.array::<2>("batch header")? != MAGIC {
             return Err(DecodeError::BadMagic);
@@ -180,15 +174,9 @@ impl<'a> BatchReader<'a> {
         // Each event takes at least EVENT_OVERHEAD bytes: a count that cannot
         // fit is refused now, before any caller sizes a buffer from it.
         if count as usize > cursor.remaining() / EVENT_OVERHEAD {
-            return Err(DecodeError::Truncated {
-                what: "event count",
-            });
+            return Err(DecodeError::Truncated { what: "event count" });
         }
-        Ok(BatchReader {
-            cursor,
-            remaining_events: count,
-            failed: false,
-        })
+        Ok(BatchReader { cursor, remaining_events: count, failed: false })
     }
 
     /// Events not yet read, as declared by the header.
@@ -203,12 +191,7 @@ impl<'a> BatchReader<'a> {
         let value_len = self.cursor.u32("event value length")? as usize;
         let key = self.cursor.take(key_len, "event key")?;
         let value = self.cursor.take(value_len, "event value")?;
-        Ok(EventRef {
-            key_group,
-            timestamp,
-            key,
-            value,
-        })
+        Ok(EventRef { key_group, timestamp, key, value })
     }
 }
 
@@ -287,15 +270,7 @@ mod tests {
         let bytes = writer.finish();
         let events = decode(&bytes).unwrap();
         assert_eq!(events.len(), 3);
-        assert_eq!(
-            events[1],
-            EventRef {
-                key_group: 127,
-                timestamp: -5,
-                key: b"key",
-                value: &[0xff; 300]
-            }
-        );
+        assert_eq!(events[1], EventRef { key_group: 127, timestamp: -5, key: b"key", value: &[0xff; 300] });
         assert_eq!(events[2].key, "ünï".as_bytes());
         assert_eq!(event_count(&bytes).unwrap(), 3);
     }
@@ -352,10 +327,7 @@ mod tests {
         empty_with_tail.push(7);
         assert!(stamp_key_groups(&mut empty_with_tail, 0).is_err());
         for cut in 1..bytes.len() {
-            assert!(
-                stamp_key_groups(&mut bytes[..cut].to_vec(), 0).is_err(),
-                "cut at {cut}"
-            );
+            assert!(stamp_key_groups(&mut bytes[..cut].to_vec(), 0).is_err(), "cut at {cut}");
         }
     }
 
@@ -371,31 +343,19 @@ mod tests {
 
         let mut bad_version = good.clone();
         bad_version[2] = 9;
-        assert_eq!(
-            decode(&bad_version).unwrap_err(),
-            DecodeError::UnknownVersion(9)
-        );
+        assert_eq!(decode(&bad_version).unwrap_err(), DecodeError::UnknownVersion(9));
 
         let mut bad_flags = good.clone();
         bad_flags[3] = 1;
-        assert_eq!(
-            decode(&bad_flags).unwrap_err(),
-            DecodeError::UnknownFlags(1)
-        );
+        assert_eq!(decode(&bad_flags).unwrap_err(), DecodeError::UnknownFlags(1));
 
         for cut in 1..good.len() {
-            assert!(
-                decode(&good[..cut]).is_err(),
-                "accepted a batch cut at {cut}"
-            );
+            assert!(decode(&good[..cut]).is_err(), "accepted a batch cut at {cut}");
         }
 
         let mut trailing = good.clone();
         trailing.push(0);
-        assert_eq!(
-            decode(&trailing).unwrap_err(),
-            DecodeError::TrailingBytes(1)
-        );
+        assert_eq!(decode(&trailing).unwrap_err(), DecodeError::TrailingBytes(1));
 
         // A count far beyond what the bytes can hold is refused up front.
         let mut huge_count = good.clone();
@@ -405,9 +365,6 @@ mod tests {
         // A key length beyond the end.
         let mut long_key = good;
         long_key[HEADER_LEN + 10..HEADER_LEN + 14].copy_from_slice(&1000u32.to_le_bytes());
-        assert_eq!(
-            decode(&long_key).unwrap_err(),
-            DecodeError::Truncated { what: "event key" }
-        );
+        assert_eq!(decode(&long_key).unwrap_err(), DecodeError::Truncated { what: "event key" });
     }
 }

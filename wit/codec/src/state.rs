@@ -41,25 +41,11 @@ impl Kind {
 /// One decoded entry, borrowing from the chunk's bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry<'a> {
-    KeyedValue {
-        key: &'a [u8],
-        value: &'a [u8],
-    },
-    KeyedMap {
-        key: &'a [u8],
-        map_key: &'a [u8],
-        value: &'a [u8],
-    },
-    KeyedList {
-        key: &'a [u8],
-        values: ListValues<'a>,
-    },
-    OperatorValue {
-        value: &'a [u8],
-    },
-    OperatorList {
-        value: &'a [u8],
-    },
+    KeyedValue { key: &'a [u8], value: &'a [u8] },
+    KeyedMap { key: &'a [u8], map_key: &'a [u8], value: &'a [u8] },
+    KeyedList { key: &'a [u8], values: ListValues<'a> },
+    OperatorValue { value: &'a [u8] },
+    OperatorList { value: &'a [u8] },
 }
 
 /// The values of one `keyed-list` entry. Already checked to be well formed.
@@ -107,11 +93,7 @@ pub struct ChunkWriter {
 
 impl ChunkWriter {
     pub fn new(kind: Kind) -> Self {
-        ChunkWriter {
-            kind,
-            buf: vec![VERSION],
-            entries: 0,
-        }
+        ChunkWriter { kind, buf: vec![VERSION], entries: 0 }
     }
 
     pub fn kind(&self) -> Kind {
@@ -186,20 +168,13 @@ impl<'a> ChunkReader<'a> {
         if version != VERSION {
             return Err(DecodeError::UnknownVersion(version));
         }
-        Ok(ChunkReader {
-            kind,
-            cursor,
-            failed: false,
-        })
+        Ok(ChunkReader { kind, cursor, failed: false })
     }
 
     fn read_entry(&mut self) -> Result<Entry<'a>, DecodeError> {
         let c = &mut self.cursor;
         Ok(match self.kind {
-            Kind::KeyedValue => Entry::KeyedValue {
-                key: c.bytes("state key")?,
-                value: c.bytes("state value")?,
-            },
+            Kind::KeyedValue => Entry::KeyedValue { key: c.bytes("state key")?, value: c.bytes("state value")? },
             Kind::KeyedMap => Entry::KeyedMap {
                 key: c.bytes("state key")?,
                 map_key: c.bytes("state map key")?,
@@ -215,17 +190,10 @@ impl<'a> ChunkReader<'a> {
                 }
                 let used = start.remaining() - c.remaining();
                 let bytes = Cursor::new(start.bytes_left()).take(used, "state list")?;
-                Entry::KeyedList {
-                    key,
-                    values: ListValues { bytes, count },
-                }
+                Entry::KeyedList { key, values: ListValues { bytes, count } }
             }
-            Kind::OperatorValue => Entry::OperatorValue {
-                value: c.bytes("state value")?,
-            },
-            Kind::OperatorList => Entry::OperatorList {
-                value: c.bytes("state value")?,
-            },
+            Kind::OperatorValue => Entry::OperatorValue { value: c.bytes("state value")? },
+            Kind::OperatorList => Entry::OperatorList { value: c.bytes("state value")? },
         })
     }
 }
@@ -264,11 +232,7 @@ mod tests {
         let data = w.finish();
         assert_eq!(
             read(Kind::KeyedMap, &data).unwrap(),
-            vec![Entry::KeyedMap {
-                key: b"k",
-                map_key: b"mk",
-                value: b"v"
-            }]
+            vec![Entry::KeyedMap { key: b"k", map_key: b"mk", value: b"v" }]
         );
 
         let mut w = ChunkWriter::new(Kind::KeyedList);
@@ -277,14 +241,10 @@ mod tests {
         w.keyed_list(b"k2", std::iter::empty());
         let data = w.finish();
         let entries = read(Kind::KeyedList, &data).unwrap();
-        let Entry::KeyedList { key, values: got } = &entries[0] else {
-            panic!("wrong entry {entries:?}")
-        };
+        let Entry::KeyedList { key, values: got } = &entries[0] else { panic!("wrong entry {entries:?}") };
         assert_eq!(*key, b"k1");
         assert_eq!(got.clone().collect::<Vec<_>>(), values.to_vec());
-        let Entry::KeyedList { values: empty, .. } = &entries[1] else {
-            panic!()
-        };
+        let Entry::KeyedList { values: empty, .. } = &entries[1] else { panic!() };
         assert!(empty.is_empty());
 
         let mut w = ChunkWriter::new(Kind::OperatorList);
@@ -295,10 +255,7 @@ mod tests {
 
         let mut w = ChunkWriter::new(Kind::OperatorValue);
         w.operator_value(b"only");
-        assert_eq!(
-            read(Kind::OperatorValue, &w.finish()).unwrap(),
-            vec![Entry::OperatorValue { value: b"only" }]
-        );
+        assert_eq!(read(Kind::OperatorValue, &w.finish()).unwrap(), vec![Entry::OperatorValue { value: b"only" }]);
     }
 
     #[test]
@@ -310,17 +267,11 @@ mod tests {
         // The version byte alone is a valid empty chunk; any other cut is not.
         assert!(read(Kind::KeyedList, &good[..1]).unwrap().is_empty());
         for cut in (0..good.len()).filter(|&cut| cut != 1) {
-            assert!(
-                read(Kind::KeyedList, &good[..cut]).is_err(),
-                "accepted a chunk cut at {cut}"
-            );
+            assert!(read(Kind::KeyedList, &good[..cut]).is_err(), "accepted a chunk cut at {cut}");
         }
         let mut bad_version = good.clone();
         bad_version[0] = 2;
-        assert_eq!(
-            read(Kind::KeyedList, &bad_version).unwrap_err(),
-            DecodeError::UnknownVersion(2)
-        );
+        assert_eq!(read(Kind::KeyedList, &bad_version).unwrap_err(), DecodeError::UnknownVersion(2));
         // A declared list length far beyond the bytes.
         let mut long_list = good;
         long_list[8..12].copy_from_slice(&u32::MAX.to_le_bytes());

@@ -57,12 +57,7 @@ impl Guest for Boundary {
             let mut digits = itoa_buffer();
             for event in reader.flatten() {
                 let count = bump(counts, event.key);
-                out.push(
-                    NO_KEY_GROUP,
-                    NO_TIMESTAMP,
-                    event.key,
-                    format_u64(count, &mut digits),
-                );
+                out.push(NO_KEY_GROUP, NO_TIMESTAMP, event.key, format_u64(count, &mut digits));
             }
             out.finish()
         })

@@ -1,0 +1,363 @@
+//! The `_metadata` file: what a checkpoint contains and how it is encoded.
+//!
+//! ```text
+//! magic    8 bytes  "WEIRCKPT"
+//! version  u16 LE   FORMAT_VERSION; a reader refuses any other by number
+//! reserved u16      0
+//! length   u64 LE   length of the body
+//! body     postcard encoding of `CheckpointMetadata`
+//! crc32c   u32 LE   CRC-32C of everything before it
+//! ```
+//!
+//! Every length is checked against the bytes present before anything is
+//! allocated from it (postcard caps collection pre-allocation by the input
+//! size), and every file name it references is checked to stay inside the
+//! job's directory.
+
+use serde::{Deserialize, Serialize};
+
+use crate::guest::StateKind;
+
+pub const MAGIC: &[u8; 8] = b"WEIRCKPT";
+pub const FORMAT_VERSION: u16 = 1;
+const HEADER_LEN: usize = 8 + 2 + 2 + 8;
+const TRAILER_LEN: usize = 4;
+
+/// Why a `_metadata` file was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MetadataError {
+    #[error("not a Weir checkpoint metadata file (bad magic)")]
+    BadMagic,
+    #[error("unknown metadata format version {0} (this weir reads version {FORMAT_VERSION})")]
+    UnknownVersion(u16),
+    #[error("truncated: {0}")]
+    Truncated(String),
+    #[error("checksum mismatch: stored {stored:#010x}, computed {computed:#010x} (the file is damaged)")]
+    Checksum { stored: u32, computed: u32 },
+    #[error("malformed body: {0}")]
+    Malformed(String),
+    #[error("file reference {0:?} would leave the job directory or is not a valid file name")]
+    BadReference(String),
+}
+
+/// Everything needed to restore a job: written last, as `chk-<n>/_metadata`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointMetadata {
+    pub job_id: String,
+    pub job_name: String,
+    pub checkpoint_id: u64,
+    /// Milliseconds since the Unix epoch.
+    pub trigger_time_ms: u64,
+    pub completion_time_ms: u64,
+    /// Taken after all input was processed: restoring it only commits the
+    /// sink's staged output, nothing runs again.
+    pub end_of_input: bool,
+    pub graph: GraphFingerprint,
+    pub source: SourcePosition,
+    pub operators: Vec<OperatorSnapshot>,
+    pub sink: SinkSnapshot,
+}
+
+/// The shape of the job that took the checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GraphFingerprint {
+    pub max_parallelism: u32,
+    pub operators: Vec<OperatorFingerprint>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperatorFingerprint {
+    pub name: String,
+    pub component_sha256: [u8; 32],
+    pub parallelism: u32,
+    pub key_by: bool,
+}
+
+/// Where the source was when it injected the barrier: a byte offset for
+/// `lines`, a sequence number for `generator`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourcePosition {
+    pub position: u64,
+}
+
+/// The state of every subtask of one operator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperatorSnapshot {
+    pub name: String,
+    pub subtasks: Vec<SubtaskSnapshot>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubtaskSnapshot {
+    pub subtask: u32,
+    pub chunks: Vec<ChunkRef>,
+}
+
+/// One state chunk (`wit/STATE.md`): inline, or a byte range of a data file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkRef {
+    pub handle: String,
+    pub kind: KindTag,
+    pub key_group: Option<u16>,
+    pub data: ChunkData,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChunkData {
+    Inline(Vec<u8>),
+    File { file: StateFile, offset: u64, len: u64, crc32c: u32 },
+}
+
+impl ChunkData {
+    pub fn len(&self) -> u64 {
+        match self {
+            ChunkData::Inline(bytes) => bytes.len() as u64,
+            ChunkData::File { len, .. } => *len,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A data file: either a file of the checkpoint's own `chk-<n>/` directory
+/// or of the job's `shared/` directory. Names are 1-200 characters of
+/// `A-Z a-z 0-9 . _ -`, not starting with `.`: no separator, no `..`,
+/// nothing absolute, no URL. [`CheckpointMetadata::decode`] checks every
+/// reference, so a crafted `_metadata` cannot point anywhere else.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum StateFile {
+    /// In `chk-<n>/`: exclusive to this checkpoint.
+    Exclusive(String),
+    /// In `shared/`: may be referenced by several checkpoints.
+    Shared(String),
+}
+
+/// The only file names a checkpoint may reference.
+pub fn is_valid_file_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 200
+        && !name.starts_with('.')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+impl StateFile {
+    pub fn name(&self) -> &str {
+        match self {
+            StateFile::Exclusive(name) | StateFile::Shared(name) => name,
+        }
+    }
+}
+
+/// `StateKind` as stored: a stable tag independent of the Rust enum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KindTag {
+    KeyedValue,
+    KeyedMap,
+    KeyedList,
+    OperatorValue,
+    OperatorList,
+}
+
+impl From<StateKind> for KindTag {
+    fn from(kind: StateKind) -> Self {
+        match kind {
+            StateKind::KeyedValue => KindTag::KeyedValue,
+            StateKind::KeyedMap => KindTag::KeyedMap,
+            StateKind::KeyedList => KindTag::KeyedList,
+            StateKind::OperatorValue => KindTag::OperatorValue,
+            StateKind::OperatorList => KindTag::OperatorList,
+        }
+    }
+}
+
+impl From<KindTag> for StateKind {
+    fn from(tag: KindTag) -> Self {
+        match tag {
+            KindTag::KeyedValue => StateKind::KeyedValue,
+            KindTag::KeyedMap => StateKind::KeyedMap,
+            KindTag::KeyedList => StateKind::KeyedList,
+            KindTag::OperatorValue => StateKind::OperatorValue,
+            KindTag::OperatorList => StateKind::OperatorList,
+        }
+    }
+}
+
+/// Output a sink staged for this checkpoint and had not yet committed:
+/// final file names, relative to the sink's directory.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SinkSnapshot {
+    pub staged: Vec<String>,
+}
+
+impl CheckpointMetadata {
+    /// Total bytes of state, inline and in files.
+    pub fn state_size(&self) -> u64 {
+        self.chunks().map(|c| c.data.len()).sum()
+    }
+
+    /// Every chunk of every subtask of every operator.
+    pub fn chunks(&self) -> impl Iterator<Item = &ChunkRef> {
+        self.operators.iter().flat_map(|o| o.subtasks.iter()).flat_map(|s| s.chunks.iter())
+    }
+
+    /// The distinct data files this checkpoint references.
+    pub fn files(&self) -> Vec<StateFile> {
+        let mut files: Vec<StateFile> = self
+            .chunks()
+            .filter_map(|c| match &c.data {
+                ChunkData::File { file, .. } => Some(file.clone()),
+                ChunkData::Inline(_) => None,
+            })
+            .collect();
+        files.sort_by(|a, b| a.name().cmp(b.name()));
+        files.dedup();
+        files
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        // Serializing plain data into a Vec cannot fail.
+        let body = postcard::to_allocvec(self).unwrap_or_default();
+        let mut out = Vec::with_capacity(HEADER_LEN + body.len() + TRAILER_LEN);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&0u16.to_le_bytes());
+        out.extend_from_slice(&(body.len() as u64).to_le_bytes());
+        out.extend_from_slice(&body);
+        let crc = crc32c::crc32c(&out);
+        out.extend_from_slice(&crc.to_le_bytes());
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, MetadataError> {
+        if bytes.len() < 8 || &bytes[..8] != MAGIC {
+            return Err(MetadataError::BadMagic);
+        }
+        if bytes.len() < HEADER_LEN + TRAILER_LEN {
+            return Err(MetadataError::Truncated(format!("{} bytes, shorter than the header", bytes.len())));
+        }
+        let version = u16::from_le_bytes([bytes[8], bytes[9]]);
+        if version != FORMAT_VERSION {
+            return Err(MetadataError::UnknownVersion(version));
+        }
+        let mut len = [0u8; 8];
+        len.copy_from_slice(&bytes[12..20]);
+        let declared = u64::from_le_bytes(len);
+        let actual = (bytes.len() - HEADER_LEN - TRAILER_LEN) as u64;
+        if declared != actual {
+            return Err(MetadataError::Truncated(format!("body declares {declared} bytes, file holds {actual}")));
+        }
+        let (covered, trailer) = bytes.split_at(bytes.len() - TRAILER_LEN);
+        let stored = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);
+        let computed = crc32c::crc32c(covered);
+        if stored != computed {
+            return Err(MetadataError::Checksum { stored, computed });
+        }
+        let metadata: CheckpointMetadata =
+            postcard::from_bytes(&covered[HEADER_LEN..]).map_err(|e| MetadataError::Malformed(e.to_string()))?;
+        let names = metadata.files().into_iter().map(|f| f.name().to_owned());
+        if let Some(bad) = names.chain(metadata.sink.staged.iter().cloned()).find(|n| !is_valid_file_name(n)) {
+            return Err(MetadataError::BadReference(bad));
+        }
+        Ok(metadata)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn sample() -> CheckpointMetadata {
+        CheckpointMetadata {
+            job_id: "wc-1".into(),
+            job_name: "wordcount".into(),
+            checkpoint_id: 7,
+            trigger_time_ms: 1_700_000_000_000,
+            completion_time_ms: 1_700_000_000_250,
+            end_of_input: false,
+            graph: GraphFingerprint {
+                max_parallelism: 128,
+                operators: vec![OperatorFingerprint {
+                    name: "counter".into(),
+                    component_sha256: [7; 32],
+                    parallelism: 2,
+                    key_by: true,
+                }],
+            },
+            source: SourcePosition { position: 4096 },
+            operators: vec![OperatorSnapshot {
+                name: "counter".into(),
+                subtasks: vec![SubtaskSnapshot {
+                    subtask: 0,
+                    chunks: vec![
+                        ChunkRef {
+                            handle: "count".into(),
+                            kind: KindTag::KeyedValue,
+                            key_group: Some(3),
+                            data: ChunkData::Inline(vec![1, 2, 3]),
+                        },
+                        ChunkRef {
+                            handle: "count".into(),
+                            kind: KindTag::KeyedValue,
+                            key_group: Some(4),
+                            data: ChunkData::File {
+                                file: StateFile::Exclusive("op0-0.state".into()),
+                                offset: 0,
+                                len: 100,
+                                crc32c: 42,
+                            },
+                        },
+                    ],
+                }],
+            }],
+            sink: SinkSnapshot { staged: vec!["part-0-7-abcd".into()] },
+        }
+    }
+
+    #[test]
+    fn round_trip() {
+        let metadata = sample();
+        let bytes = metadata.encode();
+        assert_eq!(CheckpointMetadata::decode(&bytes).unwrap(), metadata);
+        assert_eq!(metadata.state_size(), 103);
+        assert_eq!(metadata.files(), vec![StateFile::Exclusive("op0-0.state".into())]);
+    }
+
+    #[test]
+    fn unknown_version_is_refused_by_number() {
+        let mut bytes = sample().encode();
+        bytes[8] = 9;
+        let err = CheckpointMetadata::decode(&bytes).unwrap_err();
+        assert_eq!(err, MetadataError::UnknownVersion(9));
+        assert!(err.to_string().contains("version 9"), "{err}");
+    }
+
+    #[test]
+    fn damage_is_refused() {
+        let good = sample().encode();
+        assert_eq!(CheckpointMetadata::decode(b"garbage!garbage!garbage!").unwrap_err(), MetadataError::BadMagic);
+        for cut in 0..good.len() {
+            assert!(CheckpointMetadata::decode(&good[..cut]).is_err(), "accepted a file cut at {cut}");
+        }
+        for position in [HEADER_LEN, good.len() / 2, good.len() - 5] {
+            let mut flipped = good.clone();
+            flipped[position] ^= 0x10;
+            assert!(
+                matches!(CheckpointMetadata::decode(&flipped), Err(MetadataError::Checksum { .. })),
+                "bit flip at {position} not detected"
+            );
+        }
+    }
+
+    #[test]
+    fn references_outside_the_job_directory_are_refused() {
+        for bad in ["../other/op0.state", "/etc/passwd", "s3://other-bucket/x", "a/b", "..", ".hidden", ""] {
+            let mut metadata = sample();
+            metadata.operators[0].subtasks[0].chunks[1].data =
+                ChunkData::File { file: StateFile::Exclusive(bad.into()), offset: 0, len: 1, crc32c: 0 };
+            let err = CheckpointMetadata::decode(&metadata.encode()).unwrap_err();
+            assert_eq!(err, MetadataError::BadReference(bad.into()));
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! Reading a checkpoint back: find it, check it against the job, and give
+//! each new subtask exactly the state it owns.
+//!
+//! Keyed state travels by key group: a new subtask gets every chunk whose
+//! key group falls in its range, whichever old subtask wrote it, so a job
+//! restores with another parallelism without losing or duplicating a key.
+//! Operator (non-keyed) state follows the subtask index when parallelism is
+//! unchanged; on rescale, `operator-list` entries are dealt round-robin and
+//! `operator-value` state is refused (it cannot be split or merged safely).
+
+use std::collections::BTreeMap;
+
+use weir_wire::state::{ChunkReader, ChunkWriter, Entry, Kind};
+
+use super::metadata::{CheckpointMetadata, ChunkData, KindTag};
+use super::storage::{CheckpointLocation, CheckpointStorage};
+use crate::error::{Error, Result};
+use crate::guest::StateChunk;
+use crate::job::JobSpec;
+use crate::job::graph::key_group_range;
+
+/// A checkpoint read and checked, ready to hand out state.
+#[derive(Debug, Clone)]
+pub struct Restored {
+    pub location: CheckpointLocation,
+    pub metadata: CheckpointMetadata,
+}
+
+/// Reads and decodes a checkpoint's `_metadata`.
+pub async fn read(location: &CheckpointLocation) -> Result<CheckpointMetadata> {
+    let CheckpointLocation { storage, job_dir, checkpoint_id } = location;
+    let where_ = storage.describe(job_dir, *checkpoint_id);
+    let bytes = storage.get_metadata(job_dir, *checkpoint_id).await.map_err(|e| {
+        Error::Restore(format!("{where_}: no readable _metadata, so it is not a complete checkpoint ({e})"))
+    })?;
+    let metadata =
+        CheckpointMetadata::decode(&bytes).map_err(|e| Error::Restore(format!("{where_}/_metadata: {e}")))?;
+    if metadata.checkpoint_id != *checkpoint_id {
+        return Err(Error::Restore(format!(
+            "{where_}/_metadata: holds checkpoint {} but lives in chk-{checkpoint_id}",
+            metadata.checkpoint_id
+        )));
+    }
+    Ok(metadata)
+}
+
+/// The newest complete checkpoint of `job` that reads back, skipping
+/// damaged ones with a warning. `None` when there is none.
+pub async fn newest(storage: &CheckpointStorage, job: &str) -> Result<Option<Restored>> {
+    let checkpoints = storage.list_checkpoints(job).await?;
+    for &(id, complete) in checkpoints.iter().rev() {
+        if !complete {
+            continue;
+        }
+        let location = CheckpointLocation { storage: storage.clone(), job_dir: job.to_owned(), checkpoint_id: id };
+        match read(&location).await {
+            Ok(metadata) => return Ok(Some(Restored { location, metadata })),
+            Err(e) => tracing::warn!("skipping damaged checkpoint: {e}"),
+        }
+    }
+    Ok(None)
+}
+
+impl Restored {
+    /// Checks that the job can take this checkpoint's state.
+    pub fn check_compatible(&self, spec: &JobSpec, allow_non_restored_state: bool) -> Result<()> {
+        let graph = &self.metadata.graph;
+        if graph.max_parallelism != spec.execution.max_parallelism {
+            return Err(Error::Restore(format!(
+                "the checkpoint has max_parallelism {} but the job has {}: key groups cannot be remapped",
+                graph.max_parallelism, spec.execution.max_parallelism
+            )));
+        }
+        for (index, old) in graph.operators.iter().enumerate() {
+            let has_state =
+                self.metadata.operators.get(index).is_some_and(|o| o.subtasks.iter().any(|s| !s.chunks.is_empty()));
+            let Some(new) = spec.operators.iter().find(|op| op.name == old.name) else {
+                if has_state && !allow_non_restored_state {
+                    return Err(Error::Restore(format!(
+                        "the checkpoint holds state of operator '{}', which the job no longer has \
+                         (use --allow-non-restored-state to drop it)",
+                        old.name
+                    )));
+                }
+                tracing::warn!("dropping the state of operator '{}', which the job no longer has", old.name);
+                continue;
+            };
+            if new.parallelism != old.parallelism {
+                let snapshot = &self.metadata.operators[index];
+                if let Some(chunk) =
+                    snapshot.subtasks.iter().flat_map(|s| &s.chunks).find(|c| c.kind == KindTag::OperatorValue)
+                {
+                    return Err(Error::Restore(format!(
+                        "operator '{}' has operator-value state '{}', which cannot be rescaled from parallelism {} to {}",
+                        old.name, chunk.handle, old.parallelism, new.parallelism
+                    )));
+                }
+                tracing::info!(
+                    "operator '{}' rescaled from {} to {} subtasks",
+                    old.name,
+                    old.parallelism,
+                    new.parallelism
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Notes changed components: allowed (that is how a fixed operator
+    /// ships), but worth a line in the log.
+    pub fn log_changed_components(&self, digests: &[(String, [u8; 32])]) {
+        for (name, digest) in digests {
+            if let Some(old) = self.metadata.graph.operators.iter().find(|o| &o.name == name)
+                && &old.component_sha256 != digest
+            {
+                tracing::info!(
+                    "operator '{name}': the component changed since checkpoint {}",
+                    self.metadata.checkpoint_id
+                );
+            }
+        }
+    }
+
+    /// The chunks subtask `subtask` of `operator` (now at `parallelism`)
+    /// starts with.
+    pub async fn state_for(&self, operator: &str, subtask: u32, parallelism: u32) -> Result<Vec<StateChunk>> {
+        let Some(index) = self.metadata.graph.operators.iter().position(|o| o.name == operator) else {
+            return Ok(Vec::new());
+        };
+        let old_parallelism = self.metadata.graph.operators[index].parallelism;
+        let Some(snapshot) = self.metadata.operators.get(index) else { return Ok(Vec::new()) };
+        let keys = key_group_range(subtask, parallelism, self.metadata.graph.max_parallelism);
+        let mut chunks = Vec::new();
+        // operator-list entries by handle, gathered from every old subtask
+        // when the parallelism changed.
+        let mut dealt: BTreeMap<String, Vec<Vec<u8>>> = BTreeMap::new();
+        for old in &snapshot.subtasks {
+            for chunk in &old.chunks {
+                let kind = Kind::from(chunk.kind);
+                let wanted = match chunk.key_group {
+                    Some(key_group) => keys.contains(&key_group),
+                    None => parallelism == old_parallelism && old.subtask == subtask,
+                };
+                let dealing = chunk.key_group.is_none() && parallelism != old_parallelism && kind == Kind::OperatorList;
+                if !wanted && !dealing {
+                    continue;
+                }
+                let data = self.read_chunk(operator, &chunk.data).await?;
+                if dealing {
+                    let reader = ChunkReader::new(kind, &data).map_err(|e| self.damaged(operator, &chunk.handle, e))?;
+                    let entries = dealt.entry(chunk.handle.clone()).or_default();
+                    for entry in reader {
+                        if let Entry::OperatorList { value } =
+                            entry.map_err(|e| self.damaged(operator, &chunk.handle, e))?
+                        {
+                            entries.push(value.to_vec());
+                        }
+                    }
+                } else {
+                    chunks.push(StateChunk { handle: chunk.handle.clone(), kind, key_group: chunk.key_group, data });
+                }
+            }
+        }
+        for (handle, entries) in dealt {
+            let mut writer = ChunkWriter::new(Kind::OperatorList);
+            for value in entries.iter().skip(subtask as usize).step_by(parallelism as usize) {
+                writer.operator_list(value);
+            }
+            if writer.entries() > 0 {
+                chunks.push(StateChunk { handle, kind: Kind::OperatorList, key_group: None, data: writer.finish() });
+            }
+        }
+        Ok(chunks)
+    }
+
+    fn damaged(&self, operator: &str, handle: &str, e: impl std::fmt::Display) -> Error {
+        Error::Restore(format!(
+            "{}: operator '{operator}' state '{handle}' is damaged: {e}",
+            self.location.storage.describe(&self.location.job_dir, self.location.checkpoint_id)
+        ))
+    }
+
+    async fn read_chunk(&self, operator: &str, data: &ChunkData) -> Result<Vec<u8>> {
+        match data {
+            ChunkData::Inline(bytes) => Ok(bytes.clone()),
+            ChunkData::File { file, offset, len, crc32c } => {
+                let CheckpointLocation { storage, job_dir, checkpoint_id } = &self.location;
+                let path = storage.file_path(job_dir, *checkpoint_id, file);
+                let bytes = storage.get_range(&path, *offset, *len).await.map_err(|e| {
+                    Error::Restore(format!("operator '{operator}': state file {path} is missing or short: {e}"))
+                })?;
+                if bytes.len() as u64 != *len {
+                    return Err(Error::Restore(format!("operator '{operator}': state file {path} is truncated")));
+                }
+                let computed = crc32c::crc32c(&bytes);
+                if computed != *crc32c {
+                    return Err(Error::Restore(format!(
+                        "operator '{operator}': state file {path} is damaged (checksum {computed:#010x}, expected {crc32c:#010x})"
+                    )));
+                }
+                Ok(bytes)
+            }
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! From a subtask's snapshot to durable bytes: small state goes inline into
+//! `_metadata`; larger state becomes one data file per subtask, uploaded on
+//! the I/O runtime while the subtask goes on processing. The acknowledgement
+//! reaches the coordinator only once the file is durable.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::metadata::{ChunkData, ChunkRef, StateFile, SubtaskSnapshot};
+use super::storage::CheckpointStorage;
+use crate::guest::StateChunk;
+
+/// What tasks tell the coordinator.
+#[derive(Debug)]
+pub(crate) enum TaskEvent {
+    /// The source injected barrier `checkpoint_id` at `position`.
+    SourceAck { checkpoint_id: u64, position: u64 },
+    /// A subtask's state for `checkpoint_id` is durable (or inline).
+    SubtaskAck { checkpoint_id: u64, operator: usize, snapshot: SubtaskSnapshot, staged: Vec<String> },
+    /// A subtask could not take its part of `checkpoint_id`.
+    Declined { checkpoint_id: u64, reason: String },
+    /// The source has no more input: no new checkpoint can complete.
+    SourceExhausted,
+    /// A subtask of the last operator finished; `staged` is its output not
+    /// yet committed.
+    SinkFinished { staged: Vec<String> },
+}
+
+/// Shared by every task of a job. Cheap to clone.
+#[derive(Clone)]
+pub(crate) struct CheckpointWriter {
+    inner: Arc<WriterInner>,
+}
+
+struct WriterInner {
+    /// `None` when the job takes no checkpoints: only sink events flow.
+    storage: Option<(CheckpointStorage, String)>,
+    inline_threshold: usize,
+    runtime: tokio::runtime::Handle,
+    events: UnboundedSender<TaskEvent>,
+}
+
+impl CheckpointWriter {
+    pub(crate) fn new(
+        storage: Option<(CheckpointStorage, String)>,
+        inline_threshold: usize,
+        runtime: tokio::runtime::Handle,
+        events: UnboundedSender<TaskEvent>,
+    ) -> Self {
+        CheckpointWriter { inner: Arc::new(WriterInner { storage, inline_threshold, runtime, events }) }
+    }
+
+    /// Tells the coordinator something. A closed channel means the job is
+    /// ending; there is no one left to tell.
+    pub(crate) fn send(&self, event: TaskEvent) {
+        let _ = self.inner.events.send(event);
+    }
+
+    /// Stores a subtask's snapshot and acknowledges it once durable.
+    pub(crate) fn submit(
+        &self,
+        checkpoint_id: u64,
+        operator: usize,
+        subtask: u32,
+        chunks: Vec<StateChunk>,
+        staged: Vec<String>,
+    ) {
+        let total: usize = chunks.iter().map(|c| c.data.len()).sum();
+        let Some((storage, job)) = self.inner.storage.clone().filter(|_| total > self.inner.inline_threshold) else {
+            let chunks = chunks
+                .into_iter()
+                .map(|c| ChunkRef {
+                    handle: c.handle,
+                    kind: c.kind.into(),
+                    key_group: c.key_group,
+                    data: ChunkData::Inline(c.data),
+                })
+                .collect();
+            let snapshot = SubtaskSnapshot { subtask, chunks };
+            self.send(TaskEvent::SubtaskAck { checkpoint_id, operator, snapshot, staged });
+            return;
+        };
+
+        // One file per subtask; each chunk is a checksummed byte range, so a
+        // restore with another parallelism reads only the key groups it needs.
+        let file = StateFile::Exclusive(format!("op{operator}-{subtask}.state"));
+        let mut bytes = Vec::with_capacity(total);
+        let mut refs = Vec::with_capacity(chunks.len());
+        for chunk in chunks {
+            refs.push(ChunkRef {
+                handle: chunk.handle,
+                kind: chunk.kind.into(),
+                key_group: chunk.key_group,
+                data: ChunkData::File {
+                    file: file.clone(),
+                    offset: bytes.len() as u64,
+                    len: chunk.data.len() as u64,
+                    crc32c: crc32c::crc32c(&chunk.data),
+                },
+            });
+            bytes.extend_from_slice(&chunk.data);
+        }
+        let path = storage.file_path(&job, checkpoint_id, &file);
+        let events = self.inner.events.clone();
+        self.inner.runtime.spawn(async move {
+            let event = match storage.put_file(&path, bytes).await {
+                Ok(()) => TaskEvent::SubtaskAck {
+                    checkpoint_id,
+                    operator,
+                    snapshot: SubtaskSnapshot { subtask, chunks: refs },
+                    staged,
+                },
+                Err(e) => TaskEvent::Declined { checkpoint_id, reason: e.to_string() },
+            };
+            let _ = events.send(event);
+        });
+    }
+}
