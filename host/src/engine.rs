@@ -118,6 +118,23 @@ impl Engine {
             }
         }
 
+        // Ids go on after the restored checkpoint, and never reuse the id
+        // of a complete checkpoint already in the job's directory (a fixed
+        // job id run again, or an older checkpoint restored): `_metadata`
+        // is never overwritten, so a collision would fail the job.
+        if let Some(storage) = &storage {
+            let existing = self.io.block_on(storage.list_checkpoints(&id))?;
+            let highest = existing.iter().filter(|(_, complete)| *complete).map(|(n, _)| *n).max().unwrap_or(0);
+            if highest >= first_checkpoint_id {
+                tracing::info!(
+                    "{} already holds checkpoints up to {highest}: new checkpoints start at {}",
+                    storage.display(),
+                    highest + 1
+                );
+                first_checkpoint_id = highest + 1;
+            }
+        }
+
         let run = random_hex(8);
         let last = spec.operators.last().map_or(1, |op| op.parallelism);
         let sinks = (0..last).map(|subtask| sinks::open(&spec.sink, subtask, &run)).collect::<Result<_>>()?;

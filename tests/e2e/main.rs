@@ -3,6 +3,8 @@
 //!
 //! Run them with `cargo xtask test` (which builds the guests first).
 
+mod checkpoint_support;
+mod checkpoints;
 mod errors;
 mod guest_state;
 mod runtime;

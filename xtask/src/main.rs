@@ -22,7 +22,7 @@ use anyhow::{Context, Result, bail};
 
 /// Guest crates built by `build-guests`: the examples, then the fixtures the
 /// tests use.
-const GUESTS: &[&str] = &["tokenizer", "counter", "cli-command", "boundary", "chatty"];
+const GUESTS: &[&str] = &["tokenizer", "counter", "cli-command", "boundary", "chatty", "faulty"];
 const WASM_TARGET: &str = "wasm32-wasip2";
 
 fn main() -> Result<()> {

@@ -302,14 +302,18 @@ impl Coordinator {
         if let Some(storage) = &self.setup.storage {
             let started = Instant::now();
             storage.put_metadata(&self.setup.job_id, id, metadata.encode()).await?;
-            tracing::info!(
-                checkpoint = id,
-                "checkpoint {id} complete: {} bytes of state, {} data files, {:?} after trigger{}",
-                metadata.state_size(),
-                metadata.files().len(),
-                Duration::from_millis(metadata.completion_time_ms.saturating_sub(metadata.trigger_time_ms)),
-                if started.elapsed() > Duration::from_secs(1) { " (slow metadata write)" } else { "" },
-            );
+            if metadata.end_of_input {
+                tracing::info!(checkpoint = id, "final checkpoint {id} (end of input): committing the last output");
+            } else {
+                tracing::info!(
+                    checkpoint = id,
+                    "checkpoint {id} complete: {} bytes of state, {} data files, {:?} after trigger{}",
+                    metadata.state_size(),
+                    metadata.files().len(),
+                    Duration::from_millis(metadata.completion_time_ms.saturating_sub(metadata.trigger_time_ms)),
+                    if started.elapsed() > Duration::from_secs(1) { " (slow metadata write)" } else { "" },
+                );
+            }
             self.retained.push_back(CheckpointLocation {
                 storage: storage.clone(),
                 job_dir: self.setup.job_id.clone(),
