@@ -5,6 +5,7 @@
 
 mod checkpoint_support;
 mod checkpoints;
+mod coordinator;
 mod errors;
 mod guest_state;
 mod runtime;

@@ -21,7 +21,8 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::CheckpointConfig;
 use super::metadata::{
-    CheckpointMetadata, GraphFingerprint, OperatorSnapshot, SinkSnapshot, SourcePosition, SubtaskSnapshot,
+    CheckpointMetadata, ChunkData, GraphFingerprint, OperatorSnapshot, SinkSnapshot, SourcePosition, StateFile,
+    SubtaskSnapshot,
 };
 use super::retention::JobEnd;
 use super::storage::{CheckpointLocation, CheckpointStorage};
@@ -233,9 +234,15 @@ impl Coordinator {
                 self.complete_if_acknowledged().await?;
             }
             TaskEvent::SubtaskAck { checkpoint_id, operator, snapshot, staged } => {
-                if let Some(p) = self.pending.as_mut().filter(|p| p.id == checkpoint_id) {
-                    p.staged.extend(staged);
-                    p.subtasks.insert((operator, snapshot.subtask), snapshot);
+                match self.pending.as_mut().filter(|p| p.id == checkpoint_id) {
+                    Some(p) => {
+                        p.staged.extend(staged);
+                        p.subtasks.insert((operator, snapshot.subtask), snapshot);
+                    }
+                    // The checkpoint was aborted while this upload ran: its
+                    // directory was already cleaned, so the file it wrote
+                    // would be left behind.
+                    None => self.delete_late_files(checkpoint_id, &snapshot).await,
                 }
                 self.complete_if_acknowledged().await?;
             }
@@ -345,6 +352,26 @@ impl Coordinator {
             )));
         }
         Ok(())
+    }
+
+    async fn delete_late_files(&self, id: u64, snapshot: &SubtaskSnapshot) {
+        let Some(storage) = &self.setup.storage else { return };
+        let mut files: Vec<&StateFile> = snapshot
+            .chunks
+            .iter()
+            .filter_map(|c| match &c.data {
+                ChunkData::File { file, .. } => Some(file),
+                ChunkData::Inline(_) => None,
+            })
+            .collect();
+        files.dedup();
+        for file in files {
+            let path = storage.file_path(&self.setup.job_id, id, file);
+            if let Err(e) = storage.delete(&path).await {
+                tracing::warn!("cannot remove {path} of aborted checkpoint {id}: {e}");
+            }
+        }
+        storage.remove_empty_local_dir(&storage.checkpoint_dir(&self.setup.job_id, id));
     }
 
     async fn delete_aborted(&self, id: u64) {

@@ -135,6 +135,11 @@ impl CheckpointStorage {
         self.root.clone().join(job)
     }
 
+    /// The `chk-<n>` directory of a job.
+    pub fn checkpoint_dir(&self, job: &str, id: u64) -> Path {
+        self.checkpoint_path(job, id)
+    }
+
     fn checkpoint_path(&self, job: &str, id: u64) -> Path {
         self.job_path(job).join(format!("chk-{id}"))
     }
