@@ -288,3 +288,20 @@ fn checkpoints_list_inspect_and_gc() {
     assert_success(&job.run(&["-s", &format!("ckpt/wc-test/chk-{newest}")]));
     job.assert_exact();
 }
+
+#[test]
+fn claim_mode_hands_the_checkpoint_to_the_new_job() {
+    let shape = Shape { lines: 100_000, ..Shape::default() };
+    let job = cancelled_job_with_checkpoints(&shape, 1);
+    let newest = *complete_checkpoints(&job.checkpoint_dir()).last().expect("a checkpoint");
+    let chk = format!("ckpt/{}/chk-{newest}", job.job_id);
+    job.write_job(&Shape { rate: 1_000_000, ..shape });
+
+    // Under another job id, claiming: the new job owns chk-n, so when it
+    // finishes (retention: finished deletes) the claimed checkpoint goes too.
+    let output = job.run(&["-s", &chk, "--restore-mode", "claim", "--job-id", "claimer"]);
+    assert_success(&output);
+    job.assert_exact();
+    assert!(!job.checkpoint_dir().join(format!("chk-{newest}")).exists(), "the claimed checkpoint was not deleted");
+    assert!(complete_checkpoints(&job.job.path("ckpt/claimer")).is_empty());
+}
