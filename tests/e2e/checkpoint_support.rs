@@ -180,6 +180,33 @@ inline_threshold_bytes = {inline}
             .expect("run weir")
     }
 
+    /// [`spawn`](Self::spawn) with extra environment variables for `weir`
+    /// (e.g. the `AWS_*` settings of an `s3://` checkpoint directory).
+    pub fn spawn_with_env(&self, args: &[&str], env: &[(String, String)]) -> Child {
+        weir()
+            .arg("run")
+            .arg(self.job.path("job.toml"))
+            .args(args)
+            .envs(env.iter().map(|(name, value)| (name, value)))
+            .current_dir(self.job.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start weir")
+    }
+
+    /// [`run`](Self::run) with extra environment variables for `weir`.
+    pub fn run_with_env(&self, args: &[&str], env: &[(String, String)]) -> Output {
+        weir()
+            .arg("run")
+            .arg(self.job.path("job.toml"))
+            .args(args)
+            .envs(env.iter().map(|(name, value)| (name, value)))
+            .current_dir(self.job.dir.path())
+            .output()
+            .expect("run weir")
+    }
+
     /// Committed output lines, sorted.
     pub fn output(&self) -> Vec<String> {
         output_lines(&self.out_dir())

@@ -9,5 +9,6 @@ mod coordinator;
 mod errors;
 mod guest_state;
 mod runtime;
+mod s3;
 mod support;
 mod wordcount;

@@ -6,6 +6,7 @@
 //! - `demo`: builds everything and runs the word-count example.
 //! - `test`: builds the guests, then runs the whole test suite.
 //! - `bench`: runs the benchmarks and records them in BENCHMARKS.md.
+//! - `moto-server`: installs the S3 test server (see `tools`), prints its path.
 //!
 //! Artifacts land where the docs say they are (`target/release/weir`,
 //! `target/wasm32-wasip2/release/<crate>.wasm`) even when
@@ -14,6 +15,7 @@
 
 mod bench;
 mod demo;
+mod tools;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -22,7 +24,8 @@ use anyhow::{Context, Result, bail};
 
 /// Guest crates built by `build-guests`: the examples, then the fixtures the
 /// tests use.
-const GUESTS: &[&str] = &["tokenizer", "counter", "cli-command", "boundary", "chatty", "faulty"];
+const GUESTS: &[&str] =
+    &["tokenizer", "counter", "hostile", "hostile-net", "cli-command", "boundary", "chatty", "faulty"];
 const WASM_TARGET: &str = "wasm32-wasip2";
 
 fn main() -> Result<()> {
@@ -33,6 +36,7 @@ fn main() -> Result<()> {
         "demo" => demo::run_demo(),
         "test" => test(&args[1..]),
         "bench" => bench::run_bench(&args[1..]),
+        "moto-server" => tools::ensure_moto(&target_dir()).map(|server| println!("{}", server.display())),
         _ => {
             eprintln!(
                 "usage: cargo xtask <task>\n\n\
@@ -40,7 +44,8 @@ fn main() -> Result<()> {
                  build-guests   build every guest component for {WASM_TARGET}\n  \
                  demo           build everything and run the word-count example\n  \
                  test [ARGS]    build the guests and run the whole test suite (ARGS go to cargo test)\n  \
-                 bench [--quick] run the benchmarks, print the table and record it in BENCHMARKS.md"
+                 bench [--quick] run the benchmarks, print the table and record it in BENCHMARKS.md\n  \
+                 moto-server    install the S3 server the tests use (moto) and print its path"
             );
             if task != "help" {
                 bail!("unknown task '{task}'");
@@ -152,11 +157,12 @@ fn test(extra: &[String]) -> Result<()> {
     step("checking formatting");
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
     let guests = build_guests()?;
+    let moto_server = tools::ensure_moto(&target_dir())?;
     step("running the test suite");
     let mut command = cargo();
     // The guest crates are included: their unit tests run natively through
     // `weir_guest::testing::Harness`.
     command.args(["test", "--release", "--workspace"]);
-    command.args(extra).env("WEIR_GUEST_DIR", &guests);
+    command.args(extra).env("WEIR_GUEST_DIR", &guests).env("WEIR_MOTO_SERVER", &moto_server);
     run(&mut command)
 }
