@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Engine, Store};
-use weir_host::guest::{GuestInstance, GuestRuntime, InstanceContext, LoadedComponent};
+use weir_host::guest::{GuestInstance, GuestRuntime, InstanceContext, Limits, LoadedComponent};
 use weir_host::job::graph::key_group_of;
 use weir_wire::batch::{BatchReader, BatchWriter, NO_TIMESTAMP};
 
@@ -115,7 +115,7 @@ fn boundary(c: &mut Criterion) {
 
     // The real path: the SDK's counter operator behind weir-host's
     // GuestInstance (packed batches, typed keyed state in the guest).
-    let runtime = GuestRuntime::new().expect("runtime");
+    let runtime = GuestRuntime::new(false).expect("runtime");
     let counter = LoadedComponent::load(&runtime, "counter", &guest_path("counter")).expect("load counter");
     let context = InstanceContext {
         operator: "counter".into(),
@@ -125,7 +125,8 @@ fn boundary(c: &mut Criterion) {
         key_groups: Some(0..128),
         config: Vec::new(),
     };
-    let mut instance = GuestInstance::new(&counter, &context, Vec::new()).expect("instantiate counter");
+    let mut instance =
+        GuestInstance::new(&counter, &context, Vec::new(), &Limits::default()).expect("instantiate counter");
     let mut group = c.benchmark_group("sdk-counter");
     for &n in &BATCH_SIZES {
         group.throughput(Throughput::Elements(n as u64));

@@ -41,8 +41,20 @@ pub struct Engine {
     io: Arc<tokio::runtime::Runtime>,
 }
 
+/// Settings fixed for the life of an [`Engine`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EngineConfig {
+    /// Lets operators have fuel limits (`limits.fuel`). Every guest call
+    /// then costs ~15% more, so it is off unless a job needs it.
+    pub consume_fuel: bool,
+}
+
 impl Engine {
     pub fn new() -> Result<Self> {
+        Self::with_config(EngineConfig::default())
+    }
+
+    pub fn with_config(config: EngineConfig) -> Result<Self> {
         // Two workers: uploads and the coordinators wait on I/O; guest
         // calls never run here.
         let io = tokio::runtime::Builder::new_multi_thread()
@@ -51,7 +63,7 @@ impl Engine {
             .enable_all()
             .build()
             .map_err(|e| Error::Usage(format!("cannot start the I/O runtime: {e}")))?;
-        Ok(Engine { guests: GuestRuntime::new()?, io: Arc::new(io) })
+        Ok(Engine { guests: GuestRuntime::new(config.consume_fuel)?, io: Arc::new(io) })
     }
 
     /// Checks and starts a job from the beginning of its input.
@@ -63,6 +75,14 @@ impl Engine {
     /// its tasks are running.
     pub fn start_with(&self, spec: JobSpec, options: StartOptions) -> Result<RunningJob> {
         spec.validate()?;
+        if let Some(op) = spec.operators.iter().find(|op| op.limits.fuel.is_some())
+            && !self.guests.consumes_fuel()
+        {
+            return Err(Error::invalid(
+                format!("operator '{}' limits.fuel", op.name),
+                "needs an engine created with EngineConfig { consume_fuel: true } (the weir binary does this itself)",
+            ));
+        }
         let components = self.load_components(&spec)?;
         let storage = match &spec.checkpoint {
             Some(config) => Some(CheckpointStorage::open(&config.dir, &std::env::current_dir().unwrap_or_default())?),

@@ -46,7 +46,8 @@ mod sinks;
 mod sources;
 
 pub use checkpoint::{CheckpointConfig, RestoreMode, Retention, StartFrom, StartOptions};
-pub use engine::Engine;
+pub use engine::{Engine, EngineConfig};
 pub use error::{Error, Result};
 pub use exec::{CancelHandle, JobMetrics, JobReport, JobStatus, OperatorMetrics, RunningJob};
+pub use guest::Limits;
 pub use job::{ExecutionConfig, GeneratorSpec, JobSpec, OperatorSpec, SinkSpec, SourceSpec};

@@ -131,7 +131,7 @@ fn cancelled_job_with_checkpoints(shape: &Shape, count: u64) -> CheckpointedJob 
 fn num_retained_bounds_the_checkpoints_and_each_retained_one_restores() {
     let shape = Shape { num_retained: 3, interval_ms: 30, lines: 12_000, rate: 6000, ..Shape::default() };
     let job = CheckpointedJob::new(&shape);
-    let mut child = job.spawn(&[]);
+    let child = job.spawn(&[]);
     let mut most = 0;
     let started = Instant::now();
     while started.elapsed() < Duration::from_millis(1200) {

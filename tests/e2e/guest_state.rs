@@ -2,7 +2,7 @@
 //! snapshot from one instance of the counter, restore into a fresh one,
 //! and the counts go on where they were.
 
-use weir_host::guest::{GuestInstance, GuestRuntime, InstanceContext, LoadedComponent};
+use weir_host::guest::{GuestInstance, GuestRuntime, InstanceContext, Limits, LoadedComponent};
 use weir_host::job::graph::key_group_of;
 use weir_wire::batch::{BatchReader, BatchWriter, NO_TIMESTAMP};
 
@@ -28,7 +28,7 @@ fn outputs(bytes: &[u8]) -> Vec<(String, String)> {
 
 #[test]
 fn counter_state_survives_snapshot_and_restore() {
-    let runtime = GuestRuntime::new().expect("runtime");
+    let runtime = GuestRuntime::new(false).expect("runtime");
     let component = LoadedComponent::load(&runtime, "counter", &guest("counter")).expect("load counter");
     let context = InstanceContext {
         operator: "counter".into(),
@@ -39,7 +39,7 @@ fn counter_state_survives_snapshot_and_restore() {
         config: Vec::new(),
     };
 
-    let mut first = GuestInstance::new(&component, &context, Vec::new()).expect("instantiate");
+    let mut first = GuestInstance::new(&component, &context, Vec::new(), &Limits::default()).expect("instantiate");
     first.process(&batch(&["apple", "pear", "apple"])).expect("process");
     let chunks = first.snapshot(1).expect("snapshot");
     // One chunk per key group that holds state, all of the counter's handle.
@@ -48,7 +48,7 @@ fn counter_state_survives_snapshot_and_restore() {
 
     // The first instance goes on; the restored one must agree with it.
     let after_first = outputs(&first.process(&batch(&["apple", "plum"])).expect("process"));
-    let mut restored = GuestInstance::new(&component, &context, chunks).expect("restore");
+    let mut restored = GuestInstance::new(&component, &context, chunks, &Limits::default()).expect("restore");
     let after_restore = outputs(&restored.process(&batch(&["apple", "plum"])).expect("process"));
     assert_eq!(after_first, [("apple".into(), "3".into()), ("plum".into(), "1".into())]);
     assert_eq!(after_restore, after_first);

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use weir_host::{Engine, JobMetrics, JobSpec, JobStatus, RestoreMode, StartFrom, StartOptions};
+use weir_host::{Engine, EngineConfig, JobMetrics, JobSpec, JobStatus, RestoreMode, StartFrom, StartOptions};
 
 #[derive(clap::Args)]
 pub struct RunArgs {
@@ -63,7 +63,8 @@ pub fn run(args: RunArgs) -> Result<()> {
         (None, false) => StartFrom::Fresh,
     };
     let options = StartOptions { from, allow_non_restored_state: args.allow_non_restored_state };
-    let engine = Engine::new()?;
+    let consume_fuel = spec.operators.iter().any(|op| op.limits.fuel.is_some());
+    let engine = Engine::with_config(EngineConfig { consume_fuel })?;
     let job = engine.start_with(spec, options).with_context(|| format!("cannot start {}", args.job.display()))?;
     tracing::info!("job '{}' ({}) running; Ctrl-C cancels it", job.name(), job.id());
 

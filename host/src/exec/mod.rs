@@ -382,6 +382,7 @@ pub(crate) fn start(prepared: Prepared, end_of_input: bool) -> Result<RunningJob
             let task = OperatorTask {
                 component: components[index].clone(),
                 context,
+                limits: operator.limits.clone(),
                 operator_index: index,
                 restored: restored
                     .get_mut(index)

@@ -29,6 +29,7 @@ pub(crate) struct OperatorTask {
     pub(crate) context: InstanceContext,
     /// Index of this operator in the job, for its counters and checkpoints.
     pub(crate) operator_index: usize,
+    pub(crate) limits: crate::guest::Limits,
     /// State this subtask starts with (empty for a fresh start).
     pub(crate) restored: Vec<StateChunk>,
     /// One channel per upstream subtask feeding this one.
@@ -77,7 +78,7 @@ impl Alignment {
 impl OperatorTask {
     pub(crate) fn run(mut self, shared: &Shared) -> Result<TaskExit> {
         let restored = std::mem::take(&mut self.restored);
-        let mut guest = GuestInstance::new(&self.component, &self.context, restored)?;
+        let mut guest = GuestInstance::new(&self.component, &self.context, restored, &self.limits)?;
         let counters = &shared.counters.operators[self.operator_index].1;
         let mut alignment = Alignment::new(self.inputs.len());
 

@@ -15,12 +15,10 @@ use super::bindings::exports::weir::operator::operator as wit;
 use super::bindings::weir::operator::host::LogLevel;
 use super::bindings::weir::operator::types::{KeyGroupRange, StateKind as WitStateKind};
 use super::bindings::{self, OperatorComponent};
+use super::limits::{LimitBreach, Limits, SandboxLimiter, deadline_ticks};
 use super::stdio::GuestStdio;
 use super::{HostState, LoadedComponent};
 use crate::error::{Error, Result};
-
-/// Default cap on a subtask's linear memory.
-pub const DEFAULT_MEMORY_LIMIT: usize = 256 << 20;
 
 pub use weir_wire::state::Kind as StateKind;
 
@@ -52,16 +50,21 @@ pub struct GuestInstance {
     bindings: OperatorComponent,
     operator: String,
     subtask: u32,
+    limits: Limits,
+    deadline_ticks: u64,
+    /// Set by the first trap: the store refuses every later call.
+    poisoned: bool,
 }
 
 impl GuestInstance {
-    /// Instantiates `component` in a fresh store and calls `init` with
-    /// `context` and the `restored` state chunks.
-    pub fn new(component: &LoadedComponent, context: &InstanceContext, restored: Vec<StateChunk>) -> Result<Self> {
-        let operator = context.operator.clone();
-        let subtask = context.subtask_index;
-        let fail = |message: String| Error::Guest { operator: operator.clone(), subtask, message };
-
+    /// Instantiates `component` in a fresh store under `limits` and calls
+    /// `init` with `context` and the `restored` state chunks.
+    pub fn new(
+        component: &LoadedComponent,
+        context: &InstanceContext,
+        restored: Vec<StateChunk>,
+        limits: &Limits,
+    ) -> Result<Self> {
         let log_target: Arc<str> = format!("{}[{}]", context.operator, context.subtask_index).into();
         // No preopened directories, no environment, no arguments, no
         // sockets or name lookups: the guest sees an empty world.
@@ -72,12 +75,22 @@ impl GuestInstance {
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .build();
-        let limits = wasmtime::StoreLimitsBuilder::new().memory_size(DEFAULT_MEMORY_LIMIT).build();
-        let state = HostState { wasi, table: Default::default(), limits, log_target };
+        let limiter = SandboxLimiter::new(limits.memory_bytes);
+        let state = HostState { wasi, table: Default::default(), limiter, log_target };
         let mut store = Store::new(component.pre.engine(), state);
-        store.limiter(|state| &mut state.limits);
+        store.limiter(|state| &mut state.limiter);
+        store.epoch_deadline_trap();
+        store.set_hostcall_fuel(limits.max_hostcall_bytes);
 
-        let bindings = component.pre.instantiate(&mut store).map_err(|e| fail(format!("cannot instantiate: {e:#}")))?;
+        let deadline_ticks = deadline_ticks(limits.call_timeout);
+        let describe = |call: &str, e: wasmtime::Error| Error::Guest {
+            operator: context.operator.clone(),
+            subtask: context.subtask_index,
+            message: describe_trap(call, &e, limits),
+        };
+        arm(&mut store, deadline_ticks, limits.fuel).map_err(|e| describe("instantiate", e))?;
+        // Instantiation runs guest code too (start functions, data segments).
+        let bindings = component.pre.instantiate(&mut store).map_err(|e| describe("instantiate", e))?;
 
         let wit_context = wit::OperatorContext {
             operator_name: context.operator.clone(),
@@ -88,7 +101,16 @@ impl GuestInstance {
             config: context.config.clone(),
         };
         let restored: Vec<wit::StateChunk> = restored.into_iter().map(to_wit_chunk).collect();
-        let mut instance = GuestInstance { store, bindings, operator: context.operator.clone(), subtask };
+        let mut instance = GuestInstance {
+            store,
+            bindings,
+            operator: context.operator.clone(),
+            subtask: context.subtask_index,
+            limits: limits.clone(),
+            deadline_ticks,
+            poisoned: false,
+        };
+        instance.arm()?;
         let result = instance.bindings.weir_operator_operator().call_init(&mut instance.store, &wit_context, &restored);
         instance.check("init", result)?;
         Ok(instance)
@@ -100,12 +122,15 @@ impl GuestInstance {
     // own their batches as Vecs anyway.
     #[allow(clippy::ptr_arg)]
     pub fn process(&mut self, batch: &Vec<u8>) -> Result<Vec<u8>> {
+        self.arm()?;
         let result = self.bindings.weir_operator_operator().call_process(&mut self.store, batch);
-        self.check("process", result)
+        let output = self.check("process", result)?;
+        self.check_emitted("process", output)
     }
 
     /// Asks the guest for its full state.
     pub fn snapshot(&mut self, checkpoint_id: u64) -> Result<Vec<StateChunk>> {
+        self.arm()?;
         let result = self.bindings.weir_operator_operator().call_snapshot(&mut self.store, checkpoint_id);
         let chunks = self.check("snapshot", result)?;
         Ok(chunks.into_iter().map(from_wit_chunk).collect())
@@ -113,22 +138,83 @@ impl GuestInstance {
 
     /// Tells the guest its input ended; returns its last events.
     pub fn finish(&mut self) -> Result<Vec<u8>> {
+        self.arm()?;
         let result = self.bindings.weir_operator_operator().call_finish(&mut self.store);
-        self.check("finish", result)
+        let output = self.check("finish", result)?;
+        self.check_emitted("finish", output)
+    }
+
+    /// Sets the deadline and fuel of the next call; refuses to call into a
+    /// store a trap has poisoned.
+    fn arm(&mut self) -> Result<()> {
+        if self.poisoned {
+            return Err(self.error("the instance trapped earlier and cannot be called again".into()));
+        }
+        arm(&mut self.store, self.deadline_ticks, self.limits.fuel)
+            .map_err(|e| self.error(format!("cannot set up the call: {e:#}")))
     }
 
     /// Turns a trap (outer error) or a guest error (inner `Err`) into an
-    /// error naming the operator, the subtask and the call.
-    fn check<T>(&self, call: &str, result: wasmtime::Result<Result<T, String>>) -> Result<T> {
+    /// error naming the operator, the subtask and the call. A trap poisons
+    /// the store for good.
+    fn check<T>(&mut self, call: &str, result: wasmtime::Result<Result<T, String>>) -> Result<T> {
         match result {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(message)) => Err(self.error(format!("{call} returned an error: {message}"))),
-            Err(trap) => Err(self.error(format!("trapped in {call}: {trap:#}"))),
+            Err(trap) => {
+                self.poisoned = true;
+                Err(self.error(describe_trap(call, &trap, &self.limits)))
+            }
         }
+    }
+
+    /// Enforces what one call may emit.
+    fn check_emitted(&self, call: &str, output: Vec<u8>) -> Result<Vec<u8>> {
+        if output.len() > self.limits.max_emit_bytes {
+            return Err(self.error(format!(
+                "limit max_emit_bytes = {} exceeded: {call} emitted {} bytes",
+                self.limits.max_emit_bytes,
+                output.len()
+            )));
+        }
+        let events = weir_wire::batch::event_count(&output).unwrap_or(0) as u64;
+        if events > self.limits.max_emit_events {
+            return Err(self.error(format!(
+                "limit max_emit_events = {} exceeded: {call} emitted {events} events",
+                self.limits.max_emit_events
+            )));
+        }
+        Ok(output)
     }
 
     fn error(&self, message: String) -> Error {
         Error::Guest { operator: self.operator.clone(), subtask: self.subtask, message }
+    }
+}
+
+fn arm(store: &mut Store<HostState>, deadline_ticks: u64, fuel: Option<u64>) -> wasmtime::Result<()> {
+    store.set_epoch_deadline(deadline_ticks);
+    if let Some(fuel) = fuel {
+        store.set_fuel(fuel)?;
+    }
+    Ok(())
+}
+
+/// Names the limit a trap breached, if it was one.
+fn describe_trap(call: &str, trap: &wasmtime::Error, limits: &Limits) -> String {
+    if let Some(breach) = trap.downcast_ref::<LimitBreach>() {
+        return format!("{breach} (in {call})");
+    }
+    match trap.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::Interrupt) => format!(
+            "limit call_timeout_ms = {} exceeded: {call} ran longer than that and was interrupted",
+            limits.call_timeout.as_millis()
+        ),
+        Some(wasmtime::Trap::OutOfFuel) => {
+            format!("limit fuel = {} exceeded: {call} ran out of fuel", limits.fuel.unwrap_or(0))
+        }
+        Some(wasmtime::Trap::StackOverflow) => format!("stack overflow in {call} (trap)"),
+        _ => format!("trapped in {call}: {trap:#}"),
     }
 }
 

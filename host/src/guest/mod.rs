@@ -12,10 +12,12 @@
 
 mod component;
 mod instance;
+pub mod limits;
 mod stdio;
 
 pub use component::LoadedComponent;
 pub use instance::{GuestInstance, InstanceContext, StateChunk, StateKind};
+pub use limits::Limits;
 
 use wasmtime::component::Linker;
 
@@ -33,7 +35,7 @@ mod bindings {
 pub(crate) struct HostState {
     wasi: wasmtime_wasi::WasiCtx,
     table: wasmtime::component::ResourceTable,
-    limits: wasmtime::StoreLimits,
+    limiter: limits::SandboxLimiter,
     /// `operator[subtask]`, the tag of every log line from this guest.
     log_target: std::sync::Arc<str>,
 }
@@ -43,12 +45,17 @@ pub(crate) struct HostState {
 pub struct GuestRuntime {
     engine: wasmtime::Engine,
     linker: std::sync::Arc<Linker<HostState>>,
+    consume_fuel: bool,
 }
 
 impl GuestRuntime {
-    pub fn new() -> Result<Self> {
+    /// A runtime whose guests run under epoch deadlines, and under fuel
+    /// limits too when `consume_fuel` (every call then costs ~15% more).
+    pub fn new(consume_fuel: bool) -> Result<Self> {
         let mut config = wasmtime::Config::new();
         config.wasm_component_model(true);
+        config.epoch_interruption(true);
+        config.consume_fuel(consume_fuel);
         let engine = wasmtime::Engine::new(&config)
             .map_err(|e| Error::Usage(format!("cannot create the wasmtime engine: {e:#}")))?;
         let mut linker = Linker::new(&engine);
@@ -59,7 +66,14 @@ impl GuestRuntime {
             .map_err(|e| Error::Usage(format!("cannot link WASI: {e:#}")))?;
         bindings::OperatorComponent::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)
             .map_err(|e| Error::Usage(format!("cannot link the weir host interface: {e:#}")))?;
-        Ok(GuestRuntime { engine, linker: std::sync::Arc::new(linker) })
+        limits::start_epoch_ticker(&engine)
+            .map_err(|e| Error::Usage(format!("cannot start the epoch ticker thread: {e}")))?;
+        Ok(GuestRuntime { engine, linker: std::sync::Arc::new(linker), consume_fuel })
+    }
+
+    /// Whether guests can be given fuel limits.
+    pub fn consumes_fuel(&self) -> bool {
+        self.consume_fuel
     }
 
     pub(crate) fn engine(&self) -> &wasmtime::Engine {

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use super::{ExecutionConfig, GeneratorSpec, JobSpec, OperatorSpec, SinkSpec, SourceSpec};
 use crate::checkpoint::{CheckpointConfig, Retention};
 use crate::error::{Error, Result};
+use crate::guest::Limits;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -23,6 +24,44 @@ struct JobFile {
     operators: Vec<OperatorSection>,
     sink: SinkSection,
     checkpoint: Option<CheckpointSection>,
+    limits: Option<LimitsSection>,
+}
+
+/// `[limits]` (every operator) and `limits = { ... }` (one operator).
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+struct LimitsSection {
+    memory_mb: Option<u64>,
+    call_timeout_ms: Option<u64>,
+    fuel: Option<u64>,
+    max_emit_events: Option<u64>,
+    max_emit_bytes: Option<u64>,
+    max_hostcall_bytes: Option<u64>,
+}
+
+impl LimitsSection {
+    /// `limits` with the values this section sets.
+    fn apply(&self, mut limits: Limits) -> Limits {
+        if let Some(mb) = self.memory_mb {
+            limits.memory_bytes = usize::try_from(mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
+        }
+        if let Some(ms) = self.call_timeout_ms {
+            limits.call_timeout = Duration::from_millis(ms);
+        }
+        if let Some(fuel) = self.fuel {
+            limits.fuel = Some(fuel);
+        }
+        if let Some(events) = self.max_emit_events {
+            limits.max_emit_events = events;
+        }
+        if let Some(bytes) = self.max_emit_bytes {
+            limits.max_emit_bytes = usize::try_from(bytes).unwrap_or(usize::MAX);
+        }
+        if let Some(bytes) = self.max_hostcall_bytes {
+            limits.max_hostcall_bytes = usize::try_from(bytes).unwrap_or(usize::MAX);
+        }
+        limits
+    }
 }
 
 #[derive(Deserialize)]
@@ -65,6 +104,7 @@ struct OperatorSection {
     key_by: bool,
     #[serde(default)]
     config: BTreeMap<String, ConfigValue>,
+    limits: Option<LimitsSection>,
 }
 
 /// Operator config values reach the guest as strings; the file may spell
@@ -129,6 +169,7 @@ fn parse(text: &str, base: &Path) -> std::result::Result<JobSpec, String> {
             })
         }
     };
+    let job_limits = file.limits.unwrap_or_default().apply(Limits::default());
     let mut operators = Vec::with_capacity(file.operators.len());
     for (index, op) in file.operators.into_iter().enumerate() {
         // Parsed as i64 so that `parallelism = -1` gets the same clear
@@ -149,6 +190,7 @@ fn parse(text: &str, base: &Path) -> std::result::Result<JobSpec, String> {
             parallelism,
             key_by: op.key_by,
             config: op.config.into_iter().map(|(k, v)| (k, v.into_string())).collect(),
+            limits: op.limits.unwrap_or_default().apply(job_limits.clone()),
         });
     }
     let sink = match file.sink {
@@ -254,6 +296,27 @@ mod tests {
         assert_eq!(checkpoint.retention, Retention::RetainOnCancellation);
         assert_eq!(checkpoint.num_retained, 3);
         assert_eq!(checkpoint.inline_threshold_bytes, crate::checkpoint::DEFAULT_INLINE_THRESHOLD);
+    }
+
+    #[test]
+    fn limits_apply_job_wide_and_per_operator() {
+        let text = WORDCOUNT
+            .replace("[sink]", "[limits]\nmemory_mb = 64\ncall_timeout_ms = 200\n\n[sink]")
+            .replace("key_by = true", "key_by = true\nlimits = { memory_mb = 32, fuel = 1000000 }");
+        let spec = parse(&text, Path::new("/")).unwrap();
+        let (tokenizer, counter) = (&spec.operators[0].limits, &spec.operators[1].limits);
+        assert_eq!(
+            (tokenizer.memory_bytes, tokenizer.call_timeout, tokenizer.fuel),
+            (64 << 20, Duration::from_millis(200), None)
+        );
+        assert_eq!(
+            (counter.memory_bytes, counter.call_timeout, counter.fuel),
+            (32 << 20, Duration::from_millis(200), Some(1_000_000))
+        );
+        let err = parse(&text.replace("memory_mb = 32", "memory_gb = 32"), Path::new("/")).unwrap_err();
+        assert!(err.contains("unknown field `memory_gb`"), "{err}");
+        let err = parse(&text.replace("memory_mb = 32", "memory_mb = 0"), Path::new("/")).unwrap_err();
+        assert!(err.contains("operators[1].limits.memory_mb"), "{err}");
     }
 
     #[test]

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 
 use crate::checkpoint::CheckpointConfig;
 use crate::error::{Error, Result};
+use crate::guest::Limits;
 
 /// Key groups when a job does not say: Flink's default too. It bounds the
 /// parallelism a job can ever be rescaled to.
@@ -110,6 +111,8 @@ pub struct OperatorSpec {
     pub key_by: bool,
     /// Passed to the guest's `init` as `operator-context.config`.
     pub config: BTreeMap<String, String>,
+    /// What each of its instances may use.
+    pub limits: Limits,
 }
 
 impl OperatorSpec {
@@ -121,7 +124,13 @@ impl OperatorSpec {
             parallelism: 1,
             key_by: false,
             config: BTreeMap::new(),
+            limits: Limits::default(),
         }
+    }
+
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
     }
 
     pub fn parallelism(mut self, parallelism: u32) -> Self {
@@ -287,6 +296,19 @@ impl JobSpec {
             }
             if !seen.insert(op.name.as_str()) {
                 return Err(Error::invalid(field("name"), format!("operator name '{}' is used twice", op.name)));
+            }
+            let limits = &op.limits;
+            if limits.memory_bytes < 1 << 20 {
+                return Err(Error::invalid(field("limits.memory_mb"), "must be at least 1"));
+            }
+            if limits.call_timeout < std::time::Duration::from_millis(1) {
+                return Err(Error::invalid(field("limits.call_timeout_ms"), "must be at least 1"));
+            }
+            if limits.fuel == Some(0) || limits.max_emit_events == 0 || limits.max_emit_bytes == 0 {
+                return Err(Error::invalid(
+                    field("limits"),
+                    "fuel, max_emit_events and max_emit_bytes must be at least 1",
+                ));
             }
             if op.parallelism == 0 || op.parallelism > exec.max_parallelism {
                 return Err(Error::invalid(
