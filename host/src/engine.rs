@@ -13,10 +13,12 @@ use std::sync::Arc;
 
 use crate::checkpoint::metadata::{GraphFingerprint, OperatorFingerprint};
 use crate::checkpoint::restore::{self, Restored};
+use crate::checkpoint::retention::JobEnd;
 use crate::checkpoint::storage::{CheckpointLocation, CheckpointStorage};
 use crate::checkpoint::{RestoreMode, StartFrom, StartOptions};
 use crate::error::{Error, Result};
-use crate::exec::{self, CheckpointPlan, JobReport, Prepared, RunningJob};
+use crate::exec::supervisor::{AttemptFactory, supervise};
+use crate::exec::{CheckpointPlan, JobReport, Prepared, RunningJob};
 use crate::guest::{GuestRuntime, LoadedComponent};
 use crate::job::JobSpec;
 use crate::{sinks, sources};
@@ -97,7 +99,7 @@ impl Engine {
         };
 
         // Which checkpoint, if any, and which of them this job owns.
-        let (restored, mut retained) = self.find_restore_point(&id, storage.as_ref(), &options.from)?;
+        let (restored, mut owned) = self.find_restore_point(&id, storage.as_ref(), &options.from)?;
         if let Some(restored) = &restored {
             restored.check_compatible(&spec, options.allow_non_restored_state)?;
             restored.log_changed_components(
@@ -109,86 +111,20 @@ impl Engine {
                     .collect::<Vec<_>>(),
             );
             if !matches!(options.from, StartFrom::Resume) {
-                retained.clear();
+                owned.clear();
             }
             if matches!(options.from, StartFrom::Checkpoint { mode: RestoreMode::Claim, .. }) {
-                retained.push(restored.location.clone());
+                owned.push(restored.location.clone());
             }
         }
-
-        let mut source = sources::open(&spec.source)?;
-        let mut restored_state = Vec::new();
-        let mut first_checkpoint_id = 1;
-        if let Some(restored) = &restored {
-            let metadata = &restored.metadata;
-            tracing::info!(
-                "restoring from checkpoint {} ({})",
-                metadata.checkpoint_id,
-                restored.location.storage.describe(&restored.location.job_dir, metadata.checkpoint_id)
-            );
-            sinks::restore(&spec.sink, &metadata.sink.staged)?;
-            source.seek(metadata.source.position)?;
-            first_checkpoint_id = metadata.checkpoint_id + 1;
-            for op in &spec.operators {
-                let mut per_subtask = Vec::with_capacity(op.parallelism as usize);
-                for subtask in 0..op.parallelism {
-                    per_subtask.push(self.io.block_on(restored.state_for(&op.name, subtask, op.parallelism))?);
-                }
-                restored_state.push(per_subtask);
-            }
-        }
-
-        // Ids go on after the restored checkpoint, and never reuse the id
-        // of a complete checkpoint already in the job's directory (a fixed
-        // job id run again, or an older checkpoint restored): `_metadata`
-        // is never overwritten, so a collision would fail the job.
-        if let Some(storage) = &storage {
-            let existing = self.io.block_on(storage.list_checkpoints(&id))?;
-            let highest = existing.iter().filter(|(_, complete)| *complete).map(|(n, _)| *n).max().unwrap_or(0);
-            if highest >= first_checkpoint_id {
-                tracing::info!(
-                    "{} already holds checkpoints up to {highest}: new checkpoints start at {}",
-                    storage.display(),
-                    highest + 1
-                );
-                first_checkpoint_id = highest + 1;
-            }
-        }
-
-        let run = random_hex(8);
-        let last = spec.operators.last().map_or(1, |op| op.parallelism);
-        let sinks = (0..last).map(|subtask| sinks::open(&spec.sink, subtask, &run)).collect::<Result<_>>()?;
-        let graph = GraphFingerprint {
-            max_parallelism: spec.execution.max_parallelism,
-            operators: spec
-                .operators
-                .iter()
-                .zip(&components)
-                .map(|(op, component)| OperatorFingerprint {
-                    name: op.name.clone(),
-                    component_sha256: component.digest(),
-                    parallelism: op.parallelism,
-                    key_by: op.key_by,
-                })
-                .collect(),
-        };
-        let end_of_input = restored.as_ref().is_some_and(|r| r.metadata.end_of_input);
-        tracing::info!(job = %spec.name, id = %id, "starting job");
-        let checkpoints =
-            CheckpointPlan { config: spec.checkpoint.clone(), storage, first_checkpoint_id, retained, graph };
-        exec::start(
-            Prepared {
-                id,
-                spec,
-                components,
-                source,
-                sinks,
-                restored: restored_state,
-                checkpoints,
-                runtime: self.io.handle().clone(),
-            },
-            end_of_input,
-        )
+        let strategy = spec.restart_strategy();
+        let name = spec.name.clone();
+        let mut plan = JobPlan { engine: self.clone(), spec, components, storage, id: id.clone(), initial: restored };
+        // The first attempt is prepared here, so that a bad input file or
+        // output directory fails `start` itself.
+        let first = plan.prepare_from(0, plan.initial.clone(), owned)?;
+        tracing::info!(job = %name, id = %id, "starting job");
+        supervise(id, name, first, Box::new(plan), strategy)
     }
 
     /// Starts a job and waits for it to end.
@@ -254,6 +190,141 @@ impl Engine {
             components.push(component);
         }
         Ok(components)
+    }
+}
+
+/// Everything fixed about a job across its attempts.
+struct JobPlan {
+    engine: Engine,
+    spec: JobSpec,
+    components: Vec<LoadedComponent>,
+    storage: Option<CheckpointStorage>,
+    id: String,
+    /// Where the first attempt started from; later attempts start from
+    /// here too until the job has a checkpoint of its own.
+    initial: Option<Restored>,
+}
+
+impl JobPlan {
+    /// An attempt restored from `restored` (or fresh), owning `owned`.
+    fn prepare_from(
+        &mut self,
+        attempt: u32,
+        restored: Option<Restored>,
+        owned: Vec<CheckpointLocation>,
+    ) -> Result<Prepared> {
+        let spec = &self.spec;
+        let io = &self.engine.io;
+        let mut source = sources::open(&spec.source)?;
+        let mut restored_state = Vec::new();
+        let mut first_checkpoint_id = 1;
+        match &restored {
+            Some(restored) => {
+                let metadata = &restored.metadata;
+                tracing::info!(
+                    "restoring from checkpoint {} ({})",
+                    metadata.checkpoint_id,
+                    restored.location.storage.describe(&restored.location.job_dir, metadata.checkpoint_id)
+                );
+                sinks::restore(&spec.sink, &metadata.sink.staged)?;
+                source.seek(metadata.source.position)?;
+                first_checkpoint_id = metadata.checkpoint_id + 1;
+                for op in &spec.operators {
+                    let mut per_subtask = Vec::with_capacity(op.parallelism as usize);
+                    for subtask in 0..op.parallelism {
+                        per_subtask.push(io.block_on(restored.state_for(&op.name, subtask, op.parallelism))?);
+                    }
+                    restored_state.push(per_subtask);
+                }
+            }
+            // A restart with nothing to restore starts over: what the
+            // failed attempt staged is discarded.
+            None if attempt > 0 => sinks::restore(&spec.sink, &[])?,
+            None => {}
+        }
+
+        // Ids go on after the restored checkpoint, and never reuse the id
+        // of a complete checkpoint already in the job's directory (a fixed
+        // job id run again, or an older checkpoint restored): `_metadata`
+        // is never overwritten, so a collision would fail the job.
+        if let Some(storage) = &self.storage {
+            let existing = io.block_on(storage.list_checkpoints(&self.id))?;
+            let highest = existing.iter().filter(|(_, complete)| *complete).map(|(n, _)| *n).max().unwrap_or(0);
+            if highest >= first_checkpoint_id {
+                tracing::info!(
+                    "{} already holds checkpoints up to {highest}: new checkpoints start at {}",
+                    storage.display(),
+                    highest + 1
+                );
+                first_checkpoint_id = highest + 1;
+            }
+        }
+
+        let run = random_hex(8);
+        let last = spec.operators.last().map_or(1, |op| op.parallelism);
+        let sinks = (0..last).map(|subtask| sinks::open(&spec.sink, subtask, &run)).collect::<Result<_>>()?;
+        let graph = GraphFingerprint {
+            max_parallelism: spec.execution.max_parallelism,
+            operators: spec
+                .operators
+                .iter()
+                .zip(&self.components)
+                .map(|(op, component)| OperatorFingerprint {
+                    name: op.name.clone(),
+                    component_sha256: component.digest(),
+                    parallelism: op.parallelism,
+                    key_by: op.key_by,
+                })
+                .collect(),
+        };
+        Ok(Prepared {
+            id: self.id.clone(),
+            spec: spec.clone(),
+            components: self.components.clone(),
+            source,
+            sinks,
+            restored: restored_state,
+            checkpoints: CheckpointPlan {
+                config: spec.checkpoint.clone(),
+                storage: self.storage.clone(),
+                first_checkpoint_id,
+                retained: owned,
+                graph,
+            },
+            runtime: io.handle().clone(),
+            attempt,
+            end_of_input: restored.as_ref().is_some_and(|r| r.metadata.end_of_input),
+        })
+    }
+}
+
+impl AttemptFactory for JobPlan {
+    fn prepare(&mut self, attempt: u32, owned: Vec<CheckpointLocation>) -> Result<Prepared> {
+        let restored = match owned.last() {
+            Some(location) => {
+                let metadata = self.engine.io.block_on(restore::read(location))?;
+                Some(Restored { location: location.clone(), metadata })
+            }
+            None => self.initial.clone(),
+        };
+        self.prepare_from(attempt, restored, owned)
+    }
+
+    fn release(&mut self, owned: Vec<CheckpointLocation>, end: JobEnd) {
+        let keeps = self.spec.checkpoint.as_ref().is_some_and(|c| c.retention.keeps_checkpoints(end));
+        if keeps {
+            return;
+        }
+        for location in owned {
+            if let Err(e) =
+                self.engine.io.block_on(location.storage.delete_checkpoint(&location.job_dir, location.checkpoint_id))
+            {
+                tracing::warn!(
+                    "cannot delete checkpoint {}: {e}",
+                    location.storage.describe(&location.job_dir, location.checkpoint_id)
+                );
+            }
+        }
     }
 }
 

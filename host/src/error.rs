@@ -49,6 +49,11 @@ pub enum Error {
     #[error("restore: {0}")]
     Restore(String),
 
+    /// The job failed, was restarted `restarts` times, and the restart
+    /// strategy gave up; `cause` is the last failure.
+    #[error("gave up after {restarts} restart(s): {cause}")]
+    GaveUp { restarts: u32, cause: Box<Error> },
+
     /// The job was started twice, or a handle was used after the job ended.
     #[error("{0}")]
     Usage(String),

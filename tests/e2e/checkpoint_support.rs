@@ -32,6 +32,10 @@ pub struct Shape {
     pub inline_threshold_bytes: usize,
     /// Checkpoint root; relative to the job directory unless a URL.
     pub dir: String,
+    /// The `[restart]` table's body. Tests take no restarts unless they
+    /// ask: a checkpointed job's default (exponential-delay, unlimited)
+    /// would retry a deterministic failure forever.
+    pub restart: &'static str,
 }
 
 impl Default for Shape {
@@ -47,6 +51,7 @@ impl Default for Shape {
             num_retained: 2,
             inline_threshold_bytes: 20 * 1024,
             dir: "ckpt".into(),
+            restart: "strategy = \"none\"",
         }
     }
 }
@@ -131,6 +136,9 @@ interval_ms = {interval}
 retention = "{retention}"
 num_retained = {retained}
 inline_threshold_bytes = {inline}
+
+[restart]
+{restart}
 "#,
                 id = self.job_id,
                 rate = shape.rate,
@@ -143,6 +151,7 @@ inline_threshold_bytes = {inline}
                 retention = shape.retention,
                 retained = shape.num_retained,
                 inline = shape.inline_threshold_bytes,
+                restart = shape.restart,
             ),
         );
     }

@@ -77,8 +77,15 @@ fn more_failed_checkpoints_than_tolerated_fail_the_job() {
     let shape = Shape { lines: 100_000, interval_ms: 20, ..Shape::default() };
     let job = CheckpointedJob::new(&shape);
     let text = std::fs::read_to_string(job.job.path("job.toml")).expect("job file");
-    job.job.write("job.toml", text.replace("[checkpoint]", "[checkpoint]\ntimeout_ms = 1\ntolerable_failed = 2"));
-    assert_failure(&job.run(&[]), &["3 checkpoint(s) failed in a row", "tolerable_failed = 2", "timed out"]);
+    job.job.write("job.toml", text.replace("[checkpoint]", "[checkpoint]\ntolerable_failed = 2"));
+    let mut child = job.spawn(&[]);
+    wait_for_checkpoints(&job.checkpoint_dir(), 1, &mut child);
+    // Storage breaks: the job's directory becomes a regular file, so every
+    // later checkpoint write fails, deterministically.
+    std::fs::remove_dir_all(job.checkpoint_dir()).expect("remove the job directory");
+    std::fs::write(job.checkpoint_dir(), "not a directory").expect("block it");
+    let output = child.wait_with_output().expect("wait for weir");
+    assert_failure(&output, &["3 checkpoint(s) failed in a row", "tolerable_failed = 2", "Not a directory"]);
 }
 
 #[test]

@@ -10,5 +10,6 @@ mod errors;
 mod guest_state;
 mod runtime;
 mod s3;
+mod sandbox;
 mod support;
 mod wordcount;

@@ -117,7 +117,7 @@ impl Coordinator {
     /// failed more often than tolerated, committed output could not be made
     /// visible) fails the job through `fail`, and the coordinator waits for
     /// the tasks to stop and for `Shutdown` as usual.
-    pub(crate) async fn run(mut self) -> Result<()> {
+    pub(crate) async fn run(mut self) -> Result<Vec<CheckpointLocation>> {
         loop {
             if let Some(end) = self.step().await {
                 return self.shutdown(end).await;
@@ -391,7 +391,8 @@ impl Coordinator {
         }
     }
 
-    async fn shutdown(mut self, end: JobEnd) -> Result<()> {
+    /// Applies `end`; returns the complete checkpoints the job still owns.
+    async fn shutdown(mut self, end: JobEnd) -> Result<Vec<CheckpointLocation>> {
         // Tasks are gone; uploads may still be running. They hold the last
         // senders of `events`, so draining it waits for them.
         let mut result = Ok(());
@@ -408,7 +409,9 @@ impl Coordinator {
             let last = Pending { staged: std::mem::take(&mut self.finished_staged), ..Pending::empty(self.next_id) };
             result = self.write_and_commit(self.metadata(&last, true)).await;
         }
-        let keeps = result.is_ok() && self.setup.config.as_ref().is_some_and(|c| c.retention.keeps_checkpoints(end));
+        // A finished job whose last commit failed has failed.
+        let end = if end == JobEnd::Finished && result.is_err() { JobEnd::Failed } else { end };
+        let keeps = self.setup.config.as_ref().is_some_and(|c| c.retention.keeps_checkpoints(end));
         if !keeps {
             for location in std::mem::take(&mut self.retained) {
                 delete_checkpoint(&location, "job ended").await;
@@ -417,7 +420,7 @@ impl Coordinator {
                 storage.remove_empty_job_dir(&self.setup.job_id);
             }
         }
-        result
+        result.map(|()| self.retained.into_iter().collect())
     }
 }
 

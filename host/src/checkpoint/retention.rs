@@ -26,6 +26,9 @@ pub enum JobEnd {
     Finished,
     Cancelled,
     Failed,
+    /// Not an end: an attempt failed and the job restarts from its
+    /// checkpoints, so every one of them is kept.
+    Restarting,
 }
 
 impl Retention {
@@ -51,6 +54,7 @@ impl Retention {
     /// Whether the job's checkpoints are kept when it ends this way.
     pub fn keeps_checkpoints(self, end: JobEnd) -> bool {
         match (self, end) {
+            (_, JobEnd::Restarting) => true,
             (_, JobEnd::Finished) => false,
             (Retention::NoExternalized, _) => false,
             (Retention::DeleteOnCancellation, JobEnd::Cancelled) => false,

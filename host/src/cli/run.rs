@@ -86,7 +86,11 @@ pub fn run(args: RunArgs) -> Result<()> {
         JobStatus::Finished => "finished",
         JobStatus::Cancelled => "cancelled",
     };
-    tracing::info!("job '{name}' {verdict}: {}", progress_line(&report.metrics));
+    let restarts = match report.restarts {
+        0 => String::new(),
+        n => format!(" after {n} restart(s)"),
+    };
+    tracing::info!("job '{name}' {verdict}{restarts}: {}", progress_line(&report.metrics));
     Ok(())
 }
 

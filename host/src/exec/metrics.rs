@@ -67,7 +67,7 @@ impl JobCounters {
 }
 
 /// A point-in-time copy of a job's counters.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JobMetrics {
     /// Time since the job started.
     pub elapsed: Duration,

@@ -18,8 +18,10 @@
 
 pub(crate) mod metrics;
 mod operator_task;
+pub mod restart;
 pub(crate) mod router;
 mod source_task;
+pub(crate) mod supervisor;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -32,9 +34,11 @@ pub use metrics::{JobMetrics, OperatorMetrics};
 use operator_task::{OperatorTask, Output};
 use router::Router;
 use source_task::SourceTask;
+pub use supervisor::{CancelHandle, JobReport, JobStatus, RunningJob};
 
 use crate::checkpoint::coordinator::{Command, Coordinator, CoordinatorSetup};
 use crate::checkpoint::retention::JobEnd;
+use crate::checkpoint::storage::CheckpointLocation;
 use crate::checkpoint::writer::CheckpointWriter;
 use crate::error::{Error, Result};
 use crate::guest::{InstanceContext, LoadedComponent, StateChunk};
@@ -95,114 +99,75 @@ impl Shared {
     }
 }
 
-/// How a job ended, when it did not fail.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JobStatus {
-    /// The source was exhausted and every event reached the sink.
-    Finished,
-    /// [`RunningJob::cancel`] stopped it.
-    Cancelled,
-}
-
-/// The outcome of a job that did not fail.
-#[derive(Debug, Clone)]
-pub struct JobReport {
-    pub status: JobStatus,
-    pub metrics: JobMetrics,
-}
-
-/// A job that is running. Dropping the handle does not stop the job; call
-/// [`RunningJob::cancel`] and then [`RunningJob::wait`].
-pub struct RunningJob {
-    id: String,
-    name: String,
+/// One run of a job's tasks, from a fresh start or a restore to its end.
+/// [`supervisor`] runs one after another while the restart strategy allows.
+pub(crate) struct Attempt {
     shared: Arc<Shared>,
     threads: Vec<JoinHandle<()>>,
     coordinator: tokio::sync::mpsc::UnboundedSender<Command>,
-    /// The coordinator's end-of-job outcome (final commit, retention).
-    coordinator_done: std::sync::mpsc::Receiver<Result<()>>,
+    /// The coordinator's end-of-attempt outcome: the checkpoints the job
+    /// still owns.
+    coordinator_done: std::sync::mpsc::Receiver<Result<Vec<CheckpointLocation>>>,
 }
 
-/// Cancels a running job from anywhere (a signal handler, another thread).
+/// How an attempt's tasks ended.
+pub(crate) enum AttemptEnd {
+    Finished,
+    Cancelled,
+    Failed(Error),
+}
+
+/// What a job handle needs to reach the attempt running now.
 #[derive(Clone)]
-pub struct CancelHandle(Arc<Shared>);
-
-impl CancelHandle {
-    /// Asks the job to stop; in-flight work stops and `wait` returns
-    /// [`JobStatus::Cancelled`].
-    pub fn cancel(&self) {
-        self.0.cancel();
-    }
+pub(crate) struct AttemptControl {
+    shared: Arc<Shared>,
+    coordinator: tokio::sync::mpsc::UnboundedSender<Command>,
 }
 
-impl RunningJob {
-    pub fn id(&self) -> &str {
-        &self.id
-    }
-
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The job's counters now.
-    pub fn metrics(&self) -> JobMetrics {
-        self.shared.counters.snapshot()
-    }
-
-    /// True once every task has ended ([`RunningJob::wait`] will not block).
-    pub fn is_finished(&self) -> bool {
-        self.threads.iter().all(|t| t.is_finished())
-    }
-
-    pub fn cancel(&self) {
+impl AttemptControl {
+    pub(crate) fn cancel(&self) {
         self.shared.cancel();
     }
 
-    pub fn cancel_handle(&self) -> CancelHandle {
-        CancelHandle(self.shared.clone())
+    pub(crate) fn metrics(&self) -> JobMetrics {
+        self.shared.counters.snapshot()
     }
 
-    /// Takes a checkpoint now (after the one in flight, if any) and blocks
-    /// until it is complete; returns its id. Needs a `[checkpoint]`
-    /// configuration.
-    pub fn trigger_checkpoint(&self) -> Result<u64> {
+    pub(crate) fn trigger_checkpoint(&self) -> Result<u64> {
         let (reply, outcome) = std::sync::mpsc::channel();
         self.coordinator.send(Command::Trigger(reply)).map_err(|_| Error::Usage("the job has ended".into()))?;
         outcome.recv().map_err(|_| Error::Usage("the job has ended".into()))?
     }
+}
 
-    /// Blocks until every task has ended and the end of the job is settled:
-    /// output committed (finished jobs) and retention applied. A failure is
-    /// returned as the error of the first task that failed.
-    pub fn wait(self) -> Result<JobReport> {
-        for thread in self.threads {
+impl Attempt {
+    pub(crate) fn control(&self) -> AttemptControl {
+        AttemptControl { shared: self.shared.clone(), coordinator: self.coordinator.clone() }
+    }
+
+    /// Waits for every task thread; how the tasks ended.
+    pub(crate) fn join(&mut self) -> AttemptEnd {
+        for thread in std::mem::take(&mut self.threads) {
             if thread.join().is_err() {
                 self.shared.fail(Error::Usage("internal error: a task panicked (see the log)".into()));
             }
         }
-        let cancelled = self.shared.cancelled.load(Ordering::SeqCst);
         let failure = self.shared.failure.lock().unwrap_or_else(|p| p.into_inner()).take();
-        let end = match (cancelled, &failure) {
-            (true, _) => JobEnd::Cancelled,
-            (false, Some(_)) => JobEnd::Failed,
-            (false, None) => JobEnd::Finished,
-        };
+        match (self.shared.cancelled.load(Ordering::SeqCst), failure) {
+            (true, _) => AttemptEnd::Cancelled,
+            (false, Some(error)) => AttemptEnd::Failed(error),
+            (false, None) => AttemptEnd::Finished,
+        }
+    }
+
+    /// Tells the coordinator how the job goes on (final commit, retention,
+    /// or keeping everything for a restart) and waits for it; returns the
+    /// complete checkpoints the job still owns.
+    pub(crate) fn settle(self, end: JobEnd) -> Result<Vec<CheckpointLocation>> {
         let stopped = || Error::Usage("internal error: the checkpoint coordinator stopped (see the log)".into());
-        let settled = match self.coordinator.send(Command::Shutdown(end)) {
+        match self.coordinator.send(Command::Shutdown(end)) {
             Ok(()) => self.coordinator_done.recv().unwrap_or_else(|_| Err(stopped())),
             Err(_) => Err(stopped()),
-        };
-        let metrics = self.shared.counters.snapshot();
-        match (end, failure, settled) {
-            (JobEnd::Cancelled, _, settled) => {
-                if let Err(e) = settled {
-                    tracing::warn!("while cancelling: {e}");
-                }
-                Ok(JobReport { status: JobStatus::Cancelled, metrics })
-            }
-            (_, Some(error), _) => Err(error),
-            (_, None, Err(error)) => Err(error),
-            (_, None, Ok(())) => Ok(JobReport { status: JobStatus::Finished, metrics }),
         }
     }
 }
@@ -220,6 +185,12 @@ pub(crate) struct Prepared {
     /// The coordinator's settings; its channels are made here.
     pub(crate) checkpoints: CheckpointPlan,
     pub(crate) runtime: tokio::runtime::Handle,
+    /// 0 for the first attempt, then one more per restart; guests see it as
+    /// config `weir.attempt`.
+    pub(crate) attempt: u32,
+    /// Restored from a checkpoint taken after all input: its output is
+    /// committed and no task needs to run.
+    pub(crate) end_of_input: bool,
 }
 
 /// What the coordinator is given besides channels.
@@ -232,10 +203,9 @@ pub(crate) struct CheckpointPlan {
 }
 
 /// Builds the channels, starts the coordinator and one thread per subtask.
-/// `end_of_input`: the job was restored from a checkpoint taken after all
-/// its input; its output is committed and no task needs to run.
-pub(crate) fn start(prepared: Prepared, end_of_input: bool) -> Result<RunningJob> {
-    let Prepared { id, spec, components, source, sinks, mut restored, checkpoints, runtime } = prepared;
+pub(crate) fn start(prepared: Prepared) -> Result<Attempt> {
+    let Prepared { id, spec, components, source, sinks, mut restored, checkpoints, runtime, attempt, end_of_input } =
+        prepared;
     let graph = JobGraph::from_spec(&spec);
     let exec = &spec.execution;
     let shared = Arc::new(Shared {
@@ -307,14 +277,7 @@ pub(crate) fn start(prepared: Prepared, end_of_input: bool) -> Result<RunningJob
     if end_of_input {
         tracing::info!("the checkpoint was taken at the end of the input: its output is committed, nothing to run");
         drop((senders, receivers, writer, source, sinks));
-        return Ok(RunningJob {
-            id,
-            name: spec.name.clone(),
-            shared,
-            threads,
-            coordinator: commands_tx,
-            coordinator_done: done_rx,
-        });
+        return Ok(Attempt { shared, threads, coordinator: commands_tx, coordinator_done: done_rx });
     }
     let mut spawn = |name: String, task: TaskBody| -> Result<()> {
         let task_shared = shared.clone();
@@ -377,7 +340,14 @@ pub(crate) fn start(prepared: Prepared, end_of_input: bool) -> Result<RunningJob
                 max_parallelism: graph.max_parallelism,
                 key_groups: (vertex.input == Edge::KeyBy)
                     .then(|| key_group_range(subtask, vertex.parallelism, graph.max_parallelism)),
-                config: operator.config.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                // `weir.attempt` tells a guest it runs after a restart (as
+                // Flink's `getAttemptNumber`); `weir.` keys are reserved.
+                config: operator
+                    .config
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .chain([("weir.attempt".to_owned(), attempt.to_string())])
+                    .collect(),
             };
             let task = OperatorTask {
                 component: components[index].clone(),
@@ -400,5 +370,5 @@ pub(crate) fn start(prepared: Prepared, end_of_input: bool) -> Result<RunningJob
     // Any sender or receiver still held here would keep a channel open
     // forever; all were moved into tasks above.
     drop((senders, receivers, writer));
-    Ok(RunningJob { id, name: spec.name.clone(), shared, threads, coordinator: commands_tx, coordinator_done: done_rx })
+    Ok(Attempt { shared, threads, coordinator: commands_tx, coordinator_done: done_rx })
 }

@@ -14,6 +14,14 @@ use crate::error::{Error, Result};
 /// The export every operator component must have.
 pub const OPERATOR_EXPORT: &str = "weir:operator/operator@0.1.0";
 
+/// What a component may import. Language runtimes import these WASI
+/// interfaces whether or not the operator uses them; the store's WASI
+/// context then grants nothing through them (no preopened directory, no
+/// environment). Anything else, above all `wasi:sockets`, is refused when
+/// the component is loaded, before it runs.
+pub const GRANTED_IMPORTS: &[&str] =
+    &["wasi:cli/", "wasi:clocks/", "wasi:filesystem/", "wasi:io/", "wasi:random/", "weir:operator/"];
+
 /// A component compiled, checked and linked for one operator. Cloning is
 /// cheap; instantiate it once per subtask with [`super::GuestInstance::new`].
 #[derive(Clone)]
@@ -57,6 +65,19 @@ impl LoadedComponent {
             return Err(fail(format!(
                 "does not implement the weir:operator world: it does not export `{OPERATOR_EXPORT}` \
                  (it exports: {found})"
+            )));
+        }
+        let refused: Vec<&str> = component_type
+            .imports(runtime.engine())
+            .map(|(name, _)| name)
+            .filter(|name| !GRANTED_IMPORTS.iter().any(|granted| name.starts_with(granted)))
+            .collect();
+        if !refused.is_empty() {
+            return Err(fail(format!(
+                "imports interfaces the host does not grant: {} (operators get no network and no other \
+                 host access beyond {})",
+                refused.join(", "),
+                GRANTED_IMPORTS.join(" ")
             )));
         }
         let instance_pre = runtime

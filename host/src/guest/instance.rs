@@ -213,8 +213,23 @@ fn describe_trap(call: &str, trap: &wasmtime::Error, limits: &Limits) -> String 
         Some(wasmtime::Trap::OutOfFuel) => {
             format!("limit fuel = {} exceeded: {call} ran out of fuel", limits.fuel.unwrap_or(0))
         }
-        Some(wasmtime::Trap::StackOverflow) => format!("stack overflow in {call} (trap)"),
-        _ => format!("trapped in {call}: {trap:#}"),
+        Some(wasmtime::Trap::UnreachableCodeReached) => format!(
+            "trapped in {call}: the guest aborted (`unreachable`: a Rust panic or abort; its message, if any, \
+             is in the guest's log lines above)"
+        ),
+        Some(wasmtime::Trap::StackOverflow) => format!("trapped in {call}: stack overflow"),
+        // Rust and C guests keep their stack in linear memory: overflowing
+        // it runs off the start of memory.
+        Some(wasmtime::Trap::MemoryOutOfBounds) => {
+            format!("trapped in {call}: out-of-bounds memory access (in a Rust or C guest, usually a stack overflow)")
+        }
+        _ => {
+            // The wasm backtrace can be thousands of frames (deep recursion):
+            // the message keeps the cause, the debug log keeps the trace.
+            tracing::debug!("{call} trapped: {trap:?}");
+            let cause = trap.chain().last().map(|e| e.to_string()).unwrap_or_else(|| trap.to_string());
+            format!("trapped in {call}: {cause}")
+        }
     }
 }
 

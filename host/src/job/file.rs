@@ -13,6 +13,7 @@ use serde::Deserialize;
 use super::{ExecutionConfig, GeneratorSpec, JobSpec, OperatorSpec, SinkSpec, SourceSpec};
 use crate::checkpoint::{CheckpointConfig, Retention};
 use crate::error::{Error, Result};
+use crate::exec::restart::RestartStrategy;
 use crate::guest::Limits;
 
 #[derive(Deserialize)]
@@ -25,6 +26,66 @@ struct JobFile {
     sink: SinkSection,
     checkpoint: Option<CheckpointSection>,
     limits: Option<LimitsSection>,
+    restart: Option<RestartSection>,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "strategy", rename_all = "kebab-case", deny_unknown_fields)]
+enum RestartSection {
+    None,
+    FixedDelay {
+        attempts: u32,
+        delay_ms: u64,
+    },
+    ExponentialDelay {
+        initial_delay_ms: Option<u64>,
+        max_delay_ms: Option<u64>,
+        multiplier: Option<f64>,
+        jitter: Option<f64>,
+        reset_after_ms: Option<u64>,
+        attempts: Option<u32>,
+    },
+}
+
+impl RestartSection {
+    fn into_strategy(self) -> std::result::Result<RestartStrategy, String> {
+        Ok(match self {
+            RestartSection::None => RestartStrategy::None,
+            RestartSection::FixedDelay { attempts, delay_ms } => {
+                RestartStrategy::FixedDelay { attempts, delay: Duration::from_millis(delay_ms) }
+            }
+            RestartSection::ExponentialDelay {
+                initial_delay_ms,
+                max_delay_ms,
+                multiplier,
+                jitter,
+                reset_after_ms,
+                attempts,
+            } => {
+                let RestartStrategy::ExponentialDelay { initial, max, multiplier: m, jitter: j, reset_after, .. } =
+                    RestartStrategy::exponential_default()
+                else {
+                    unreachable!("the default is exponential")
+                };
+                let multiplier = multiplier.unwrap_or(m);
+                let jitter = jitter.unwrap_or(j);
+                if !(multiplier >= 1.0 && multiplier.is_finite()) {
+                    return Err(format!("restart.multiplier: {multiplier} must be at least 1"));
+                }
+                if !(0.0..=1.0).contains(&jitter) {
+                    return Err(format!("restart.jitter: {jitter} must be between 0 and 1"));
+                }
+                RestartStrategy::ExponentialDelay {
+                    initial: initial_delay_ms.map_or(initial, Duration::from_millis),
+                    max: max_delay_ms.map_or(max, Duration::from_millis),
+                    multiplier,
+                    jitter,
+                    reset_after: reset_after_ms.map_or(reset_after, Duration::from_millis),
+                    attempts,
+                }
+            }
+        })
+    }
 }
 
 /// `[limits]` (every operator) and `limits = { ... }` (one operator).
@@ -231,7 +292,9 @@ fn parse(text: &str, base: &Path) -> std::result::Result<JobSpec, String> {
             Some(config)
         }
     };
-    let spec = JobSpec { name: file.job.name, id: file.job.id, source, operators, sink, execution, checkpoint };
+    let restart = file.restart.map(RestartSection::into_strategy).transpose()?;
+    let spec =
+        JobSpec { name: file.job.name, id: file.job.id, source, operators, sink, execution, checkpoint, restart };
     spec.validate().map_err(|e| match e {
         Error::InvalidJob { field, message } => format!("{field}: {message}"),
         other => other.to_string(),
@@ -317,6 +380,24 @@ mod tests {
         assert!(err.contains("unknown field `memory_gb`"), "{err}");
         let err = parse(&text.replace("memory_mb = 32", "memory_mb = 0"), Path::new("/")).unwrap_err();
         assert!(err.contains("operators[1].limits.memory_mb"), "{err}");
+    }
+
+    #[test]
+    fn restart_strategies_parse_with_flink_defaults() {
+        let spec = parse(WORDCOUNT, Path::new("/")).unwrap();
+        assert_eq!(spec.restart_strategy(), RestartStrategy::exponential_default());
+        let fixed =
+            WORDCOUNT.replace("[sink]", "[restart]\nstrategy = \"fixed-delay\"\nattempts = 3\ndelay_ms = 10\n\n[sink]");
+        assert_eq!(
+            parse(&fixed, Path::new("/")).unwrap().restart_strategy(),
+            RestartStrategy::FixedDelay { attempts: 3, delay: Duration::from_millis(10) }
+        );
+        let none = WORDCOUNT.replace("[sink]", "[restart]\nstrategy = \"none\"\n\n[sink]");
+        assert_eq!(parse(&none, Path::new("/")).unwrap().restart_strategy(), RestartStrategy::None);
+        let bad = WORDCOUNT.replace("[sink]", "[restart]\nstrategy = \"exponential-delay\"\njitter = 2.0\n\n[sink]");
+        assert!(parse(&bad, Path::new("/")).unwrap_err().contains("restart.jitter"));
+        let unknown = WORDCOUNT.replace("[sink]", "[restart]\nstrategy = \"forever\"\n\n[sink]");
+        assert!(parse(&unknown, Path::new("/")).unwrap_err().contains("forever"));
     }
 
     #[test]

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 
 use crate::checkpoint::CheckpointConfig;
 use crate::error::{Error, Result};
+use crate::exec::restart::RestartStrategy;
 use crate::guest::Limits;
 
 /// Key groups when a job does not say: Flink's default too. It bounds the
@@ -52,6 +53,9 @@ pub struct JobSpec {
     pub execution: ExecutionConfig,
     /// Periodic checkpoints; `None` takes none.
     pub checkpoint: Option<CheckpointConfig>,
+    /// What to do when the job fails; `None` for the default: Flink's,
+    /// `exponential-delay` when the job takes checkpoints, else `none`.
+    pub restart: Option<RestartStrategy>,
 }
 
 /// Where events come from.
@@ -200,6 +204,16 @@ impl JobSpec {
             sink,
             execution: ExecutionConfig::default(),
             checkpoint: None,
+            restart: None,
+        }
+    }
+
+    /// The restart strategy in force (the default when none was set).
+    pub fn restart_strategy(&self) -> RestartStrategy {
+        match (&self.restart, &self.checkpoint) {
+            (Some(strategy), _) => strategy.clone(),
+            (None, Some(_)) => RestartStrategy::exponential_default(),
+            (None, None) => RestartStrategy::None,
         }
     }
 

@@ -1,0 +1,231 @@
+//! The supervisor: runs a job's attempts one after another. When an attempt
+//! fails and the restart strategy allows, the job is restored in process
+//! from its newest complete checkpoint (or started over when it has none):
+//! new guest instances (nothing of a trapped store is reused), the source
+//! rewound, staged sink output discarded. When the strategy gives up, the
+//! job fails with the cause and the "fails" retention column applies.
+//!
+//! [`RunningJob`] is the embedder's handle on all of it.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::restart::{RestartStrategy, Restarts};
+use super::{Attempt, AttemptControl, AttemptEnd, JobMetrics, Prepared};
+use crate::checkpoint::retention::JobEnd;
+use crate::checkpoint::storage::CheckpointLocation;
+use crate::error::{Error, Result};
+
+/// How a job ended, when it did not fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobStatus {
+    /// The source was exhausted and every event reached the sink.
+    Finished,
+    /// [`RunningJob::cancel`] stopped it.
+    Cancelled,
+}
+
+/// The outcome of a job that did not fail.
+#[derive(Debug, Clone)]
+pub struct JobReport {
+    pub status: JobStatus,
+    /// Counters of the last attempt.
+    pub metrics: JobMetrics,
+    /// Restarts after failures.
+    pub restarts: u32,
+}
+
+/// Prepares the next attempt of a job after a restart: reads the restore
+/// point, reopens and rewinds the source, cleans up the sink.
+pub(crate) trait AttemptFactory: Send {
+    /// `owned`: the complete checkpoints the job owns now, oldest first;
+    /// the newest is the restore point.
+    fn prepare(&mut self, attempt: u32, owned: Vec<CheckpointLocation>) -> Result<Prepared>;
+
+    /// Applies retention to owned checkpoints when the job ends between
+    /// attempts (cancelled during a restart delay).
+    fn release(&mut self, owned: Vec<CheckpointLocation>, end: JobEnd);
+}
+
+/// State shared by the handle and the supervisor thread.
+struct Control {
+    cancelled: AtomicBool,
+    restarts: AtomicU32,
+    current: Mutex<Option<AttemptControl>>,
+}
+
+impl Control {
+    fn current(&self) -> Option<AttemptControl> {
+        self.current.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn cancel(&self) {
+        self.cancelled.store(true, Ordering::SeqCst);
+        if let Some(attempt) = self.current() {
+            attempt.cancel();
+        }
+    }
+}
+
+/// A job that is running. Dropping the handle does not stop the job; call
+/// [`RunningJob::cancel`] and then [`RunningJob::wait`].
+pub struct RunningJob {
+    id: String,
+    name: String,
+    control: Arc<Control>,
+    supervisor: JoinHandle<Result<JobReport>>,
+}
+
+/// Cancels a running job from anywhere (a signal handler, another thread).
+#[derive(Clone)]
+pub struct CancelHandle(Arc<Control>);
+
+impl CancelHandle {
+    /// Asks the job to stop; in-flight work stops and `wait` returns
+    /// [`JobStatus::Cancelled`].
+    pub fn cancel(&self) {
+        self.0.cancel();
+    }
+}
+
+impl RunningJob {
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The counters of the attempt running now.
+    pub fn metrics(&self) -> JobMetrics {
+        self.control.current().map(|attempt| attempt.metrics()).unwrap_or_default()
+    }
+
+    /// Restarts after failures so far.
+    pub fn restarts(&self) -> u32 {
+        self.control.restarts.load(Ordering::Relaxed)
+    }
+
+    /// True once the job has ended ([`RunningJob::wait`] will not block).
+    pub fn is_finished(&self) -> bool {
+        self.supervisor.is_finished()
+    }
+
+    pub fn cancel(&self) {
+        self.control.cancel();
+    }
+
+    pub fn cancel_handle(&self) -> CancelHandle {
+        CancelHandle(self.control.clone())
+    }
+
+    /// Takes a checkpoint now (after the one in flight, if any) and blocks
+    /// until it is complete; returns its id. Needs a `[checkpoint]`
+    /// configuration.
+    pub fn trigger_checkpoint(&self) -> Result<u64> {
+        match self.control.current() {
+            Some(attempt) => attempt.trigger_checkpoint(),
+            None => Err(Error::Usage("the job is between attempts".into())),
+        }
+    }
+
+    /// Blocks until the job has ended and its end is settled: output
+    /// committed (finished jobs) and retention applied. A failure is
+    /// returned as the error that made the job give up.
+    pub fn wait(self) -> Result<JobReport> {
+        self.supervisor
+            .join()
+            .unwrap_or_else(|_| Err(Error::Usage("internal error: the job supervisor panicked (see the log)".into())))
+    }
+}
+
+/// Starts the supervisor thread on an already prepared first attempt.
+pub(crate) fn supervise(
+    id: String,
+    name: String,
+    first: Prepared,
+    factory: Box<dyn AttemptFactory>,
+    strategy: RestartStrategy,
+) -> Result<RunningJob> {
+    let control =
+        Arc::new(Control { cancelled: AtomicBool::new(false), restarts: AtomicU32::new(0), current: Mutex::default() });
+    let attempt = super::start(first)?;
+    *control.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(attempt.control());
+    let supervisor_control = control.clone();
+    let supervisor = std::thread::Builder::new()
+        .name("weir-supervisor".into())
+        .spawn(move || run(attempt, factory, Restarts::new(strategy), &supervisor_control))
+        .map_err(|e| {
+            control.cancel();
+            Error::Usage(format!("cannot start the job supervisor: {e}"))
+        })?;
+    Ok(RunningJob { id, name, control, supervisor })
+}
+
+fn run(
+    mut attempt: Attempt,
+    mut factory: Box<dyn AttemptFactory>,
+    mut restarts: Restarts,
+    control: &Control,
+) -> Result<JobReport> {
+    let mut number = 0;
+    loop {
+        let started = Instant::now();
+        let end = attempt.join();
+        let metrics = attempt.control().metrics();
+        let report =
+            |status, restarts: &Restarts| JobReport { status, metrics: metrics.clone(), restarts: restarts.total() };
+        let error = match end {
+            AttemptEnd::Finished => {
+                attempt.settle(JobEnd::Finished)?;
+                return Ok(report(JobStatus::Finished, &restarts));
+            }
+            AttemptEnd::Cancelled => {
+                if let Err(e) = attempt.settle(JobEnd::Cancelled) {
+                    tracing::warn!("while cancelling: {e}");
+                }
+                return Ok(report(JobStatus::Cancelled, &restarts));
+            }
+            AttemptEnd::Failed(error) => error,
+        };
+        let Some(delay) = restarts.next_delay(started) else {
+            if let Err(e) = attempt.settle(JobEnd::Failed) {
+                tracing::warn!("while failing: {e}");
+            }
+            return Err(match restarts.total() {
+                0 => error,
+                n => Error::GaveUp { restarts: n, cause: Box::new(error) },
+            });
+        };
+        control.restarts.store(restarts.total(), Ordering::Relaxed);
+        tracing::warn!("job failed: {error}; restart {} in {delay:?}", restarts.total());
+        let owned = attempt.settle(JobEnd::Restarting)?;
+        *control.current.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        if sleep_unless_cancelled(delay, control) {
+            factory.release(owned, JobEnd::Cancelled);
+            return Ok(report(JobStatus::Cancelled, &restarts));
+        }
+        number += 1;
+        attempt = super::start(factory.prepare(number, owned)?)?;
+        *control.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(attempt.control());
+        // A cancel that came while the attempt was being prepared.
+        if control.cancelled.load(Ordering::SeqCst) {
+            control.cancel();
+        }
+    }
+}
+
+/// Sleeps `delay` in short steps; true if the job was cancelled meanwhile.
+fn sleep_unless_cancelled(delay: Duration, control: &Control) -> bool {
+    let until = Instant::now() + delay;
+    while Instant::now() < until {
+        if control.cancelled.load(Ordering::SeqCst) {
+            return true;
+        }
+        std::thread::sleep((until - Instant::now()).min(Duration::from_millis(20)));
+    }
+    control.cancelled.load(Ordering::SeqCst)
+}
