@@ -53,6 +53,13 @@ pub struct CheckpointLocation {
     pub checkpoint_id: u64,
 }
 
+/// Makes `memory://<name>` resolve to `store` in this process: how tests
+/// and embedders plug in a store of their own (a fault-injecting wrapper,
+/// another backend). Replaces any store registered under the name.
+pub fn register_store(name: &str, store: Arc<dyn ObjectStore>) {
+    memory_stores().lock().unwrap_or_else(|p| p.into_inner()).insert(name.to_owned(), store);
+}
+
 /// `memory://` stores, one per name, living as long as the process.
 fn memory_stores() -> &'static Mutex<HashMap<String, Arc<dyn ObjectStore>>> {
     static STORES: OnceLock<Mutex<HashMap<String, Arc<dyn ObjectStore>>>> = OnceLock::new();

@@ -207,7 +207,7 @@ pub(super) fn read(path: &Path) -> Result<JobSpec> {
 
 /// Parses a job file's text; relative paths are resolved against `base`.
 /// Errors are messages that the caller prefixes with the file's path.
-fn parse(text: &str, base: &Path) -> std::result::Result<JobSpec, String> {
+pub(super) fn parse(text: &str, base: &Path) -> std::result::Result<JobSpec, String> {
     let file: JobFile = toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())?;
     let resolve = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
 

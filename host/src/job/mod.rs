@@ -235,6 +235,12 @@ impl JobSpec {
         file::read(&path.into())
     }
 
+    /// Parses and validates a job file's text; relative paths are resolved
+    /// against `base_dir`. Errors name the line, column and key.
+    pub fn from_toml_str(text: &str, base_dir: &std::path::Path) -> Result<Self> {
+        file::parse(text, base_dir).map_err(|message| Error::JobFile { path: PathBuf::from("<text>"), message })
+    }
+
     /// Checks everything that can be checked without touching files:
     /// names, parallelism, sizes. Errors name the field as a job file
     /// spells it.
