@@ -98,31 +98,42 @@ impl Engine {
             (None, _) => random_hex(16),
         };
 
-        // Which checkpoint, if any, and which of them this job owns.
-        let (restored, mut owned) = self.find_restore_point(&id, storage.as_ref(), &options.from)?;
-        if let Some(restored) = &restored {
-            restored.check_compatible(&spec, options.allow_non_restored_state)?;
-            restored.log_changed_components(
-                &spec
-                    .operators
-                    .iter()
-                    .zip(&components)
-                    .map(|(op, c)| (op.name.clone(), c.digest()))
-                    .collect::<Vec<_>>(),
-            );
-            if !matches!(options.from, StartFrom::Resume) {
-                owned.clear();
-            }
-            if matches!(options.from, StartFrom::Checkpoint { mode: RestoreMode::Claim, .. }) {
-                owned.push(restored.location.clone());
-            }
-        }
+        // Where to start: nothing, or candidates newest first, each with
+        // the checkpoints the job then owns. With --resume a candidate whose
+        // state turns out damaged is skipped for the one before it.
+        let candidates = self.restore_candidates(&id, storage.as_ref(), &options.from)?;
         let strategy = spec.restart_strategy();
         let name = spec.name.clone();
-        let mut plan = JobPlan { engine: self.clone(), spec, components, storage, id: id.clone(), initial: restored };
-        // The first attempt is prepared here, so that a bad input file or
-        // output directory fails `start` itself.
-        let first = plan.prepare_from(0, plan.initial.clone(), owned)?;
+        let digests: Vec<(String, [u8; 32])> =
+            spec.operators.iter().zip(&components).map(|(op, c)| (op.name.clone(), c.digest())).collect();
+        let mut plan = JobPlan { engine: self.clone(), spec, components, storage, id: id.clone(), initial: None };
+        let first = if candidates.is_empty() {
+            plan.prepare_from(0, None, Vec::new())?
+        } else {
+            let count = candidates.len();
+            let mut prepared = None;
+            for (index, (restored, mut owned)) in candidates.into_iter().enumerate() {
+                restored.check_compatible(&plan.spec, options.allow_non_restored_state)?;
+                restored.log_changed_components(&digests);
+                if matches!(options.from, StartFrom::Checkpoint { mode: RestoreMode::Claim, .. }) {
+                    owned.push(restored.location.clone());
+                }
+                // The first attempt is prepared here, so that a bad input
+                // file or output directory fails `start` itself.
+                match plan.prepare_from(0, Some(restored.clone()), owned) {
+                    Ok(attempt) => {
+                        plan.initial = Some(restored);
+                        prepared = Some(attempt);
+                        break;
+                    }
+                    Err(Error::Restore(why)) if index + 1 < count => {
+                        tracing::warn!("skipping damaged checkpoint {}: {why}", restored.metadata.checkpoint_id);
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            prepared.ok_or_else(|| Error::Restore("no checkpoint could be restored".into()))?
+        };
         tracing::info!(job = %name, id = %id, "starting job");
         supervise(id, name, first, Box::new(plan), strategy)
     }
@@ -132,44 +143,51 @@ impl Engine {
         self.start(spec)?.wait()
     }
 
-    /// The checkpoint to restore and the complete checkpoints the job owns
-    /// from the start (its earlier checkpoints when resuming).
-    fn find_restore_point(
+    /// The checkpoints to try, newest first, each with the complete
+    /// checkpoints the job owns when it starts from it.
+    fn restore_candidates(
         &self,
         id: &str,
         storage: Option<&CheckpointStorage>,
         from: &StartFrom,
-    ) -> Result<(Option<Restored>, Vec<CheckpointLocation>)> {
+    ) -> Result<Vec<(Restored, Vec<CheckpointLocation>)>> {
         match from {
-            StartFrom::Fresh => Ok((None, Vec::new())),
+            StartFrom::Fresh => Ok(Vec::new()),
             StartFrom::Checkpoint { path, .. } => {
                 let location = CheckpointStorage::locate(path, &std::env::current_dir().unwrap_or_default())?;
-                let metadata = self.io.block_on(restore::read(&location))?;
-                Ok((Some(Restored { location, metadata }), Vec::new()))
+                Ok(vec![(self.io.block_on(restore::open(&location))?, Vec::new())])
             }
             StartFrom::Resume => {
                 let Some(storage) = storage else {
                     return Err(Error::invalid("checkpoint", "--resume needs a [checkpoint] section with a dir"));
                 };
-                let newest = self.io.block_on(restore::newest(storage, id))?;
-                let Some(newest) = newest else {
+                let candidates = self.io.block_on(restore::candidates(storage, id))?;
+                if candidates.is_empty() {
                     tracing::info!("no complete checkpoint of job {id} in {}: starting fresh", storage.display());
-                    return Ok((None, Vec::new()));
-                };
+                }
                 // Resuming owns every earlier complete checkpoint, as if the
                 // job had never stopped.
-                let owned = self
+                let complete: Vec<u64> = self
                     .io
                     .block_on(storage.list_checkpoints(id))?
                     .into_iter()
-                    .filter(|&(n, complete)| complete && n <= newest.metadata.checkpoint_id)
-                    .map(|(n, _)| CheckpointLocation {
-                        storage: storage.clone(),
-                        job_dir: id.to_owned(),
-                        checkpoint_id: n,
-                    })
+                    .filter_map(|(n, complete)| complete.then_some(n))
                     .collect();
-                Ok((Some(newest), owned))
+                Ok(candidates
+                    .into_iter()
+                    .map(|restored| {
+                        let owned = complete
+                            .iter()
+                            .filter(|&&n| n <= restored.metadata.checkpoint_id)
+                            .map(|&n| CheckpointLocation {
+                                storage: storage.clone(),
+                                job_dir: id.to_owned(),
+                                checkpoint_id: n,
+                            })
+                            .collect();
+                        (restored, owned)
+                    })
+                    .collect())
             }
         }
     }
@@ -226,9 +244,8 @@ impl JobPlan {
                     metadata.checkpoint_id,
                     restored.location.storage.describe(&restored.location.job_dir, metadata.checkpoint_id)
                 );
-                sinks::restore(&spec.sink, &metadata.sink.staged)?;
-                source.seek(metadata.source.position)?;
-                first_checkpoint_id = metadata.checkpoint_id + 1;
+                // State first: a damaged checkpoint must be refused before
+                // anything (the sink above all) has been changed for it.
                 for op in &spec.operators {
                     let mut per_subtask = Vec::with_capacity(op.parallelism as usize);
                     for subtask in 0..op.parallelism {
@@ -236,6 +253,9 @@ impl JobPlan {
                     }
                     restored_state.push(per_subtask);
                 }
+                source.seek(metadata.source.position)?;
+                sinks::restore(&spec.sink, &metadata.sink.staged)?;
+                first_checkpoint_id = metadata.checkpoint_id + 1;
             }
             // A restart with nothing to restore starts over: what the
             // failed attempt staged is discarded.
@@ -301,10 +321,7 @@ impl JobPlan {
 impl AttemptFactory for JobPlan {
     fn prepare(&mut self, attempt: u32, owned: Vec<CheckpointLocation>) -> Result<Prepared> {
         let restored = match owned.last() {
-            Some(location) => {
-                let metadata = self.engine.io.block_on(restore::read(location))?;
-                Some(Restored { location: location.clone(), metadata })
-            }
+            Some(location) => Some(self.engine.io.block_on(restore::open(location))?),
             None => self.initial.clone(),
         };
         self.prepare_from(attempt, restored, owned)

@@ -6,6 +6,7 @@
 mod checkpoint_support;
 mod checkpoints;
 mod coordinator;
+mod damage;
 mod errors;
 mod guest_state;
 mod runtime;

@@ -26,6 +26,36 @@ pub struct Restored {
     pub metadata: CheckpointMetadata,
 }
 
+/// Reads a checkpoint's `_metadata` and checks every data file it names:
+/// the file exists and holds every byte range the metadata declares. No
+/// range is read (or allocated for) before this check, so a damaged or
+/// crafted `_metadata` cannot make the host read past a file or allocate
+/// from an absurd length.
+pub async fn open(location: &CheckpointLocation) -> Result<Restored> {
+    let metadata = read(location).await?;
+    let CheckpointLocation { storage, job_dir, checkpoint_id } = location;
+    let mut sizes = std::collections::HashMap::new();
+    for file in metadata.files() {
+        let path = storage.file_path(job_dir, *checkpoint_id, &file);
+        let size =
+            storage.size(&path).await.map_err(|e| Error::Restore(format!("state file {path} is missing: {e}")))?;
+        sizes.insert(file, (path, size));
+    }
+    for chunk in metadata.chunks() {
+        if let ChunkData::File { file, offset, len, .. } = &chunk.data {
+            let Some((path, size)) = sizes.get(file) else { continue };
+            if offset.checked_add(*len).is_none_or(|end| end > *size) {
+                return Err(Error::Restore(format!(
+                    "state file {path} is truncated: the checkpoint declares bytes {offset}..+{len} of state '{}', \
+                     the file has {size}",
+                    chunk.handle
+                )));
+            }
+        }
+    }
+    Ok(Restored { location: location.clone(), metadata })
+}
+
 /// Reads and decodes a checkpoint's `_metadata`.
 pub async fn read(location: &CheckpointLocation) -> Result<CheckpointMetadata> {
     let CheckpointLocation { storage, job_dir, checkpoint_id } = location;
@@ -44,21 +74,22 @@ pub async fn read(location: &CheckpointLocation) -> Result<CheckpointMetadata> {
     Ok(metadata)
 }
 
-/// The newest complete checkpoint of `job` that reads back, skipping
-/// damaged ones with a warning. `None` when there is none.
-pub async fn newest(storage: &CheckpointStorage, job: &str) -> Result<Option<Restored>> {
+/// The complete checkpoints of `job` whose metadata and files check out
+/// ([`open`]), newest first; damaged ones are skipped with a warning.
+pub async fn candidates(storage: &CheckpointStorage, job: &str) -> Result<Vec<Restored>> {
     let checkpoints = storage.list_checkpoints(job).await?;
+    let mut found = Vec::new();
     for &(id, complete) in checkpoints.iter().rev() {
         if !complete {
             continue;
         }
         let location = CheckpointLocation { storage: storage.clone(), job_dir: job.to_owned(), checkpoint_id: id };
-        match read(&location).await {
-            Ok(metadata) => return Ok(Some(Restored { location, metadata })),
-            Err(e) => tracing::warn!("skipping damaged checkpoint: {e}"),
+        match open(&location).await {
+            Ok(restored) => found.push(restored),
+            Err(e) => tracing::warn!("skipping damaged checkpoint {}: {e}", storage.describe(job, id)),
         }
     }
-    Ok(None)
+    Ok(found)
 }
 
 impl Restored {

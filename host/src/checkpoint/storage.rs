@@ -192,6 +192,12 @@ impl CheckpointStorage {
         Ok(bytes.to_vec())
     }
 
+    /// The size of an object, or an error if it does not exist.
+    pub async fn size(&self, path: &Path) -> Result<u64> {
+        let meta = self.store.head(path).await.map_err(|e| storage_error(format!("cannot find {path}"), e))?;
+        Ok(meta.size)
+    }
+
     pub async fn get_range(&self, path: &Path, offset: u64, len: u64) -> Result<Vec<u8>> {
         let end = offset.checked_add(len).ok_or_else(|| Error::Storage(format!("{path}: bad range")))?;
         let bytes = self
