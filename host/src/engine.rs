@@ -11,12 +11,14 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::checkpoint::lease::Lease;
 use crate::checkpoint::metadata::{GraphFingerprint, OperatorFingerprint};
 use crate::checkpoint::restore::{self, Restored};
 use crate::checkpoint::retention::JobEnd;
 use crate::checkpoint::storage::{CheckpointLocation, CheckpointStorage};
 use crate::checkpoint::{RestoreMode, StartFrom, StartOptions};
 use crate::error::{Error, Result};
+use crate::exec::restart::RestartStrategy;
 use crate::exec::supervisor::{AttemptFactory, supervise};
 use crate::exec::{CheckpointPlan, JobReport, Prepared, RunningJob};
 use crate::guest::{GuestRuntime, LoadedComponent};
@@ -98,15 +100,47 @@ impl Engine {
             (None, _) => random_hex(16),
         };
 
+        // One writer per job: taken before anything of the job's checkpoints
+        // is read, so that two hosts cannot both resume it.
+        let lease = match (&storage, &spec.checkpoint) {
+            (Some(storage), Some(config)) => {
+                Some((self.io.block_on(Lease::acquire(storage, &id, config.lease_ttl))?, config.lease_ttl))
+            }
+            _ => None,
+        };
+        let prepared = self.prepare_first(spec, &options, components, storage, &id);
+        let (first, plan, strategy, name) = match prepared {
+            Ok(prepared) => prepared,
+            Err(e) => {
+                if let Some((lease, _)) = lease {
+                    self.io.block_on(lease.release());
+                }
+                return Err(e);
+            }
+        };
+        tracing::info!(job = %name, id = %id, "starting job");
+        supervise(id, name, first, Box::new(plan), strategy, lease)
+    }
+
+    /// Everything of `start_with` after the lease: the restore point and
+    /// the first attempt.
+    fn prepare_first(
+        &self,
+        spec: JobSpec,
+        options: &StartOptions,
+        components: Vec<LoadedComponent>,
+        storage: Option<CheckpointStorage>,
+        id: &str,
+    ) -> Result<(Prepared, JobPlan, RestartStrategy, String)> {
         // Where to start: nothing, or candidates newest first, each with
         // the checkpoints the job then owns. With --resume a candidate whose
         // state turns out damaged is skipped for the one before it.
-        let candidates = self.restore_candidates(&id, storage.as_ref(), &options.from)?;
+        let candidates = self.restore_candidates(id, storage.as_ref(), &options.from)?;
         let strategy = spec.restart_strategy();
         let name = spec.name.clone();
         let digests: Vec<(String, [u8; 32])> =
             spec.operators.iter().zip(&components).map(|(op, c)| (op.name.clone(), c.digest())).collect();
-        let mut plan = JobPlan { engine: self.clone(), spec, components, storage, id: id.clone(), initial: None };
+        let mut plan = JobPlan { engine: self.clone(), spec, components, storage, id: id.to_owned(), initial: None };
         let first = if candidates.is_empty() {
             plan.prepare_from(0, None, Vec::new())?
         } else {
@@ -134,8 +168,7 @@ impl Engine {
             }
             prepared.ok_or_else(|| Error::Restore("no checkpoint could be restored".into()))?
         };
-        tracing::info!(job = %name, id = %id, "starting job");
-        supervise(id, name, first, Box::new(plan), strategy)
+        Ok((first, plan, strategy, name))
     }
 
     /// Starts a job and waits for it to end.
@@ -346,7 +379,7 @@ impl AttemptFactory for JobPlan {
 }
 
 /// `digits` hex digits from the standard library's per-process random keys.
-fn random_hex(digits: usize) -> String {
+pub(crate) fn random_hex(digits: usize) -> String {
     use std::hash::{BuildHasher, Hasher};
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher

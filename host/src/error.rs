@@ -49,6 +49,11 @@ pub enum Error {
     #[error("restore: {0}")]
     Restore(String),
 
+    /// Another host runs the job (it holds the job's lease), or this host
+    /// lost the lease while running.
+    #[error("single writer: {0}")]
+    Lease(String),
+
     /// The job failed, was restarted `restarts` times, and the restart
     /// strategy gave up; `cause` is the last failure.
     #[error("gave up after {restarts} restart(s): {cause}")]

@@ -9,6 +9,7 @@ mod coordinator;
 mod damage;
 mod errors;
 mod guest_state;
+mod lease;
 mod runtime;
 mod s3;
 mod sandbox;

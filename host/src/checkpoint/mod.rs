@@ -16,6 +16,7 @@
 //! hand the bytes over; the coordinator only moves bytes and files.
 
 pub(crate) mod coordinator;
+pub(crate) mod lease;
 pub mod metadata;
 pub mod restore;
 pub mod retention;
@@ -48,6 +49,9 @@ pub struct CheckpointConfig {
     /// Complete checkpoints kept while the job runs (older ones are subsumed).
     pub num_retained: u32,
     pub inline_threshold_bytes: usize,
+    /// How long the job's single-writer lease lasts without renewal: how
+    /// long another host must wait after this one vanished.
+    pub lease_ttl: Duration,
 }
 
 impl CheckpointConfig {
@@ -62,6 +66,7 @@ impl CheckpointConfig {
             retention: Retention::default(),
             num_retained: 1,
             inline_threshold_bytes: DEFAULT_INLINE_THRESHOLD,
+            lease_ttl: lease::DEFAULT_LEASE_TTL,
         }
     }
 }

@@ -192,6 +192,21 @@ impl CheckpointStorage {
         Ok(bytes.to_vec())
     }
 
+    /// A file at the top of a job's directory (`_lease`).
+    pub fn job_file(&self, job: &str, name: &str) -> Path {
+        self.job_path(job).join(name)
+    }
+
+    /// Creates an object only if none exists (a conditional put: of several
+    /// racing writers exactly one wins). `false` if it already existed.
+    pub async fn create(&self, path: &Path, bytes: Vec<u8>) -> Result<bool> {
+        match self.store.put_opts(path, PutPayload::from(bytes), PutOptions::from(PutMode::Create)).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
+            Err(e) => Err(storage_error(format!("cannot create {path}"), e)),
+        }
+    }
+
     /// The size of an object, or an error if it does not exist.
     pub async fn size(&self, path: &Path) -> Result<u64> {
         let meta = self.store.head(path).await.map_err(|e| storage_error(format!("cannot find {path}"), e))?;

@@ -133,6 +133,10 @@ impl AttemptControl {
         self.shared.counters.snapshot()
     }
 
+    pub(crate) fn fail(&self, error: Error) {
+        self.shared.fail(error);
+    }
+
     pub(crate) fn trigger_checkpoint(&self) -> Result<u64> {
         let (reply, outcome) = std::sync::mpsc::channel();
         self.coordinator.send(Command::Trigger(reply)).map_err(|_| Error::Usage("the job has ended".into()))?;

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use super::restart::{RestartStrategy, Restarts};
 use super::{Attempt, AttemptControl, AttemptEnd, JobMetrics, Prepared};
+use crate::checkpoint::lease::Lease;
 use crate::checkpoint::retention::JobEnd;
 use crate::checkpoint::storage::CheckpointLocation;
 use crate::error::{Error, Result};
@@ -54,6 +55,8 @@ struct Control {
     cancelled: AtomicBool,
     restarts: AtomicU32,
     current: Mutex<Option<AttemptControl>>,
+    /// Set when the job's lease went to another host: no restart then.
+    lease_lost: Mutex<Option<Error>>,
 }
 
 impl Control {
@@ -149,15 +152,50 @@ pub(crate) fn supervise(
     first: Prepared,
     factory: Box<dyn AttemptFactory>,
     strategy: RestartStrategy,
+    lease: Option<(Lease, Duration)>,
 ) -> Result<RunningJob> {
-    let control =
-        Arc::new(Control { cancelled: AtomicBool::new(false), restarts: AtomicU32::new(0), current: Mutex::default() });
-    let attempt = super::start(first)?;
+    let control = Arc::new(Control {
+        cancelled: AtomicBool::new(false),
+        restarts: AtomicU32::new(0),
+        current: Mutex::default(),
+        lease_lost: Mutex::default(),
+    });
+    let runtime = first.runtime.clone();
+    let lease = lease.map(|(mut lease, ttl)| {
+        let lost_control = control.clone();
+        lease.keep_renewing(
+            &runtime,
+            ttl,
+            Arc::new(move |error: Error| {
+                tracing::error!("{error}");
+                *lost_control.lease_lost.lock().unwrap_or_else(|p| p.into_inner()) = Some(error);
+                if let Some(attempt) = lost_control.current() {
+                    attempt.fail(Error::Lease("the lease was lost".into()));
+                }
+            }),
+        );
+        lease
+    });
+    let attempt = match super::start(first) {
+        Ok(attempt) => attempt,
+        Err(e) => {
+            if let Some(lease) = lease {
+                runtime.block_on(lease.release());
+            }
+            return Err(e);
+        }
+    };
     *control.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(attempt.control());
     let supervisor_control = control.clone();
     let supervisor = std::thread::Builder::new()
         .name("weir-supervisor".into())
-        .spawn(move || run(attempt, factory, Restarts::new(strategy), &supervisor_control))
+        .spawn(move || {
+            let result = run(attempt, factory, Restarts::new(strategy), &supervisor_control);
+            if let Some(lease) = lease {
+                runtime.block_on(lease.release());
+            }
+            result
+        })
         .map_err(|e| {
             control.cancel();
             Error::Usage(format!("cannot start the job supervisor: {e}"))
@@ -178,6 +216,12 @@ fn run(
         let metrics = attempt.control().metrics();
         let report =
             |status, restarts: &Restarts| JobReport { status, metrics: metrics.clone(), restarts: restarts.total() };
+        let lease_lost = control.lease_lost.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(lost) = lease_lost {
+            // Another host owns the job now: stop, delete nothing.
+            let _ = attempt.settle(JobEnd::Restarting);
+            return Err(lost);
+        }
         let error = match end {
             AttemptEnd::Finished => {
                 attempt.settle(JobEnd::Finished)?;

@@ -136,6 +136,7 @@ struct CheckpointSection {
     retention: Option<String>,
     num_retained: Option<u32>,
     inline_threshold_bytes: Option<usize>,
+    lease_ttl_ms: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -289,6 +290,9 @@ pub(super) fn parse(text: &str, base: &Path) -> std::result::Result<JobSpec, Str
             config.tolerable_failed = c.tolerable_failed.unwrap_or(config.tolerable_failed);
             config.num_retained = c.num_retained.unwrap_or(config.num_retained);
             config.inline_threshold_bytes = c.inline_threshold_bytes.unwrap_or(config.inline_threshold_bytes);
+            if let Some(ms) = c.lease_ttl_ms {
+                config.lease_ttl = Duration::from_millis(ms.max(300));
+            }
             Some(config)
         }
     };
