@@ -48,6 +48,7 @@ mod sources;
 pub use checkpoint::{CheckpointConfig, RestoreMode, Retention, StartFrom, StartOptions};
 pub use engine::{Engine, EngineConfig};
 pub use error::{Error, Result};
+pub use exec::restart::RestartStrategy;
 pub use exec::{CancelHandle, JobMetrics, JobReport, JobStatus, OperatorMetrics, RunningJob};
 pub use guest::Limits;
 pub use job::{ExecutionConfig, GeneratorSpec, JobSpec, OperatorSpec, SinkSpec, SourceSpec};

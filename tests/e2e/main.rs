@@ -8,6 +8,7 @@ mod checkpoints;
 mod coordinator;
 mod damage;
 mod errors;
+mod faults;
 mod guest_state;
 mod lease;
 mod runtime;

@@ -387,7 +387,12 @@ impl Coordinator {
         let keep = self.setup.config.as_ref().map_or(1, |c| c.num_retained.max(1)) as usize;
         while self.retained.len() > keep {
             let Some(old) = self.retained.pop_front() else { break };
-            delete_checkpoint(&old, "subsumed").await;
+            if !delete_checkpoint(&old, "subsumed").await {
+                // Still complete and still ours: keep tracking it so that the
+                // next completion tries again instead of leaking it.
+                self.retained.push_front(old);
+                break;
+            }
         }
     }
 
@@ -438,11 +443,18 @@ impl Pending {
     }
 }
 
-async fn delete_checkpoint(location: &CheckpointLocation, why: &str) {
+/// Deletes a checkpoint; false (with a warning) if it could not.
+async fn delete_checkpoint(location: &CheckpointLocation, why: &str) -> bool {
     let CheckpointLocation { storage, job_dir, checkpoint_id } = location;
     match storage.delete_checkpoint(job_dir, *checkpoint_id).await {
-        Ok(()) => tracing::debug!("deleted checkpoint {} ({why})", storage.describe(job_dir, *checkpoint_id)),
-        Err(e) => tracing::warn!("cannot delete checkpoint {}: {e}", storage.describe(job_dir, *checkpoint_id)),
+        Ok(()) => {
+            tracing::debug!("deleted checkpoint {} ({why})", storage.describe(job_dir, *checkpoint_id));
+            true
+        }
+        Err(e) => {
+            tracing::warn!("cannot delete checkpoint {}: {e}", storage.describe(job_dir, *checkpoint_id));
+            false
+        }
     }
 }
 
