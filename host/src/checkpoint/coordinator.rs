@@ -207,15 +207,7 @@ impl Coordinator {
             self.source_exhausted = true;
             return;
         }
-        self.pending = Some(Pending {
-            id,
-            triggered: Instant::now(),
-            trigger_time_ms: now_ms(),
-            source: None,
-            subtasks: BTreeMap::new(),
-            staged: Vec::new(),
-            reply,
-        });
+        self.pending = Some(Pending { reply, ..Pending::empty(id) });
     }
 
     async fn on_event(&mut self, event: TaskEvent) -> Result<()> {
