@@ -137,3 +137,42 @@ fn when_the_strategy_gives_up_the_job_fails_with_the_cause() {
     assert!(!complete_checkpoints(&job.path("ckpt/hostile-job")).is_empty(), "the failed job kept no checkpoint");
     let _ = Duration::ZERO;
 }
+
+#[test]
+fn fuel_emit_and_hostcall_limits_name_themselves() {
+    // Fuel: a deterministic cut-off, long before the (raised) deadline.
+    let (job, _) = hostile_job("loop", "fuel = 5000000\n\n[restart]\nstrategy = \"none\"", 10, 5);
+    assert_failure(&job.run("job.toml"), &["operator 'hostile' subtask 0", "limit fuel = 5000000 exceeded"]);
+
+    // Emit caps: a tokenizer turning one line into 50 events.
+    let job = JobDir::new();
+    job.write("input.txt", (0..50).map(|i| format!("w{i}")).collect::<Vec<_>>().join(" ") + "\n");
+    let emit_job = |limits: &str| {
+        format!(
+            "[job]\nname = \"emit\"\n[source]\ntype = \"lines\"\npath = \"input.txt\"\n\
+             [[operators]]\nname = \"tokenizer\"\ncomponent = \"{}\"\nlimits = {{ {limits} }}\n\
+             [sink]\ntype = \"discard\"\n",
+            guest("tokenizer").display()
+        )
+    };
+    job.write("events.toml", emit_job("max_emit_events = 10"));
+    assert_failure(&job.run("events.toml"), &["limit max_emit_events = 10 exceeded", "emitted 50 events"]);
+    job.write("bytes.toml", emit_job("max_emit_bytes = 100"));
+    assert_failure(&job.run("bytes.toml"), &["limit max_emit_bytes = 100 exceeded"]);
+    job.write("fine.toml", emit_job("max_emit_events = 50"));
+    assert_success(&job.run("fine.toml"));
+
+    // Hostcall bytes: the chatty guest's log line is longer than allowed.
+    let job = JobDir::new();
+    job.write("input.txt", format!("{}\n", "x".repeat(1000)));
+    job.write(
+        "job.toml",
+        format!(
+            "[job]\nname = \"chatty\"\n[source]\ntype = \"lines\"\npath = \"input.txt\"\n\
+             [[operators]]\nname = \"chatty\"\ncomponent = \"{}\"\nlimits = {{ max_hostcall_bytes = 256 }}\n\
+             [sink]\ntype = \"discard\"\n",
+            guest("chatty").display()
+        ),
+    );
+    assert_failure(&job.run("job.toml"), &["operator 'chatty' subtask 0", "limit max_hostcall_bytes = 256 exceeded"]);
+}

@@ -228,6 +228,13 @@ fn describe_trap(call: &str, trap: &wasmtime::Error, limits: &Limits) -> String 
             // the message keeps the cause, the debug log keeps the trace.
             tracing::debug!("{call} trapped: {trap:?}");
             let cause = trap.chain().last().map(|e| e.to_string()).unwrap_or_else(|| trap.to_string());
+            // wasmtime reports exhausted hostcall fuel only in words.
+            if cause.contains("fuel allocated for hostcalls") {
+                return format!(
+                    "limit max_hostcall_bytes = {} exceeded: {call} passed more data to the host in one call ({cause})",
+                    limits.max_hostcall_bytes
+                );
+            }
             format!("trapped in {call}: {cause}")
         }
     }
