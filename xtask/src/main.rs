@@ -7,6 +7,7 @@
 //! - `test`: builds the guests, then runs the whole test suite.
 //! - `bench`: runs the benchmarks and records them in BENCHMARKS.md.
 //! - `moto-server`: installs the S3 test server (see `tools`), prints its path.
+//! - `fuzz`: runs the cargo-fuzz targets of `host/fuzz` (see `fuzz`).
 //!
 //! Artifacts land where the docs say they are (`target/release/weir`,
 //! `target/wasm32-wasip2/release/<crate>.wasm`) even when
@@ -15,6 +16,7 @@
 
 mod bench;
 mod demo;
+mod fuzz;
 mod tools;
 
 use std::path::{Path, PathBuf};
@@ -36,6 +38,7 @@ fn main() -> Result<()> {
         "demo" => demo::run_demo(),
         "test" => test(&args[1..]),
         "bench" => bench::run_bench(&args[1..]),
+        "fuzz" => fuzz::run_fuzz(&args[1..]),
         "moto-server" => tools::ensure_moto(&target_dir()).map(|server| println!("{}", server.display())),
         _ => {
             eprintln!(
@@ -45,7 +48,8 @@ fn main() -> Result<()> {
                  demo           build everything and run the word-count example\n  \
                  test [ARGS]    build the guests and run the whole test suite (ARGS go to cargo test)\n  \
                  bench [--quick] run the benchmarks, print the table and record it in BENCHMARKS.md\n  \
-                 moto-server    install the S3 server the tests use (moto) and print its path"
+                 moto-server    install the S3 server the tests use (moto) and print its path\n  \
+                 fuzz [--seconds N] [TARGET]  run every fuzz target (or TARGET) for N s each (nightly)"
             );
             if task != "help" {
                 bail!("unknown task '{task}'");

@@ -194,7 +194,8 @@ pub struct SinkSnapshot {
 impl CheckpointMetadata {
     /// Total bytes of state, inline and in files.
     pub fn state_size(&self) -> u64 {
-        self.chunks().map(|c| c.data.len()).sum()
+        // Lengths come from a file: saturate rather than overflow.
+        self.chunks().fold(0u64, |total, c| total.saturating_add(c.data.len()))
     }
 
     /// Every chunk of every subtask of every operator.
@@ -254,8 +255,11 @@ impl CheckpointMetadata {
         if stored != computed {
             return Err(MetadataError::Checksum { stored, computed });
         }
-        let metadata: CheckpointMetadata =
-            postcard::from_bytes(&covered[HEADER_LEN..]).map_err(|e| MetadataError::Malformed(e.to_string()))?;
+        let (metadata, rest): (CheckpointMetadata, &[u8]) =
+            postcard::take_from_bytes(&covered[HEADER_LEN..]).map_err(|e| MetadataError::Malformed(e.to_string()))?;
+        if !rest.is_empty() {
+            return Err(MetadataError::Malformed(format!("{} bytes after the body", rest.len())));
+        }
         let names = metadata.files().into_iter().map(|f| f.name().to_owned());
         if let Some(bad) = names.chain(metadata.sink.staged.iter().cloned()).find(|n| !is_valid_file_name(n)) {
             return Err(MetadataError::BadReference(bad));
@@ -322,6 +326,32 @@ mod tests {
         assert_eq!(CheckpointMetadata::decode(&bytes).unwrap(), metadata);
         assert_eq!(metadata.state_size(), 103);
         assert_eq!(metadata.files(), vec![StateFile::Exclusive("op0-0.state".into())]);
+    }
+
+    #[test]
+    fn bytes_after_the_body_are_refused_and_sizes_saturate() {
+        // Found by the fuzzer: extra bytes inside a valid frame and CRC.
+        let metadata = sample();
+        let mut body = postcard::to_allocvec(&metadata).unwrap();
+        body.push(0);
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(MAGIC);
+        bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        bytes.extend_from_slice(&0u16.to_le_bytes());
+        bytes.extend_from_slice(&(body.len() as u64).to_le_bytes());
+        bytes.extend_from_slice(&body);
+        let crc = crc32c::crc32c(&bytes);
+        bytes.extend_from_slice(&crc.to_le_bytes());
+        assert!(
+            matches!(CheckpointMetadata::decode(&bytes), Err(MetadataError::Malformed(m)) if m.contains("after the body"))
+        );
+
+        let mut huge = sample();
+        for chunk in huge.operators[0].subtasks[0].chunks.iter_mut() {
+            chunk.data =
+                ChunkData::File { file: StateFile::Exclusive("f".into()), offset: 0, len: u64::MAX, crc32c: 0 };
+        }
+        assert_eq!(huge.state_size(), u64::MAX);
     }
 
     #[test]

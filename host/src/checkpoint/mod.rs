@@ -18,6 +18,8 @@
 pub(crate) mod coordinator;
 pub(crate) mod lease;
 pub mod metadata;
+#[cfg(test)]
+mod metadata_props;
 pub mod restore;
 pub mod retention;
 pub mod storage;

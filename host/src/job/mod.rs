@@ -7,6 +7,8 @@
 //! describes jobs; running them is `exec`'s business.
 
 mod file;
+#[cfg(test)]
+mod file_props;
 pub mod graph;
 
 use std::collections::BTreeMap;
