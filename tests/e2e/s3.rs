@@ -272,3 +272,28 @@ fn s3_checkpoints_survive_kill_9_and_resume_exactly() {
     let left = listed_complete_checkpoints(&env, &root, &job.job_id);
     assert!(left.is_empty(), "the finished job left complete checkpoints {left:?} in {root}");
 }
+
+/// One writer per job on S3 too: while a job runs with its checkpoints in a
+/// bucket, a second run of it is refused, naming the first; once the first
+/// ends, its lease is gone and the job can resume.
+#[test]
+fn s3_a_second_writer_is_refused_by_the_lease() {
+    let moto = Moto::start();
+    let bucket = "weir-lease";
+    moto.create_bucket(bucket);
+    let env = moto.env();
+    let root = format!("s3://{bucket}/checkpoints");
+    let shape = Shape { lines: 100_000, rate: 5000, interval_ms: 100, dir: root.clone(), ..Shape::default() };
+    let job = CheckpointedJob::new(&shape);
+    let mut first = job.spawn_with_env(&[], &env);
+    wait_for_listed_checkpoint(&env, &root, &job.job_id, 1, &mut first);
+
+    let second = job.run_with_env(&["--resume"], &env);
+    assert_failure(&second, &["already running on", &format!("pid {}", first.id()), "_lease"]);
+
+    assert_success(&cancel(first));
+    job.write_job(&Shape { rate: 1_000_000, ..shape });
+    let resumed = job.run_with_env(&["--resume"], &env);
+    assert_success(&resumed);
+    job.assert_exact();
+}
