@@ -18,6 +18,16 @@ fn a_second_run_of_the_same_job_is_refused_naming_the_owner() {
     let second = job.run(&["--resume"]);
     assert_failure(&second, &["already running on", &format!("pid {}", first.id()), "_lease"]);
 
+    // gc leaves a running job alone, even its debris.
+    let debris = job.checkpoint_dir().join("chk-999");
+    std::fs::create_dir_all(&debris).expect("mkdir");
+    std::fs::write(debris.join("op0-0.state"), b"x").expect("write");
+    let gc = weir().args(["checkpoints", "gc"]).arg(job.job.path("ckpt")).output().expect("gc");
+    assert_success(&gc);
+    assert!(String::from_utf8_lossy(&gc.stdout).contains("skipping job wc-test: it is running"));
+    assert!(debris.exists(), "gc touched a running job");
+    std::fs::remove_dir_all(&debris).expect("clean up");
+
     assert_success(&cancel(first));
     assert!(!lease.exists(), "the lease outlived its job");
     // Now free: the job resumes.

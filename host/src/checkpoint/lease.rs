@@ -49,6 +49,15 @@ impl LeaseRecord {
     }
 }
 
+/// Who runs `job` now, if anyone: the holder of a lease that is not stale
+/// (`weir checkpoints gc` leaves such a job alone, since its checkpoint in
+/// flight looks aborted).
+pub async fn active_holder(storage: &CheckpointStorage, job: &str) -> Option<String> {
+    let bytes = storage.get(&storage.job_file(job, LEASE_FILE)).await.ok()?;
+    let record: LeaseRecord = serde_json::from_slice(&bytes).ok()?;
+    (!record.is_stale(now_ms())).then(|| record.describe())
+}
+
 /// A lease held by this process. Dropping it stops renewing; call
 /// [`Lease::release`] to delete it.
 pub(crate) struct Lease {

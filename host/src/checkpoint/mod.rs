@@ -16,7 +16,7 @@
 //! hand the bytes over; the coordinator only moves bytes and files.
 
 pub(crate) mod coordinator;
-pub(crate) mod lease;
+pub mod lease;
 pub mod metadata;
 #[cfg(test)]
 mod metadata_props;

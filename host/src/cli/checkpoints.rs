@@ -5,8 +5,8 @@ use std::collections::HashSet;
 
 use anyhow::{Context, Result};
 use weir_host::checkpoint::metadata::{CheckpointMetadata, ChunkData, StateFile};
-use weir_host::checkpoint::restore;
 use weir_host::checkpoint::storage::{CheckpointLocation, CheckpointStorage, METADATA_FILE};
+use weir_host::checkpoint::{lease, restore};
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -24,8 +24,8 @@ pub enum Command {
         path: String,
     },
     /// Removes aborted checkpoints (no `_metadata`) and files no complete
-    /// checkpoint references. Do not run it on a job that is running: its
-    /// checkpoint in flight looks aborted.
+    /// checkpoint references. Skips jobs that are running (they hold their
+    /// lease): their checkpoint in flight would look aborted.
     Gc {
         dir: String,
         #[arg(long)]
@@ -105,6 +105,10 @@ async fn gc(storage: &CheckpointStorage, job: Option<String>, dry_run: bool) -> 
     let verb = if dry_run { "would remove" } else { "removed" };
     let mut removed = 0usize;
     for job in jobs(storage, job).await? {
+        if let Some(holder) = lease::active_holder(storage, &job).await {
+            println!("skipping job {job}: it is running on {holder}");
+            continue;
+        }
         let mut shared_in_use: HashSet<String> = HashSet::new();
         let mut damaged = false;
         for (id, complete) in storage.list_checkpoints(&job).await? {
