@@ -23,11 +23,12 @@
 //! - [`engine`]: the embedding entry point, [`Engine`], which checks and
 //!   starts jobs.
 //! - `exec`: how a job *runs*: a thread per subtask, bounded channels,
-//!   routing by key group, and the [`RunningJob`] handle.
+//!   routing by key group; the supervisor that restarts failed attempts
+//!   per the [`RestartStrategy`]; the [`RunningJob`] handle.
 //! - [`checkpoint`]: the coordinator, the `_metadata` format, storage on
-//!   any object store, restore and retention.
+//!   any object store, restore, retention and the single-writer lease.
 //! - [`guest`]: everything wasmtime: the engine, loading and checking
-//!   components, one sandboxed `Store` per subtask.
+//!   components, one sandboxed `Store` per subtask under its [`Limits`].
 //! - `sources` and `sinks`: one file per kind.
 //! - [`error`]: the [`Error`] type; every variant names the file, field,
 //!   operator or subtask at fault.

@@ -11,6 +11,7 @@
 //! - [`restore`]: reads a checkpoint back and hands each new subtask the
 //!   state of the key groups it owns.
 //! - [`retention`]: the policy table of DESIGN.md, as code.
+//! - [`lease`]: one writer per job, through a conditionally created object.
 //!
 //! This module never calls into a guest: subtasks snapshot their guests and
 //! hand the bytes over; the coordinator only moves bytes and files.
