@@ -21,6 +21,7 @@ use crate::error::{Error, Result};
 use crate::exec::restart::RestartStrategy;
 use crate::exec::supervisor::{AttemptFactory, supervise};
 use crate::exec::{CheckpointPlan, JobReport, Prepared, RunningJob};
+use crate::guest::cache::ComponentCache;
 use crate::guest::{GuestRuntime, LoadedComponent};
 use crate::job::JobSpec;
 use crate::{sinks, sources};
@@ -46,11 +47,20 @@ pub struct Engine {
 }
 
 /// Settings fixed for the life of an [`Engine`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EngineConfig {
     /// Lets operators have fuel limits (`limits.fuel`). Every guest call
     /// then costs ~15% more, so it is off unless a job needs it.
     pub consume_fuel: bool,
+    /// Where compiled components are kept between runs; `None` compiles
+    /// every time. Default: [`ComponentCache::default_dir`].
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig { consume_fuel: false, cache_dir: ComponentCache::default_dir() }
+    }
 }
 
 impl Engine {
@@ -67,7 +77,11 @@ impl Engine {
             .enable_all()
             .build()
             .map_err(|e| Error::Usage(format!("cannot start the I/O runtime: {e}")))?;
-        Ok(Engine { guests: GuestRuntime::new(config.consume_fuel)?, io: Arc::new(io) })
+        let mut guests = GuestRuntime::new(config.consume_fuel)?;
+        if let Some(dir) = config.cache_dir {
+            guests = guests.with_cache(ComponentCache::new(dir));
+        }
+        Ok(Engine { guests, io: Arc::new(io) })
     }
 
     /// Checks and starts a job from the beginning of its input.

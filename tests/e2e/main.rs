@@ -3,6 +3,7 @@
 //!
 //! Run them with `cargo xtask test` (which builds the guests first).
 
+mod cache;
 mod checkpoint_support;
 mod checkpoints;
 mod coordinator;

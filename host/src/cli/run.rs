@@ -64,7 +64,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     };
     let options = StartOptions { from, allow_non_restored_state: args.allow_non_restored_state };
     let consume_fuel = spec.operators.iter().any(|op| op.limits.fuel.is_some());
-    let engine = Engine::with_config(EngineConfig { consume_fuel })?;
+    let engine = Engine::with_config(EngineConfig { consume_fuel, ..EngineConfig::default() })?;
     let job = engine.start_with(spec, options).with_context(|| format!("cannot start {}", args.job.display()))?;
     tracing::info!("job '{}' ({}) running; Ctrl-C cancels it", job.name(), job.id());
 

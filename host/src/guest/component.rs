@@ -30,6 +30,7 @@ pub struct LoadedComponent {
     pub(super) path: PathBuf,
     pub(super) pre: OperatorComponentPre<super::HostState>,
     digest: [u8; 32],
+    from_cache: bool,
 }
 
 impl std::fmt::Debug for LoadedComponent {
@@ -52,8 +53,23 @@ impl LoadedComponent {
         check_header(&bytes).map_err(fail)?;
         let digest: [u8; 32] = Sha256::digest(&bytes).into();
 
-        tracing::info!(operator, path = %path.display(), "compiling component");
-        let component = Component::new(runtime.engine(), &bytes).map_err(|e| fail(format!("cannot compile: {e:#}")))?;
+        let cached = runtime.cache().and_then(|cache| cache.load(runtime.engine(), &digest));
+        let from_cache = cached.is_some();
+        let component = match cached {
+            Some(component) => {
+                tracing::info!(operator, path = %path.display(), "loaded the compiled component from the cache");
+                component
+            }
+            None => {
+                tracing::info!(operator, path = %path.display(), "compiling component");
+                let component =
+                    Component::new(runtime.engine(), &bytes).map_err(|e| fail(format!("cannot compile: {e:#}")))?;
+                if let Some(cache) = runtime.cache() {
+                    cache.store(runtime.engine(), &digest, &component);
+                }
+                component
+            }
+        };
 
         // Name what is missing instead of wasmtime's generic "no export"
         // error: the usual mistake is a command (`fn main`) or a component
@@ -86,7 +102,12 @@ impl LoadedComponent {
             .map_err(|e| fail(format!("imports something the host does not provide: {e:#}")))?;
         let pre = OperatorComponentPre::new(instance_pre)
             .map_err(|e| fail(format!("does not match the weir:operator world: {e:#}")))?;
-        Ok(LoadedComponent { operator: operator.to_owned(), path: path.to_owned(), pre, digest })
+        Ok(LoadedComponent { operator: operator.to_owned(), path: path.to_owned(), pre, digest, from_cache })
+    }
+
+    /// Whether the compiled code came from the on-disk cache.
+    pub fn loaded_from_cache(&self) -> bool {
+        self.from_cache
     }
 
     /// SHA-256 of the component's bytes.

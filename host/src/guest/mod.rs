@@ -10,6 +10,7 @@
 //! This module knows nothing of channels, barriers or checkpoints: it turns
 //! bytes into guest calls and guest failures into [`Error::Guest`].
 
+pub mod cache;
 mod component;
 mod instance;
 pub mod limits;
@@ -46,6 +47,7 @@ pub struct GuestRuntime {
     engine: wasmtime::Engine,
     linker: std::sync::Arc<Linker<HostState>>,
     consume_fuel: bool,
+    cache: Option<cache::ComponentCache>,
 }
 
 impl GuestRuntime {
@@ -68,7 +70,17 @@ impl GuestRuntime {
             .map_err(|e| Error::Usage(format!("cannot link the weir host interface: {e:#}")))?;
         limits::start_epoch_ticker(&engine)
             .map_err(|e| Error::Usage(format!("cannot start the epoch ticker thread: {e}")))?;
-        Ok(GuestRuntime { engine, linker: std::sync::Arc::new(linker), consume_fuel })
+        Ok(GuestRuntime { engine, linker: std::sync::Arc::new(linker), consume_fuel, cache: None })
+    }
+
+    /// Keeps compiled components in `cache` (see [`cache`]).
+    pub fn with_cache(mut self, cache: cache::ComponentCache) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
+    pub(crate) fn cache(&self) -> Option<&cache::ComponentCache> {
+        self.cache.as_ref()
     }
 
     /// Whether guests can be given fuel limits.
