@@ -117,14 +117,7 @@ fn boundary(c: &mut Criterion) {
     // GuestInstance (packed batches, typed keyed state in the guest).
     let runtime = GuestRuntime::new(false).expect("runtime");
     let counter = LoadedComponent::load(&runtime, "counter", &guest_path("counter")).expect("load counter");
-    let context = InstanceContext {
-        operator: "counter".into(),
-        subtask_index: 0,
-        parallelism: 1,
-        max_parallelism: 128,
-        key_groups: Some(0..128),
-        config: Vec::new(),
-    };
+    let context = InstanceContext::new("counter", 0, 1, 128, true);
     let mut instance =
         GuestInstance::new(&counter, &context, Vec::new(), &Limits::default()).expect("instantiate counter");
     let mut group = c.benchmark_group("sdk-counter");

@@ -18,14 +18,7 @@ fn load(runtime: &GuestRuntime) -> LoadedComponent {
 
 /// The loaded counter really runs: one event in, its count out.
 fn counts(component: &LoadedComponent) -> String {
-    let context = InstanceContext {
-        operator: "counter".into(),
-        subtask_index: 0,
-        parallelism: 1,
-        max_parallelism: 128,
-        key_groups: Some(0..128),
-        config: Vec::new(),
-    };
+    let context = InstanceContext::new("counter", 0, 1, 128, true);
     let mut instance = GuestInstance::new(component, &context, Vec::new(), &Limits::default()).expect("instantiate");
     let mut batch = BatchWriter::new();
     batch.push(3, NO_TIMESTAMP, b"k", b"v");

@@ -167,53 +167,35 @@ inline_threshold_bytes = {inline}
 
     /// Starts `weir run job.toml ARGS...` in the background.
     pub fn spawn(&self, args: &[&str]) -> Child {
-        weir()
-            .arg("run")
-            .arg(self.job.path("job.toml"))
-            .args(args)
-            .current_dir(self.job.dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start weir")
+        self.spawn_with_env(args, &[])
     }
 
     /// Runs `weir run job.toml ARGS...` to its end.
     pub fn run(&self, args: &[&str]) -> Output {
-        weir()
+        self.run_with_env(args, &[])
+    }
+
+    /// `weir run job.toml ARGS...` in the job's directory.
+    fn command(&self, args: &[&str], env: &[(String, String)]) -> std::process::Command {
+        let mut command = weir();
+        command
             .arg("run")
             .arg(self.job.path("job.toml"))
             .args(args)
-            .current_dir(self.job.dir.path())
-            .output()
-            .expect("run weir")
+            .envs(env.iter().map(|(name, value)| (name, value)))
+            .current_dir(self.job.dir.path());
+        command
     }
 
     /// [`spawn`](Self::spawn) with extra environment variables for `weir`
     /// (e.g. the `AWS_*` settings of an `s3://` checkpoint directory).
     pub fn spawn_with_env(&self, args: &[&str], env: &[(String, String)]) -> Child {
-        weir()
-            .arg("run")
-            .arg(self.job.path("job.toml"))
-            .args(args)
-            .envs(env.iter().map(|(name, value)| (name, value)))
-            .current_dir(self.job.dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start weir")
+        self.command(args, env).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("start weir")
     }
 
     /// [`run`](Self::run) with extra environment variables for `weir`.
     pub fn run_with_env(&self, args: &[&str], env: &[(String, String)]) -> Output {
-        weir()
-            .arg("run")
-            .arg(self.job.path("job.toml"))
-            .args(args)
-            .envs(env.iter().map(|(name, value)| (name, value)))
-            .current_dir(self.job.dir.path())
-            .output()
-            .expect("run weir")
+        self.command(args, env).output().expect("run weir")
     }
 
     /// Committed output lines, sorted.

@@ -30,14 +30,7 @@ fn outputs(bytes: &[u8]) -> Vec<(String, String)> {
 fn counter_state_survives_snapshot_and_restore() {
     let runtime = GuestRuntime::new(false).expect("runtime");
     let component = LoadedComponent::load(&runtime, "counter", &guest("counter")).expect("load counter");
-    let context = InstanceContext {
-        operator: "counter".into(),
-        subtask_index: 0,
-        parallelism: 1,
-        max_parallelism: 128,
-        key_groups: Some(0..128),
-        config: Vec::new(),
-    };
+    let context = InstanceContext::new("counter", 0, 1, 128, true);
 
     let mut first = GuestInstance::new(&component, &context, Vec::new(), &Limits::default()).expect("instantiate");
     first.process(&batch(&["apple", "pear", "apple"])).expect("process");

@@ -43,7 +43,7 @@ use crate::checkpoint::writer::CheckpointWriter;
 use crate::error::{Error, Result};
 use crate::guest::{InstanceContext, LoadedComponent, StateChunk};
 use crate::job::JobSpec;
-use crate::job::graph::{Edge, JobGraph, SOURCE_PARALLELISM, key_group_range};
+use crate::job::graph::{Edge, JobGraph, SOURCE_PARALLELISM};
 use crate::sinks::Sink;
 use crate::sources::Source;
 
@@ -337,22 +337,21 @@ pub(crate) fn start(prepared: Prepared) -> Result<Attempt> {
                     graph.max_parallelism,
                 ))
             };
-            let context = InstanceContext {
-                operator: vertex.name.clone(),
-                subtask_index: subtask,
-                parallelism: vertex.parallelism,
-                max_parallelism: graph.max_parallelism,
-                key_groups: (vertex.input == Edge::KeyBy)
-                    .then(|| key_group_range(subtask, vertex.parallelism, graph.max_parallelism)),
-                // `weir.attempt` tells a guest it runs after a restart (as
-                // Flink's `getAttemptNumber`); `weir.` keys are reserved.
-                config: operator
-                    .config
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .chain([("weir.attempt".to_owned(), attempt.to_string())])
-                    .collect(),
-            };
+            let mut context = InstanceContext::new(
+                &vertex.name,
+                subtask,
+                vertex.parallelism,
+                graph.max_parallelism,
+                vertex.input == Edge::KeyBy,
+            );
+            // `weir.attempt` tells a guest it runs after a restart (as
+            // Flink's `getAttemptNumber`); `weir.` keys are reserved.
+            context.config = operator
+                .config
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .chain([("weir.attempt".to_owned(), attempt.to_string())])
+                .collect();
             let task = OperatorTask {
                 component: components[index].clone(),
                 context,

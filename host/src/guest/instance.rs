@@ -44,6 +44,27 @@ pub struct InstanceContext {
     pub config: Vec<(String, String)>,
 }
 
+impl InstanceContext {
+    /// Subtask `subtask_index` of `parallelism`; a keyed one owns its range of
+    /// `max_parallelism` key groups (the executor's assignment). No config.
+    pub fn new(
+        operator: impl Into<String>,
+        subtask_index: u32,
+        parallelism: u32,
+        max_parallelism: u32,
+        keyed: bool,
+    ) -> Self {
+        InstanceContext {
+            operator: operator.into(),
+            subtask_index,
+            parallelism,
+            max_parallelism,
+            key_groups: keyed.then(|| crate::job::graph::key_group_range(subtask_index, parallelism, max_parallelism)),
+            config: Vec::new(),
+        }
+    }
+}
+
 /// A running guest: one per operator subtask.
 pub struct GuestInstance {
     store: Store<HostState>,
