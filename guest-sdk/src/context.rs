@@ -7,7 +7,9 @@ use std::hash::Hash;
 
 use weir_wire::batch::{BatchWriter, EventRef, NO_KEY_GROUP};
 
-use crate::state::{Chunk, KeyHasher, ListState, MapState, StateValue, Store, ValueState, kind_name};
+use crate::state::{
+    Chunk, KeyHasher, ListState, MapState, Snapshot, SnapshotMode, StateValue, Store, ValueState, kind_name,
+};
 use crate::state::{Current, Kind, ListStore, MapStore, ValueStore};
 use crate::{Error, OperatorInfo, Result, log};
 
@@ -21,8 +23,13 @@ pub struct Context {
     current: Current,
     output: BatchWriter,
     /// Restored chunks of handles `open` did not declare, returned again by
-    /// every snapshot so that no state is silently dropped.
+    /// every full snapshot so that no state is silently dropped (they never
+    /// change, so incremental snapshots leave them out).
     unclaimed: Vec<Chunk>,
+    /// Whether the stores' change tracking is relative to a snapshot this
+    /// instance returned: false before the first one, and after one that
+    /// failed half way.
+    tracking: bool,
 }
 
 impl Context {
@@ -35,6 +42,7 @@ impl Context {
             current: Current::new(),
             output: BatchWriter::new(),
             unclaimed: Vec::new(),
+            tracking: false,
         }
     }
 
@@ -74,14 +82,25 @@ impl Context {
         self.output.reset();
     }
 
-    /// Every handle's chunks, in declaration order, then the unclaimed ones.
-    pub(crate) fn snapshot(&self) -> Result<Vec<Chunk>> {
+    /// Every handle's chunks, in declaration order, then (in a full
+    /// snapshot) the unclaimed ones.
+    ///
+    /// An incremental snapshot is relative to the previous snapshot call; an
+    /// instance that has made none (or whose previous one failed) has nothing
+    /// to be relative to, and answers with its complete state instead, which
+    /// the contract always allows.
+    pub(crate) fn snapshot(&mut self, mode: SnapshotMode) -> Result<Snapshot> {
+        let mode = if self.tracking { mode } else { SnapshotMode::Full };
+        self.tracking = false;
         let mut chunks = Vec::new();
-        for store in &self.stores {
-            store.snapshot(&mut chunks)?;
+        for store in &mut self.stores {
+            store.snapshot(mode, &mut chunks)?;
         }
-        chunks.extend(self.unclaimed.iter().cloned());
-        Ok(chunks)
+        if mode == SnapshotMode::Full {
+            chunks.extend(self.unclaimed.iter().cloned());
+        }
+        self.tracking = true;
+        Ok(Snapshot { incremental: mode == SnapshotMode::Incremental, chunks })
     }
 
     #[track_caller]

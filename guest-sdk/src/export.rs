@@ -11,9 +11,11 @@
 use std::cell::RefCell;
 use std::thread::LocalKey;
 
-use crate::__private::bindings::exports::weir::operator::operator::{Batch, Guest, OperatorContext, StateChunk};
+use crate::__private::bindings::exports::weir::operator::operator::{
+    Batch, Guest, OperatorContext, SnapshotMode as WitSnapshotMode, StateChunk, StateSnapshot,
+};
 use crate::__private::bindings::weir::operator::types::StateKind;
-use crate::runtime::Runtime;
+use crate::runtime::{Runtime, Snapshot, SnapshotMode};
 use crate::state::{Chunk, Kind};
 use crate::{Operator, OperatorInfo, Result};
 
@@ -41,6 +43,11 @@ use crate::{Operator, OperatorInfo, Result};
 #[macro_export]
 macro_rules! export_operator {
     ($operator:ty) => {
+        // Only a WebAssembly build exports the component's functions: the
+        // same crate built natively (an rlib run as a native operator, or a
+        // cdylib) must not define symbols named after WIT interfaces, which
+        // native linkers refuse.
+        #[cfg(target_family = "wasm")]
         const _: () = {
             ::std::thread_local! {
                 static RUNTIME: $crate::__private::Slot<$operator> =
@@ -97,9 +104,14 @@ impl<G: Glue> Guest for G {
         with_runtime::<G, _>("process", |runtime| runtime.process(&input))
     }
 
-    fn snapshot(checkpoint_id: u64) -> Result<Vec<StateChunk>, String> {
-        let chunks = with_runtime::<G, _>("snapshot", |runtime| runtime.snapshot(checkpoint_id))?;
-        Ok(chunks.into_iter().map(chunk_to_wit).collect())
+    fn snapshot(checkpoint_id: u64, mode: WitSnapshotMode) -> Result<StateSnapshot, String> {
+        let mode = match mode {
+            WitSnapshotMode::Full => SnapshotMode::Full,
+            WitSnapshotMode::Incremental => SnapshotMode::Incremental,
+        };
+        let Snapshot { incremental, chunks } =
+            with_runtime::<G, _>("snapshot", |runtime| runtime.snapshot(checkpoint_id, mode))?;
+        Ok(StateSnapshot { incremental, chunks: chunks.into_iter().map(chunk_to_wit).collect() })
     }
 
     fn finish() -> Result<Batch, String> {

@@ -41,7 +41,9 @@
 //! `cargo build --release --target wasm32-wasip2` turns this crate into a
 //! component. Its counts survive failures: at every checkpoint the host calls
 //! `snapshot`, the SDK encodes each declared handle, and on restore `open`
-//! gets them back before the first event.
+//! gets them back before the first event. With incremental checkpoints the
+//! host asks only for what changed since the previous snapshot; the SDK
+//! tracks which keys were written or removed, and encodes only those.
 //!
 //! # State handles and scopes
 //!
@@ -175,7 +177,8 @@
 //! - [`state`]: the handles, their stores, and the snapshot chunk encoding.
 //! - [`runtime`]: one instance driven through `init`/`process`/`snapshot`/
 //!   `finish` with plain types, independent of wit-bindgen.
-//! - [`testing`]: the native [`Harness`](testing::Harness).
+//! - [`testing`]: the native [`Harness`](testing::Harness), and
+//!   [`merge_snapshots`](testing::merge_snapshots) for incremental snapshots.
 //! - [`log`]: the host's log, and the [`info!`] family of macros.
 //! - [`Error`] (`error.rs`): the message-only error type.
 //! - `export.rs`: the wit-bindgen glue behind [`export_operator!`].

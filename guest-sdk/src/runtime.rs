@@ -8,6 +8,7 @@
 use weir_wire::batch::BatchReader;
 
 use crate::state::Chunk;
+pub use crate::state::{Snapshot, SnapshotMode};
 use crate::{Context, Error, Event, OpenContext, Operator, OperatorInfo, Result};
 
 /// An operator instance and its [`Context`].
@@ -54,13 +55,22 @@ impl<O: Operator> Runtime<O> {
     }
 
     /// The WIT `snapshot`: the state of every handle as chunks
-    /// (`wit/STATE.md`), plus the restored chunks `open` did not claim.
+    /// (`wit/STATE.md`).
     ///
-    /// Every snapshot is a full one for now; `checkpoint_id` is there for
-    /// incremental snapshots.
-    pub fn snapshot(&mut self, checkpoint_id: u64) -> Result<Vec<Chunk>> {
+    /// [`SnapshotMode::Full`]: the complete state, plus the restored chunks
+    /// `open` did not claim ([`Snapshot::incremental`] is false).
+    /// [`SnapshotMode::Incremental`]: what changed since the previous call,
+    /// full or not ([`Snapshot::incremental`] is true): a delta chunk per
+    /// keyed (handle, key group) that changed, a complete chunk per
+    /// operator-scope handle. The first call of an instance (and the one after
+    /// a failed call) has no previous state to be relative to and answers in
+    /// full, with `incremental` false.
+    ///
+    /// Either way, the next incremental snapshot is relative to this one.
+    /// `checkpoint_id` is not used.
+    pub fn snapshot(&mut self, checkpoint_id: u64, mode: SnapshotMode) -> Result<Snapshot> {
         let _ = checkpoint_id;
-        self.ctx.snapshot()
+        self.ctx.snapshot(mode)
     }
 
     /// The WIT `finish`: runs [`Operator::finish`] and returns its output.

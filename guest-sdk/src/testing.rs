@@ -25,13 +25,50 @@
 //! assert!(harness.process("k", [0xff], 0).is_err());
 //! # Ok::<(), weir_guest::Error>(())
 //! ```
+//!
+//! Incremental snapshots are tested by merging them onto a full one with
+//! [`merge_snapshots`], as the host does before a restore:
+//!
+//! ```
+//! # use weir_guest::{Context, Event, OpenContext, Operator, Result, ValueState};
+//! # pub struct Counter { count: ValueState<u64> }
+//! # impl Operator for Counter {
+//! #     fn open(ctx: &mut OpenContext) -> Result<Self> {
+//! #         Ok(Counter { count: ctx.keyed_value("count")? })
+//! #     }
+//! #     fn process(&mut self, ctx: &mut Context, event: Event<'_>) -> Result<()> {
+//! #         let n = self.count.get(ctx).copied().unwrap_or(0) + 1;
+//! #         self.count.set(ctx, n);
+//! #         ctx.emit(event.key(), n.to_string().as_bytes());
+//! #         Ok(())
+//! #     }
+//! # }
+//! use weir_guest::testing::{Harness, merge_snapshots};
+//!
+//! let mut harness = Harness::<Counter>::new()?;
+//! harness.process("apple", "", 3)?;
+//! harness.process("pear", "", 5)?;
+//! let base = harness.snapshot()?;
+//!
+//! harness.process("apple", "", 3)?;
+//! let delta = harness.snapshot_incremental()?;
+//! assert!(delta.incremental);
+//! assert_eq!(delta.chunks.len(), 1); // only key group 3 changed
+//!
+//! let mut restored = Harness::<Counter>::restore(merge_snapshots(base, [delta])?)?;
+//! assert_eq!(restored.process("apple", "", 3)?, [("apple", "3")]);
+//! assert_eq!(restored.process("pear", "", 5)?, [("pear", "2")]);
+//! # Ok::<(), weir_guest::Error>(())
+//! ```
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use weir_wire::batch::{BatchReader, BatchWriter, NO_TIMESTAMP};
+use weir_wire::state::{Kind, VERSION, chunk_version, merge};
 
 use crate::runtime::Runtime;
-use crate::state::Chunk;
+use crate::state::{Chunk, Snapshot, SnapshotMode, kind_name};
 use crate::{Error, Operator, OperatorInfo, Result};
 
 pub use weir_wire::batch::NO_KEY_GROUP;
@@ -105,11 +142,23 @@ impl<O: Operator> Harness<O> {
         decode_output(&output)
     }
 
-    /// Takes a snapshot (as at a checkpoint barrier); pass the chunks to
-    /// [`Harness::restore`] to continue from it.
+    /// Takes a full snapshot (as at a checkpoint barrier); pass the chunks
+    /// to [`Harness::restore`] to continue from it.
     pub fn snapshot(&mut self) -> Result<Vec<Chunk>> {
+        Ok(self.snapshot_with(SnapshotMode::Full)?.chunks)
+    }
+
+    /// Takes an incremental snapshot: what changed since the previous
+    /// snapshot (full on the instance's first one; see
+    /// [`Runtime::snapshot`]). Restore from it with [`merge_snapshots`].
+    pub fn snapshot_incremental(&mut self) -> Result<Snapshot> {
+        self.snapshot_with(SnapshotMode::Incremental)
+    }
+
+    /// Takes a snapshot in `mode`, as the host asks for it.
+    pub fn snapshot_with(&mut self, mode: SnapshotMode) -> Result<Snapshot> {
         self.checkpoint_id += 1;
-        self.runtime.snapshot(self.checkpoint_id)
+        self.runtime.snapshot(self.checkpoint_id, mode)
     }
 
     /// Ends the input: runs [`Operator::finish`].
@@ -127,6 +176,85 @@ impl<O: Operator> Harness<O> {
     pub fn info(&self) -> &OperatorInfo {
         &self.info
     }
+}
+
+/// The complete state that a full snapshot `base` followed by `snapshots`
+/// (full or incremental, oldest first) amounts to, as version 1 chunks ready
+/// for [`Harness::restore`]: what the host hands `init` when it restores
+/// from a chain of checkpoints.
+///
+/// Chunks are grouped by (handle, key group). A full snapshot replaces
+/// everything (several chunks of one group in it are concatenated). In an
+/// incremental one, a chunk is applied to its group with
+/// [`weir_wire::state::merge`] (a version 1 chunk replaces the group, a delta
+/// changes it) and a group it does not name is unchanged. Groups left empty
+/// are omitted, as a full snapshot omits them; the order of the chunks (and
+/// of the entries in them) is unspecified.
+pub fn merge_snapshots(base: Vec<Chunk>, snapshots: impl IntoIterator<Item = Snapshot>) -> Result<Vec<Chunk>> {
+    let mut chains = Chains::new();
+    add_full(&mut chains, base)?;
+    for snapshot in snapshots {
+        if !snapshot.incremental {
+            chains.clear();
+            add_full(&mut chains, snapshot.chunks)?;
+            continue;
+        }
+        let mut named = BTreeSet::new();
+        for chunk in snapshot.chunks {
+            if !named.insert((chunk.handle.clone(), chunk.key_group)) {
+                return Err(merge_error(&chunk, "an incremental snapshot holds it twice"));
+            }
+            let chain = chain_of(&mut chains, &chunk)?;
+            chain.push(chunk.data);
+        }
+    }
+    let mut out = Vec::new();
+    for ((handle, key_group), (kind, chain)) in chains {
+        let chain: Vec<&[u8]> = chain.iter().map(Vec::as_slice).collect();
+        let data = merge(kind, &chain).map_err(|e| {
+            Error::msg(format!("state `{handle}` (key group {key_group:?}): cannot merge its snapshots: {e}"))
+        })?;
+        if data != [VERSION] {
+            out.push(Chunk { handle, kind, key_group, data });
+        }
+    }
+    Ok(out)
+}
+
+/// (handle, key group) -> its kind and chain of chunk data, oldest first.
+type Chains = BTreeMap<(String, Option<u16>), (Kind, Vec<Vec<u8>>)>;
+
+/// Adds the chunks of a full snapshot to empty `chains`.
+fn add_full(chains: &mut Chains, chunks: Vec<Chunk>) -> Result<()> {
+    for chunk in chunks {
+        if chunk_version(&chunk.data) != Ok(VERSION) {
+            return Err(merge_error(&chunk, "a full snapshot may hold only version 1 chunks"));
+        }
+        let chain = chain_of(chains, &chunk)?;
+        match chain.first_mut() {
+            Some(data) => data.extend_from_slice(&chunk.data[1..]),
+            None => chain.push(chunk.data),
+        }
+    }
+    Ok(())
+}
+
+fn chain_of<'c>(chains: &'c mut Chains, chunk: &Chunk) -> Result<&'c mut Vec<Vec<u8>>> {
+    let (kind, chain) =
+        chains.entry((chunk.handle.clone(), chunk.key_group)).or_insert_with(|| (chunk.kind, Vec::new()));
+    if *kind != chunk.kind {
+        return Err(merge_error(chunk, &format!("it was {} before", kind_name(*kind))));
+    }
+    Ok(chain)
+}
+
+fn merge_error(chunk: &Chunk, why: &str) -> Error {
+    Error::msg(format!(
+        "state `{}` (key group {:?}, {}): cannot merge its snapshots: {why}",
+        chunk.handle,
+        chunk.key_group,
+        kind_name(chunk.kind)
+    ))
 }
 
 fn decode_output(batch: &[u8]) -> Result<Vec<Output>> {

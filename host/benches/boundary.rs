@@ -115,7 +115,7 @@ fn boundary(c: &mut Criterion) {
 
     // The real path: the SDK's counter operator behind weir-host's
     // GuestInstance (packed batches, typed keyed state in the guest).
-    let runtime = GuestRuntime::new(false).expect("runtime");
+    let runtime = GuestRuntime::new(false, true).expect("runtime");
     let counter = LoadedComponent::load(&runtime, "counter", &guest_path("counter")).expect("load counter");
     let context = InstanceContext::new("counter", 0, 1, 128, true);
     let mut instance =

@@ -15,6 +15,7 @@ use crate::checkpoint::lease::Lease;
 use crate::checkpoint::metadata::{GraphFingerprint, OperatorFingerprint};
 use crate::checkpoint::restore::{self, Restored};
 use crate::checkpoint::retention::JobEnd;
+use crate::checkpoint::shared::SharedFiles;
 use crate::checkpoint::storage::{CheckpointLocation, CheckpointStorage};
 use crate::checkpoint::{RestoreMode, StartFrom, StartOptions};
 use crate::error::{Error, Result};
@@ -23,7 +24,8 @@ use crate::exec::supervisor::{AttemptFactory, supervise};
 use crate::exec::{CheckpointPlan, JobReport, Prepared, RunningJob};
 use crate::guest::cache::ComponentCache;
 use crate::guest::{GuestRuntime, LoadedComponent};
-use crate::job::JobSpec;
+use crate::job::{JobSpec, OperatorCode};
+use crate::operator::{LoadedOperator, NativeOperator};
 use crate::{sinks, sources};
 
 /// Runs jobs. One engine can run many jobs, one after another or at the
@@ -44,6 +46,8 @@ use crate::{sinks, sources};
 pub struct Engine {
     guests: GuestRuntime,
     io: Arc<tokio::runtime::Runtime>,
+    /// Native operators job files may name (`native = "..."`).
+    natives: Arc<HashMap<String, NativeOperator>>,
 }
 
 /// Settings fixed for the life of an [`Engine`].
@@ -55,11 +59,16 @@ pub struct EngineConfig {
     /// Where compiled components are kept between runs; `None` compiles
     /// every time. Default: [`ComponentCache::default_dir`].
     pub cache_dir: Option<PathBuf>,
+    /// Instantiate subtasks from wasmtime's pooling allocator (pre-reserved,
+    /// recycled slots; see [`crate::guest::POOLED_INSTANCES`]). On by
+    /// default; off lifts its per-instance slot limits at some cost per
+    /// instantiation.
+    pub pooling: bool,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        EngineConfig { consume_fuel: false, cache_dir: ComponentCache::default_dir() }
+        EngineConfig { consume_fuel: false, cache_dir: ComponentCache::default_dir(), pooling: true }
     }
 }
 
@@ -77,11 +86,37 @@ impl Engine {
             .enable_all()
             .build()
             .map_err(|e| Error::Usage(format!("cannot start the I/O runtime: {e}")))?;
-        let mut guests = GuestRuntime::new(config.consume_fuel)?;
+        let mut guests = GuestRuntime::new(config.consume_fuel, config.pooling)?;
         if let Some(dir) = config.cache_dir {
             guests = guests.with_cache(ComponentCache::new(dir));
         }
-        Ok(Engine { guests, io: Arc::new(io) })
+        Ok(Engine { guests, io: Arc::new(io), natives: Arc::default() })
+    }
+
+    /// Lets jobs run `native` as an operator, under its name
+    /// ([`OperatorSpec::native`](crate::OperatorSpec::native), or
+    /// `native = "name"` in a job file). Native code runs in the host
+    /// process without a sandbox: register only code you trust.
+    ///
+    /// ```
+    /// use weir_host::Engine;
+    /// use weir_host::operator::NativeOperator;
+    /// # use weir_guest::{Context, Event, OpenContext, Operator, Result};
+    /// # struct Identity;
+    /// # impl Operator for Identity {
+    /// #     fn open(_: &mut OpenContext) -> Result<Self> { Ok(Identity) }
+    /// #     fn process(&mut self, ctx: &mut Context, event: Event<'_>) -> Result<()> {
+    /// #         ctx.emit(event.key(), event.value());
+    /// #         Ok(())
+    /// #     }
+    /// # }
+    ///
+    /// let engine = Engine::new()?.with_native(NativeOperator::sdk::<Identity>("identity"));
+    /// # Ok::<(), weir_host::Error>(())
+    /// ```
+    pub fn with_native(mut self, native: NativeOperator) -> Self {
+        Arc::make_mut(&mut self.natives).insert(native.name().to_owned(), native);
+        self
     }
 
     /// Checks and starts a job from the beginning of its input.
@@ -101,7 +136,7 @@ impl Engine {
                 "needs an engine created with EngineConfig { consume_fuel: true } (the weir binary does this itself)",
             ));
         }
-        let components = self.load_components(&spec)?;
+        let operators = self.load_operators(&spec)?;
         let storage = match &spec.checkpoint {
             Some(config) => Some(CheckpointStorage::open(&config.dir, &std::env::current_dir().unwrap_or_default())?),
             None => None,
@@ -122,7 +157,7 @@ impl Engine {
             }
             _ => None,
         };
-        let prepared = self.prepare_first(spec, &options, components, storage, &id);
+        let prepared = self.prepare_first(spec, &options, operators, storage, &id);
         let (first, plan, strategy, name) = match prepared {
             Ok(prepared) => prepared,
             Err(e) => {
@@ -142,7 +177,7 @@ impl Engine {
         &self,
         spec: JobSpec,
         options: &StartOptions,
-        components: Vec<LoadedComponent>,
+        operators: Vec<LoadedOperator>,
         storage: Option<CheckpointStorage>,
         id: &str,
     ) -> Result<(Prepared, JobPlan, RestartStrategy, String)> {
@@ -153,8 +188,8 @@ impl Engine {
         let strategy = spec.restart_strategy();
         let name = spec.name.clone();
         let digests: Vec<(String, [u8; 32])> =
-            spec.operators.iter().zip(&components).map(|(op, c)| (op.name.clone(), c.digest())).collect();
-        let mut plan = JobPlan { engine: self.clone(), spec, components, storage, id: id.to_owned(), initial: None };
+            spec.operators.iter().zip(&operators).map(|(op, c)| (op.name.clone(), c.digest())).collect();
+        let mut plan = JobPlan { engine: self.clone(), spec, operators, storage, id: id.to_owned(), initial: None };
         let first = if candidates.is_empty() {
             plan.prepare_from(0, None, Vec::new())?
         } else {
@@ -239,22 +274,41 @@ impl Engine {
         }
     }
 
-    /// Loads each distinct component file once, however many operators use it.
-    fn load_components(&self, spec: &JobSpec) -> Result<Vec<LoadedComponent>> {
+    /// Loads each distinct component file once, however many operators use
+    /// it, and finds every native operator the job names.
+    fn load_operators(&self, spec: &JobSpec) -> Result<Vec<LoadedOperator>> {
         let mut loaded: HashMap<PathBuf, LoadedComponent> = HashMap::new();
-        let mut components = Vec::with_capacity(spec.operators.len());
-        for op in &spec.operators {
-            let component = match loaded.get(&op.component) {
-                Some(component) => component.clone(),
-                None => {
-                    let component = LoadedComponent::load(&self.guests, &op.name, &op.component)?;
-                    loaded.insert(op.component.clone(), component.clone());
-                    component
-                }
+        let mut operators = Vec::with_capacity(spec.operators.len());
+        for (index, op) in spec.operators.iter().enumerate() {
+            let operator = match &op.code {
+                OperatorCode::Component(path) => match loaded.get(path) {
+                    Some(component) => LoadedOperator::Component(component.clone()),
+                    None => {
+                        let component = LoadedComponent::load(&self.guests, &op.name, path)?;
+                        loaded.insert(path.clone(), component.clone());
+                        LoadedOperator::Component(component)
+                    }
+                },
+                OperatorCode::Native(name) => match self.natives.get(name) {
+                    Some(native) => LoadedOperator::Native(native.clone()),
+                    None => {
+                        let mut known: Vec<&str> = self.natives.keys().map(String::as_str).collect();
+                        known.sort_unstable();
+                        let known = if known.is_empty() { "none".to_owned() } else { known.join(", ") };
+                        return Err(Error::invalid(
+                            format!("operators[{index}].native"),
+                            format!(
+                                "operator '{}': no native operator '{name}' is registered with this engine \
+                                 (registered: {known}); the weir binary runs components only",
+                                op.name
+                            ),
+                        ));
+                    }
+                },
             };
-            components.push(component);
+            operators.push(operator);
         }
-        Ok(components)
+        Ok(operators)
     }
 }
 
@@ -262,7 +316,7 @@ impl Engine {
 struct JobPlan {
     engine: Engine,
     spec: JobSpec,
-    components: Vec<LoadedComponent>,
+    operators: Vec<LoadedOperator>,
     storage: Option<CheckpointStorage>,
     id: String,
     /// Where the first attempt started from; later attempts start from
@@ -335,10 +389,10 @@ impl JobPlan {
             operators: spec
                 .operators
                 .iter()
-                .zip(&self.components)
-                .map(|(op, component)| OperatorFingerprint {
+                .zip(&self.operators)
+                .map(|(op, code)| OperatorFingerprint {
                     name: op.name.clone(),
-                    component_sha256: component.digest(),
+                    component_sha256: code.digest(),
                     parallelism: op.parallelism,
                     key_by: op.key_by,
                 })
@@ -347,7 +401,7 @@ impl JobPlan {
         Ok(Prepared {
             id: self.id.clone(),
             spec: spec.clone(),
-            components: self.components.clone(),
+            operators: self.operators.clone(),
             source,
             sinks,
             restored: restored_state,
@@ -379,7 +433,7 @@ impl AttemptFactory for JobPlan {
         if keeps {
             return;
         }
-        for location in owned {
+        for location in &owned {
             if let Err(e) =
                 self.engine.io.block_on(location.storage.delete_checkpoint(&location.job_dir, location.checkpoint_id))
             {
@@ -388,6 +442,11 @@ impl AttemptFactory for JobPlan {
                     location.storage.describe(&location.job_dir, location.checkpoint_id)
                 );
             }
+        }
+        // Incremental checkpoints leave their shared files to whoever
+        // deletes the last checkpoint referencing them: here, this.
+        if let Some(storage) = &self.storage {
+            self.engine.io.block_on(SharedFiles::delete_unreferenced(storage, &self.id));
         }
     }
 }

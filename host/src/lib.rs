@@ -43,6 +43,7 @@ pub mod error;
 mod exec;
 pub mod guest;
 pub mod job;
+pub mod operator;
 mod sinks;
 mod sources;
 
@@ -52,4 +53,4 @@ pub use error::{Error, Result};
 pub use exec::restart::RestartStrategy;
 pub use exec::{CancelHandle, JobMetrics, JobReport, JobStatus, OperatorMetrics, RunningJob};
 pub use guest::Limits;
-pub use job::{ExecutionConfig, GeneratorSpec, JobSpec, OperatorSpec, SinkSpec, SourceSpec};
+pub use job::{ExecutionConfig, GeneratorSpec, JobSpec, OperatorCode, OperatorSpec, SinkSpec, SourceSpec};

@@ -9,7 +9,7 @@ use weir_wire::batch::{BatchReader, BatchWriter, NO_TIMESTAMP};
 use crate::support::guest;
 
 fn runtime(dir: &std::path::Path, fuel: bool) -> GuestRuntime {
-    GuestRuntime::new(fuel).expect("runtime").with_cache(ComponentCache::new(dir))
+    GuestRuntime::new(fuel, true).expect("runtime").with_cache(ComponentCache::new(dir))
 }
 
 fn load(runtime: &GuestRuntime) -> LoadedComponent {

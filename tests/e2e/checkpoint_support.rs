@@ -36,6 +36,8 @@ pub struct Shape {
     /// ask: a checkpointed job's default (exponential-delay, unlimited)
     /// would retry a deterministic failure forever.
     pub restart: &'static str,
+    /// More lines for the `[checkpoint]` table (e.g. `incremental = true`).
+    pub checkpoint_extra: &'static str,
 }
 
 impl Default for Shape {
@@ -52,6 +54,7 @@ impl Default for Shape {
             inline_threshold_bytes: 20 * 1024,
             dir: "ckpt".into(),
             restart: "strategy = \"none\"",
+            checkpoint_extra: "",
         }
     }
 }
@@ -136,6 +139,7 @@ interval_ms = {interval}
 retention = "{retention}"
 num_retained = {retained}
 inline_threshold_bytes = {inline}
+{checkpoint_extra}
 
 [restart]
 {restart}
@@ -152,6 +156,7 @@ inline_threshold_bytes = {inline}
                 retained = shape.num_retained,
                 inline = shape.inline_threshold_bytes,
                 restart = shape.restart,
+                checkpoint_extra = shape.checkpoint_extra,
             ),
         );
     }

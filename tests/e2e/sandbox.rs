@@ -69,17 +69,23 @@ fn each_hostile_guest_is_contained_with_a_clear_error() {
 }
 
 #[test]
-fn a_component_importing_sockets_is_refused_before_it_runs() {
+fn a_component_using_sockets_cannot_connect_anywhere() {
+    // A real listener on loopback: the guest is told to connect to it.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let addr = listener.local_addr().expect("address").to_string();
     let (job, _) = hostile_job("panic", "", 10, 5);
     let text = std::fs::read_to_string(job.path("job.toml")).expect("job file");
     job.write(
         "job.toml",
-        text.replace(&guest("hostile").display().to_string(), &guest("hostile-net").display().to_string()),
+        text.replace(&guest("hostile").display().to_string(), &guest("hostile-net").display().to_string())
+            .replace("config = { mode = \"panic\" }", &format!("config = {{ addr = \"{addr}\" }}")),
     );
-    assert_failure(
-        &job.run("job.toml"),
-        &["operator 'hostile'", "hostile-net.wasm", "imports interfaces the host does not grant", "wasi:sockets/"],
-    );
+    assert_failure(&job.run("job.toml"), &["operator 'hostile' subtask 0", "process returned an error"]);
+    match listener.accept() {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!("the guest reached the listener: {other:?}"),
+    }
 }
 
 #[test]

@@ -3,12 +3,13 @@
 use std::fmt;
 use std::marker::PhantomData;
 
-use weir_wire::state::{ChunkWriter, Entry, Kind};
+use weir_wire::state::{Entry, Kind};
 
 use super::store::{
-    KeyHasher, KeyedTable, Scope, Store, decode, duplicate, encode, for_each_entry, restored_key_group, wrong_entry,
+    KeyHasher, KeyedTable, Scope, Store, decode, duplicate, encode, for_each_entry, operator_snapshot,
+    restored_key_group, wrong_entry,
 };
-use super::{Chunk, StateValue};
+use super::{Chunk, SnapshotMode, StateValue};
 use crate::{Context, Result};
 
 /// A handle to a list of `T` per key (from
@@ -146,18 +147,20 @@ impl<T: StateValue> Store for ListStore<T> {
         }
     }
 
-    fn snapshot(&self, out: &mut Vec<Chunk>) -> Result<()> {
+    fn snapshot(&mut self, mode: SnapshotMode, out: &mut Vec<Chunk>) -> Result<()> {
+        let kind = self.kind();
+        let ListStore { name, scope } = self;
         let mut buf = Vec::new();
-        match &self.scope {
+        match scope {
             Scope::Keyed(table) => {
                 // All values of one key are encoded back to back into `buf`;
                 // `ends` marks where each stops.
                 let mut ends = Vec::new();
-                table.snapshot(&self.name, Kind::KeyedList, out, |writer, slot| {
+                table.snapshot(name, kind, mode, out, |writer, slot| {
                     buf.clear();
                     ends.clear();
                     for value in slot.value() {
-                        encode(&self.name, value, &mut buf)?;
+                        encode(name, value, &mut buf)?;
                         ends.push(buf.len());
                     }
                     let values = (0..ends.len()).map(|i| &buf[if i == 0 { 0 } else { ends[i - 1] }..ends[i]]);
@@ -165,22 +168,14 @@ impl<T: StateValue> Store for ListStore<T> {
                     Ok(())
                 })
             }
-            Scope::Operator(list) if list.is_empty() => Ok(()),
-            Scope::Operator(list) => {
-                let mut writer = ChunkWriter::new(Kind::OperatorList);
-                for value in list {
+            Scope::Operator(list) => operator_snapshot(name, kind, mode, out, |writer| {
+                for value in list.iter() {
                     buf.clear();
-                    encode(&self.name, value, &mut buf)?;
+                    encode(name, value, &mut buf)?;
                     writer.operator_list(&buf);
                 }
-                out.push(Chunk {
-                    handle: self.name.clone(),
-                    kind: Kind::OperatorList,
-                    key_group: None,
-                    data: writer.finish(),
-                });
                 Ok(())
-            }
+            }),
         }
     }
 }

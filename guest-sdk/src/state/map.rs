@@ -11,7 +11,7 @@ use weir_wire::state::{Entry, Kind};
 use super::store::{
     KeyHasher, KeyedTable, Store, decode, duplicate, encode, for_each_entry, restored_key_group, wrong_entry,
 };
-use super::{Chunk, StateValue};
+use super::{Chunk, SnapshotMode, StateValue};
 use crate::{Context, Result};
 
 /// A handle to a map from `K` to `V` per key, from
@@ -174,14 +174,15 @@ impl<K: StateValue + Hash + Eq, V: StateValue> Store for MapStore<K, V> {
         })
     }
 
-    fn snapshot(&self, out: &mut Vec<Chunk>) -> Result<()> {
+    fn snapshot(&mut self, mode: SnapshotMode, out: &mut Vec<Chunk>) -> Result<()> {
+        let MapStore { name, table } = self;
         let (mut map_key_buf, mut value_buf) = (Vec::new(), Vec::new());
-        self.table.snapshot(&self.name, Kind::KeyedMap, out, |writer, slot| {
+        table.snapshot(name, Kind::KeyedMap, mode, out, |writer, slot| {
             for (map_key, value) in slot.value() {
                 map_key_buf.clear();
                 value_buf.clear();
-                encode(&self.name, map_key, &mut map_key_buf)?;
-                encode(&self.name, value, &mut value_buf)?;
+                encode(name, map_key, &mut map_key_buf)?;
+                encode(name, value, &mut value_buf)?;
                 writer.keyed_map(slot.key(), &map_key_buf, &value_buf);
             }
             Ok(())

@@ -24,6 +24,12 @@
 //! **Operator** state is one value or list per subtask, usable from `process`
 //! and `finish`, and saved as one chunk per handle.
 //!
+//! **Incremental snapshots.** Keyed tables track which keys were written or
+//! removed since the previous snapshot, so that a [`SnapshotMode::Incremental`]
+//! snapshot saves only those, as delta chunks (`wit/STATE.md`, version 2):
+//! a key is the unit of change, and a changed key is written whole (all its
+//! map entries, its whole list). Operator state is written whole every time.
+//!
 //! Values and map keys are encoded with [postcard] (the value codec `wit/STATE.md`
 //! documents), so any `Serialize + DeserializeOwned` type works; see
 //! [`StateValue`].
@@ -56,7 +62,9 @@ impl<T: Serialize + DeserializeOwned + 'static> StateValue for T {}
 
 /// The state of one handle for one key group (keyed kinds) or for the whole
 /// subtask (operator kinds): the WIT `state-chunk`, with `data` laid out as
-/// `wit/STATE.md` says (readable with [`weir_wire::state::ChunkReader`]).
+/// `wit/STATE.md` says: a complete (version 1) chunk, readable with
+/// [`weir_wire::state::ChunkReader`], or in an incremental [`Snapshot`] a
+/// delta (version 2), readable with [`weir_wire::state::DeltaReader`].
 #[derive(Clone, PartialEq, Eq)]
 pub struct Chunk {
     /// The name given to the handle in `open`.
@@ -78,6 +86,29 @@ impl std::fmt::Debug for Chunk {
     }
 }
 
+/// What a snapshot is asked for: the WIT `snapshot-mode`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum SnapshotMode {
+    /// The complete state, as version 1 chunks.
+    #[default]
+    Full,
+    /// Only what changed since the previous snapshot call of the instance
+    /// (`wit/STATE.md`, "Incremental snapshots"): a delta (version 2) chunk
+    /// per keyed (handle, key group) that changed, and a version 1 chunk per
+    /// operator-scope handle.
+    Incremental,
+}
+
+/// What a snapshot returned: the WIT `state-snapshot`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// `false`: `chunks` is the complete state; a handle or key group not in
+    /// it is empty. `true`: `chunks` holds what changed since the previous
+    /// snapshot; a (handle, key group) not in it is unchanged.
+    pub incremental: bool,
+    pub chunks: Vec<Chunk>,
+}
+
 /// The WIT name of a kind (`keyed-value`, ...), for messages.
 pub fn kind_name(kind: Kind) -> &'static str {
     match kind {
@@ -89,5 +120,7 @@ pub fn kind_name(kind: Kind) -> &'static str {
     }
 }
 
+#[cfg(test)]
+mod incremental_tests;
 #[cfg(test)]
 mod tests;

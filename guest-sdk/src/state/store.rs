@@ -1,11 +1,26 @@
 //! What sits behind a handle: the [`Store`] trait, the keyed table that maps
 //! event keys to values, the current key, and the value codec.
 //!
-//! Incremental checkpoints will need dirty tracking. Every keyed mutation goes
-//! through [`KeyedTable`]'s `get_mut`, `insert`, `get_or_insert_with` and
-//! `remove`, and every operator-scope mutation through a `&mut` borrow of the
-//! store, so a dirty flag per slot (plus a list of removed keys) can be added
-//! here without changing the handles' API.
+//! # Dirty tracking, for incremental snapshots
+//!
+//! Every keyed mutation goes through [`KeyedTable`]'s `get_mut`, `insert`,
+//! `get_or_insert_with` and `remove`, so the table tracks what changed since
+//! the previous snapshot without the handles knowing:
+//!
+//! - each slot has a `dirty` flag, set by any mutable access (one store of a
+//!   bool on the per-event path), and a `saved` flag: the previous snapshot
+//!   holds entries for the key;
+//! - removing a saved slot moves its key (no allocation but the list's
+//!   growth) to a list of removed keys with their key group. A key that was
+//!   not saved leaves nothing to remove, so the list holds at most one entry
+//!   per key of the previous snapshot.
+//!
+//! An incremental snapshot writes one delta chunk (`wit/STATE.md`, version 2)
+//! per key group with a dirty slot or a removed key: the removed keys, and the
+//! whole state of every dirty key. Every snapshot, full or incremental, then
+//! clears the flags and the list, so that tracking always describes the
+//! changes since the previous snapshot call. Operator-scope state is small
+//! and not tracked: an incremental snapshot writes it whole (version 1).
 
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -15,9 +30,9 @@ use hashbrown::hash_table::Entry as TableEntry;
 use hashbrown::{DefaultHashBuilder, HashTable};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use weir_wire::state::{ChunkReader, ChunkWriter, Entry, Kind};
+use weir_wire::state::{ChunkReader, ChunkWriter, DeltaWriter, Entry, Kind};
 
-use super::{Chunk, kind_name};
+use super::{Chunk, SnapshotMode, kind_name};
 use crate::{Error, Result};
 
 /// One declared handle's storage, type-erased so that the context can hold
@@ -30,9 +45,14 @@ pub(crate) trait Store: Any {
     /// Loads one restored chunk. The caller checked its handle name and kind.
     fn restore(&mut self, key_group: Option<u16>, data: &[u8], keys: &KeyHasher) -> Result<()>;
 
-    /// Appends this handle's chunks: one per key group that holds entries
-    /// (keyed kinds), or one if the state is not empty (operator kinds).
-    fn snapshot(&self, out: &mut Vec<Chunk>) -> Result<()>;
+    /// Appends this handle's chunks, then starts tracking changes afresh.
+    ///
+    /// [`SnapshotMode::Full`]: one version 1 chunk per key group that holds
+    /// entries (keyed kinds), or one if the state is not empty (operator
+    /// kinds). [`SnapshotMode::Incremental`]: the changes since the previous
+    /// call, one delta chunk per key group that changed (keyed kinds), or a
+    /// version 1 chunk even if the state is empty (operator kinds).
+    fn snapshot(&mut self, mode: SnapshotMode, out: &mut Vec<Chunk>) -> Result<()>;
 }
 
 /// Keyed stores hold a keyed table, operator stores one value or list.
@@ -140,11 +160,20 @@ impl Current {
 pub(crate) struct Slot<V> {
     hash: u64,
     key_group: u16,
+    /// Written (or mutably borrowed) since the previous snapshot.
+    dirty: bool,
+    /// The previous snapshot holds entries for this key.
+    saved: bool,
     key: Box<[u8]>,
     value: V,
 }
 
 impl<V> Slot<V> {
+    /// A slot for a key the current event created.
+    fn new(at: CurrentKey<'_>, value: V) -> Self {
+        Slot { hash: at.hash, key_group: at.key_group, dirty: true, saved: false, key: at.key.into(), value }
+    }
+
     pub(crate) fn key(&self) -> &[u8] {
         &self.key
     }
@@ -155,45 +184,63 @@ impl<V> Slot<V> {
 }
 
 /// Event key -> value, each entry tagged with its key group. Lookups use the
-/// hash already computed for the current key.
+/// hash already computed for the current key. Tracks what changed since the
+/// previous snapshot (see the module docs).
 pub(crate) struct KeyedTable<V> {
     table: HashTable<Slot<V>>,
+    /// Saved keys removed since the previous snapshot, with their key group.
+    removed: Vec<(u16, Box<[u8]>)>,
 }
 
 impl<V> KeyedTable<V> {
     pub(crate) fn new() -> Self {
-        KeyedTable { table: HashTable::new() }
+        KeyedTable { table: HashTable::new(), removed: Vec::new() }
     }
 
     pub(crate) fn get(&self, at: CurrentKey<'_>) -> Option<&V> {
         self.table.find(at.hash, |slot| *slot.key == *at.key).map(|slot| &slot.value)
     }
 
+    /// The value, to be changed: marks the key dirty.
     pub(crate) fn get_mut(&mut self, at: CurrentKey<'_>) -> Option<&mut V> {
-        self.table.find_mut(at.hash, |slot| *slot.key == *at.key).map(|slot| &mut slot.value)
+        self.table.find_mut(at.hash, |slot| *slot.key == *at.key).map(|slot| {
+            slot.dirty = true;
+            &mut slot.value
+        })
     }
 
+    /// The value, created if absent, to be changed: marks the key dirty.
     pub(crate) fn get_or_insert_with(&mut self, at: CurrentKey<'_>, make: impl FnOnce() -> V) -> &mut V {
         let entry = self.table.entry(at.hash, |slot| *slot.key == *at.key, |slot| slot.hash);
-        let slot =
-            entry.or_insert_with(|| Slot { hash: at.hash, key_group: at.key_group, key: at.key.into(), value: make() });
-        &mut slot.into_mut().value
+        let slot = entry.or_insert_with(|| Slot::new(at, make())).into_mut();
+        slot.dirty = true;
+        &mut slot.value
     }
 
-    /// Sets the value, returning the previous one.
+    /// Sets the value, returning the previous one. Marks the key dirty.
     pub(crate) fn insert(&mut self, at: CurrentKey<'_>, value: V) -> Option<V> {
         match self.table.entry(at.hash, |slot| *slot.key == *at.key, |slot| slot.hash) {
-            TableEntry::Occupied(mut occupied) => Some(std::mem::replace(&mut occupied.get_mut().value, value)),
+            TableEntry::Occupied(mut occupied) => {
+                let slot = occupied.get_mut();
+                slot.dirty = true;
+                Some(std::mem::replace(&mut slot.value, value))
+            }
             TableEntry::Vacant(vacant) => {
-                vacant.insert(Slot { hash: at.hash, key_group: at.key_group, key: at.key.into(), value });
+                vacant.insert(Slot::new(at, value));
                 None
             }
         }
     }
 
+    /// Removes the key's value; if the previous snapshot held it, records
+    /// the removal for the next incremental one.
     pub(crate) fn remove(&mut self, at: CurrentKey<'_>) -> Option<V> {
         let occupied = self.table.find_entry(at.hash, |slot| *slot.key == *at.key).ok()?;
-        Some(occupied.remove().0.value)
+        let Slot { key_group, saved, key, value, .. } = occupied.remove().0;
+        if saved {
+            self.removed.push((key_group, key));
+        }
+        Some(value)
     }
 
     /// The entry for `key` from a restored chunk, if there is one already.
@@ -202,32 +249,141 @@ impl<V> KeyedTable<V> {
     }
 
     /// Adds an entry from a restored chunk; the caller checked it is new.
+    /// Restored state counts as saved and clean: it is what the checkpoint
+    /// holds.
     pub(crate) fn restore_insert(&mut self, hash: u64, key_group: u16, key: &[u8], value: V) -> &mut V {
-        let slot = Slot { hash, key_group, key: key.into(), value };
+        let slot = Slot { hash, key_group, dirty: false, saved: true, key: key.into(), value };
         &mut self.table.insert_unique(hash, slot, |slot| slot.hash).into_mut().value
     }
 
-    /// Writes one chunk per key group, in key group order. `write` adds the
-    /// entries of one slot; a key group whose writer stays empty is skipped.
+    /// Writes one chunk per key group, in key group order, and clears the
+    /// tracking. `write` adds the entries of one slot.
+    ///
+    /// Full: a version 1 chunk of every slot, per key group that has entries.
+    /// Incremental: a delta of the removed keys and the dirty slots, per key
+    /// group that has either; a saved slot that writes no entries any more
+    /// is written as removed.
     pub(crate) fn snapshot(
-        &self,
+        &mut self,
         name: &str,
         kind: Kind,
+        mode: SnapshotMode,
         out: &mut Vec<Chunk>,
-        mut write: impl FnMut(&mut ChunkWriter, &Slot<V>) -> Result<()>,
+        mut write: impl FnMut(&mut Writer, &Slot<V>) -> Result<()>,
     ) -> Result<()> {
-        let mut writers: BTreeMap<u16, ChunkWriter> = BTreeMap::new();
-        for slot in &self.table {
-            let writer = writers.entry(slot.key_group).or_insert_with(|| ChunkWriter::new(kind));
-            write(writer, slot)?;
+        let incremental = mode == SnapshotMode::Incremental;
+        let new_writer = || Writer::new(kind, mode);
+        let mut writers: BTreeMap<u16, Writer> = BTreeMap::new();
+        if incremental {
+            for (key_group, key) in &self.removed {
+                writers.entry(*key_group).or_insert_with(new_writer).remove(key);
+            }
         }
+        for slot in self.table.iter_mut() {
+            if incremental && !slot.dirty {
+                continue;
+            }
+            let writer = writers.entry(slot.key_group).or_insert_with(new_writer);
+            let before = writer.entries();
+            write(writer, slot)?;
+            let has_entries = writer.entries() > before;
+            if incremental && slot.saved && !has_entries {
+                writer.remove(&slot.key);
+            }
+            slot.dirty = false;
+            slot.saved = has_entries;
+        }
+        self.removed.clear();
         for (key_group, writer) in writers {
-            if writer.entries() > 0 {
+            if !writer.is_empty() {
                 out.push(Chunk { handle: name.to_owned(), kind, key_group: Some(key_group), data: writer.finish() });
             }
         }
         Ok(())
     }
+}
+
+/// Writes the entries of one keyed chunk: a complete (version 1) chunk or a
+/// delta (version 2), depending on the snapshot mode.
+pub(crate) enum Writer {
+    Full(ChunkWriter),
+    Delta(DeltaWriter),
+}
+
+impl Writer {
+    fn new(kind: Kind, mode: SnapshotMode) -> Self {
+        match mode {
+            SnapshotMode::Full => Writer::Full(ChunkWriter::new(kind)),
+            SnapshotMode::Incremental => Writer::Delta(DeltaWriter::new(kind)),
+        }
+    }
+
+    fn entries(&self) -> usize {
+        match self {
+            Writer::Full(w) => w.entries(),
+            Writer::Delta(w) => w.entries(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        match self {
+            Writer::Full(w) => w.entries() == 0,
+            Writer::Delta(w) => w.is_empty(),
+        }
+    }
+
+    /// Records a removed key; a complete chunk just leaves it out.
+    fn remove(&mut self, key: &[u8]) {
+        if let Writer::Delta(w) = self {
+            w.remove(key);
+        }
+    }
+
+    pub(crate) fn keyed_value(&mut self, key: &[u8], value: &[u8]) {
+        match self {
+            Writer::Full(w) => w.keyed_value(key, value),
+            Writer::Delta(w) => w.keyed_value(key, value),
+        }
+    }
+
+    pub(crate) fn keyed_map(&mut self, key: &[u8], map_key: &[u8], value: &[u8]) {
+        match self {
+            Writer::Full(w) => w.keyed_map(key, map_key, value),
+            Writer::Delta(w) => w.keyed_map(key, map_key, value),
+        }
+    }
+
+    pub(crate) fn keyed_list<'v>(&mut self, key: &[u8], values: impl ExactSizeIterator<Item = &'v [u8]>) {
+        match self {
+            Writer::Full(w) => w.keyed_list(key, values),
+            Writer::Delta(w) => w.keyed_list(key, values),
+        }
+    }
+
+    fn finish(self) -> Vec<u8> {
+        match self {
+            Writer::Full(w) => w.finish(),
+            Writer::Delta(w) => w.finish(),
+        }
+    }
+}
+
+/// The version 1 chunk of an operator-scope handle, written by `write`: in a
+/// full snapshot only if it has entries, in an incremental one always (an
+/// empty chunk says the state is now empty).
+pub(crate) fn operator_snapshot(
+    name: &str,
+    kind: Kind,
+    mode: SnapshotMode,
+    out: &mut Vec<Chunk>,
+    write: impl FnOnce(&mut ChunkWriter) -> Result<()>,
+) -> Result<()> {
+    let mut writer = ChunkWriter::new(kind);
+    write(&mut writer)?;
+    if writer.entries() > 0 || mode == SnapshotMode::Incremental {
+        out.push(Chunk { handle: name.to_owned(), kind, key_group: None, data: writer.finish() });
+    }
+    Ok(())
 }
 
 /// Appends the postcard encoding of `value` to `buf`.

@@ -6,9 +6,11 @@ use std::marker::PhantomData;
 use weir_wire::state::{Entry, Kind};
 
 use super::Chunk;
+use super::SnapshotMode;
 use super::StateValue;
 use super::store::{
-    KeyHasher, KeyedTable, Scope, Store, decode, duplicate, encode, for_each_entry, restored_key_group, wrong_entry,
+    KeyHasher, KeyedTable, Scope, Store, decode, duplicate, encode, for_each_entry, operator_snapshot,
+    restored_key_group, wrong_entry,
 };
 use crate::{Context, Error, Result};
 
@@ -152,28 +154,24 @@ impl<T: StateValue> Store for ValueStore<T> {
         }
     }
 
-    fn snapshot(&self, out: &mut Vec<Chunk>) -> Result<()> {
+    fn snapshot(&mut self, mode: SnapshotMode, out: &mut Vec<Chunk>) -> Result<()> {
+        let kind = self.kind();
+        let ValueStore { name, scope } = self;
         let mut buf = Vec::new();
-        match &self.scope {
-            Scope::Keyed(table) => table.snapshot(&self.name, Kind::KeyedValue, out, |writer, slot| {
+        match scope {
+            Scope::Keyed(table) => table.snapshot(name, kind, mode, out, |writer, slot| {
                 buf.clear();
-                encode(&self.name, slot.value(), &mut buf)?;
+                encode(name, slot.value(), &mut buf)?;
                 writer.keyed_value(slot.key(), &buf);
                 Ok(())
             }),
-            Scope::Operator(None) => Ok(()),
-            Scope::Operator(Some(value)) => {
-                encode(&self.name, value, &mut buf)?;
-                let mut writer = weir_wire::state::ChunkWriter::new(Kind::OperatorValue);
-                writer.operator_value(&buf);
-                out.push(Chunk {
-                    handle: self.name.clone(),
-                    kind: Kind::OperatorValue,
-                    key_group: None,
-                    data: writer.finish(),
-                });
+            Scope::Operator(value) => operator_snapshot(name, kind, mode, out, |writer| {
+                if let Some(value) = value {
+                    encode(name, value, &mut buf)?;
+                    writer.operator_value(&buf);
+                }
                 Ok(())
-            }
+            }),
         }
     }
 }

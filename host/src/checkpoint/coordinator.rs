@@ -9,6 +9,14 @@
 //! or is declined is aborted and its files removed, and more than
 //! `tolerable_failed` failures in a row fail the job.
 //!
+//! With incremental checkpoints a subtask acknowledges only what changed
+//! since its snapshot in the previous complete checkpoint; the coordinator
+//! keeps each subtask's *chain* (the chunks of its last full snapshot and the
+//! deltas since, per handle and key group) as of the newest complete
+//! checkpoint, and writes the whole chain into every `_metadata`, so each
+//! checkpoint is self-describing. `shared` tracks which files the retained
+//! checkpoints reference.
+//!
 //! When the job ends, the coordinator applies retention. A job that
 //! finished first writes a last checkpoint marked `end_of_input` holding
 //! only the sink's staged output, so that a crash while committing it can
@@ -25,6 +33,7 @@ use super::metadata::{
     SubtaskSnapshot,
 };
 use super::retention::JobEnd;
+use super::shared::SharedFiles;
 use super::storage::{CheckpointLocation, CheckpointStorage};
 use super::writer::TaskEvent;
 use crate::error::{Error, Result};
@@ -55,7 +64,9 @@ pub(crate) struct CoordinatorSetup {
     pub(crate) retained: Vec<CheckpointLocation>,
     pub(crate) sink: SinkSpec,
     pub(crate) source_barriers: crossbeam_channel::Sender<u64>,
-    pub(crate) sink_notices: Vec<crossbeam_channel::Sender<u64>>,
+    /// One per operator subtask: told the id of every completed checkpoint
+    /// (sinks commit; incremental snapshots build on it).
+    pub(crate) completion_notices: Vec<crossbeam_channel::Sender<u64>>,
     /// Fails the job (stops its tasks) with the coordinator's error.
     pub(crate) fail: Box<dyn Fn(Error) + Send + Sync>,
 }
@@ -65,10 +76,22 @@ struct Pending {
     triggered: Instant,
     trigger_time_ms: u64,
     source: Option<u64>,
-    subtasks: BTreeMap<(usize, u32), SubtaskSnapshot>,
+    subtasks: BTreeMap<(usize, u32), Ack>,
     staged: Vec<String>,
     reply: Option<std::sync::mpsc::Sender<Result<u64>>>,
 }
+
+/// One subtask's part of a pending checkpoint.
+struct Ack {
+    snapshot: SubtaskSnapshot,
+    incremental: bool,
+    /// Per chunk of `snapshot`: is it a delta?
+    deltas: Vec<bool>,
+}
+
+/// Per (operator index, subtask): its state as of the newest complete
+/// checkpoint, as the chunks a restore reads in order.
+type Chains = BTreeMap<(usize, u32), SubtaskSnapshot>;
 
 pub(crate) struct Coordinator {
     setup: CoordinatorSetup,
@@ -77,6 +100,8 @@ pub(crate) struct Coordinator {
     next_id: u64,
     pending: Option<Pending>,
     retained: VecDeque<CheckpointLocation>,
+    chains: Chains,
+    shared: SharedFiles,
     failed_in_a_row: u32,
     source_exhausted: bool,
     finished_staged: Vec<String>,
@@ -103,6 +128,8 @@ impl Coordinator {
             commands,
             pending: None,
             retained,
+            chains: Chains::new(),
+            shared: SharedFiles::default(),
             failed_in_a_row: 0,
             source_exhausted: false,
             finished_staged: Vec::new(),
@@ -118,6 +145,9 @@ impl Coordinator {
     /// visible) fails the job through `fail`, and the coordinator waits for
     /// the tasks to stop and for `Shutdown` as usual.
     pub(crate) async fn run(mut self) -> Result<Vec<CheckpointLocation>> {
+        if let Some(storage) = &self.setup.storage {
+            self.shared = SharedFiles::load(storage, &self.setup.job_id).await;
+        }
         loop {
             if let Some(end) = self.step().await {
                 return self.shutdown(end).await;
@@ -225,11 +255,11 @@ impl Coordinator {
                 }
                 self.complete_if_acknowledged().await?;
             }
-            TaskEvent::SubtaskAck { checkpoint_id, operator, snapshot, staged } => {
+            TaskEvent::SubtaskAck { checkpoint_id, operator, snapshot, incremental, deltas, staged } => {
                 match self.pending.as_mut().filter(|p| p.id == checkpoint_id) {
                     Some(p) => {
                         p.staged.extend(staged);
-                        p.subtasks.insert((operator, snapshot.subtask), snapshot);
+                        p.subtasks.insert((operator, snapshot.subtask), Ack { snapshot, incremental, deltas });
                     }
                     // The checkpoint was aborted while this upload ran: its
                     // directory was already cleaned, so the file it wrote
@@ -250,9 +280,17 @@ impl Coordinator {
         }
         let Some(pending) = self.pending.take() else { return Ok(()) };
         let id = pending.id;
-        let metadata = self.metadata(&pending, false);
+        let chains = match self.chains_after(&pending) {
+            Ok(chains) => chains,
+            Err(reason) => {
+                self.pending = Some(pending);
+                return self.fail_pending(reason).await;
+            }
+        };
+        let metadata = self.metadata(&pending, &chains, false);
         match self.write_and_commit(metadata).await {
             Ok(()) => {
+                self.chains = chains;
                 self.failed_in_a_row = 0;
                 self.last_completion = Instant::now();
                 if let Some(reply) = pending.reply {
@@ -262,13 +300,50 @@ impl Coordinator {
                 Ok(())
             }
             Err(e) => {
-                self.pending = Some(Pending { reply: pending.reply, ..Pending::empty(id) });
+                self.pending = Some(pending);
                 self.fail_pending(e.to_string()).await
             }
         }
     }
 
-    fn metadata(&self, pending: &Pending, end_of_input: bool) -> CheckpointMetadata {
+    /// Every subtask's chain once `pending` completes: a full snapshot
+    /// starts a new chain; an incremental one extends the subtask's chain
+    /// of the newest complete checkpoint, where a full chunk replaces its
+    /// (handle, key group) and a delta is appended to it.
+    fn chains_after(&self, pending: &Pending) -> std::result::Result<Chains, String> {
+        let mut chains = Chains::new();
+        for (&(operator, subtask), ack) in &pending.subtasks {
+            if !ack.incremental {
+                chains.insert((operator, subtask), ack.snapshot.clone());
+                continue;
+            }
+            let Some(base) = self.chains.get(&(operator, subtask)) else {
+                // The subtask asks for incremental snapshots only after
+                // hearing that its previous one completed, so this is a bug.
+                return Err(format!(
+                    "internal error: operator {operator} subtask {subtask} sent an incremental snapshot with no \
+                     complete snapshot to build on"
+                ));
+            };
+            // A group given full chunks in this answer (there may be several,
+            // e.g. restored operator-list chunks passed on) starts over.
+            let replaced: std::collections::HashSet<(&str, Option<u16>)> = ack
+                .snapshot
+                .chunks
+                .iter()
+                .zip(&ack.deltas)
+                .filter(|(_, delta)| !**delta)
+                .map(|(c, _)| (c.handle.as_str(), c.key_group))
+                .collect();
+            let mut chain = base.clone();
+            chain.chunks.retain(|c| !replaced.contains(&(c.handle.as_str(), c.key_group)));
+            chain.chunks.extend(ack.snapshot.chunks.iter().cloned());
+            chains.insert((operator, subtask), chain);
+        }
+        Ok(chains)
+    }
+
+    fn metadata(&self, pending: &Pending, chains: &Chains, end_of_input: bool) -> CheckpointMetadata {
         let mut operators: Vec<OperatorSnapshot> = self
             .setup
             .graph
@@ -276,9 +351,9 @@ impl Coordinator {
             .iter()
             .map(|op| OperatorSnapshot { name: op.name.clone(), subtasks: Vec::new() })
             .collect();
-        for ((operator, _), snapshot) in &pending.subtasks {
+        for ((operator, _), chain) in chains {
             if let Some(op) = operators.get_mut(*operator) {
-                op.subtasks.push(snapshot.clone());
+                op.subtasks.push(chain.clone());
             }
         }
         CheckpointMetadata {
@@ -313,6 +388,7 @@ impl Coordinator {
                     if started.elapsed() > Duration::from_secs(1) { " (slow metadata write)" } else { "" },
                 );
             }
+            self.shared.add(id, &metadata);
             self.retained.push_back(CheckpointLocation {
                 storage: storage.clone(),
                 job_dir: self.setup.job_id.clone(),
@@ -322,7 +398,7 @@ impl Coordinator {
         // From here the checkpoint exists: a failure to commit is a job
         // failure, and a restore from it will commit again.
         sinks::commit(&self.setup.sink, &metadata.sink.staged)?;
-        for notice in &self.setup.sink_notices {
+        for notice in &self.setup.completion_notices {
             let _ = notice.send(id);
         }
         Ok(())
@@ -331,7 +407,7 @@ impl Coordinator {
     async fn fail_pending(&mut self, reason: String) -> Result<()> {
         let Some(pending) = self.pending.take() else { return Ok(()) };
         tracing::warn!(checkpoint = pending.id, "checkpoint {} aborted: {reason}", pending.id);
-        self.delete_aborted(pending.id).await;
+        self.delete_aborted(&pending).await;
         if let Some(reply) = pending.reply {
             let _ = reply.send(Err(Error::Checkpoint(format!("checkpoint {} aborted: {reason}", pending.id))));
         }
@@ -366,11 +442,17 @@ impl Coordinator {
         storage.remove_empty_local_dir(&storage.checkpoint_dir(&self.setup.job_id, id));
     }
 
-    async fn delete_aborted(&self, id: u64) {
+    /// Removes what an aborted checkpoint wrote: the files of the
+    /// acknowledgements it received (in `shared/` too: they are new and
+    /// nothing references them) and its directory.
+    async fn delete_aborted(&self, pending: &Pending) {
+        for ack in pending.subtasks.values() {
+            self.delete_late_files(pending.id, &ack.snapshot).await;
+        }
         if let Some(storage) = &self.setup.storage
-            && let Err(e) = storage.delete_checkpoint(&self.setup.job_id, id).await
+            && let Err(e) = storage.delete_checkpoint(&self.setup.job_id, pending.id).await
         {
-            tracing::warn!("cannot remove aborted checkpoint {id}: {e}");
+            tracing::warn!("cannot remove aborted checkpoint {}: {e}", pending.id);
         }
     }
 
@@ -379,7 +461,7 @@ impl Coordinator {
         let keep = self.setup.config.as_ref().map_or(1, |c| c.num_retained.max(1)) as usize;
         while self.retained.len() > keep {
             let Some(old) = self.retained.pop_front() else { break };
-            if !delete_checkpoint(&old, "subsumed").await {
+            if !self.delete_checkpoint(&old, "subsumed").await {
                 // Still complete and still ours: keep tracking it so that the
                 // next completion tries again instead of leaking it.
                 self.retained.push_front(old);
@@ -400,18 +482,18 @@ impl Coordinator {
         }
         if let Some(pending) = self.pending.take() {
             tracing::debug!(checkpoint = pending.id, "aborting checkpoint in flight at shutdown");
-            self.delete_aborted(pending.id).await;
+            self.delete_aborted(&pending).await;
         }
         if end == JobEnd::Finished && result.is_ok() {
             let last = Pending { staged: std::mem::take(&mut self.finished_staged), ..Pending::empty(self.next_id) };
-            result = self.write_and_commit(self.metadata(&last, true)).await;
+            result = self.write_and_commit(self.metadata(&last, &Chains::new(), true)).await;
         }
         // A finished job whose last commit failed has failed.
         let end = if end == JobEnd::Finished && result.is_err() { JobEnd::Failed } else { end };
         let keeps = self.setup.config.as_ref().is_some_and(|c| c.retention.keeps_checkpoints(end));
         if !keeps {
             for location in std::mem::take(&mut self.retained) {
-                delete_checkpoint(&location, "job ended").await;
+                self.delete_checkpoint(&location, "job ended").await;
             }
             if let Some(storage) = &self.setup.storage {
                 storage.remove_empty_job_dir(&self.setup.job_id);
@@ -435,18 +517,28 @@ impl Pending {
     }
 }
 
-/// Deletes a checkpoint; false (with a warning) if it could not.
-async fn delete_checkpoint(location: &CheckpointLocation, why: &str) -> bool {
-    let CheckpointLocation { storage, job_dir, checkpoint_id } = location;
-    match storage.delete_checkpoint(job_dir, *checkpoint_id).await {
-        Ok(()) => {
-            tracing::debug!("deleted checkpoint {} ({why})", storage.describe(job_dir, *checkpoint_id));
-            true
-        }
-        Err(e) => {
+impl Coordinator {
+    /// Deletes a checkpoint, then the shared files only it referenced;
+    /// false (with a warning) if the checkpoint could not be deleted.
+    async fn delete_checkpoint(&mut self, location: &CheckpointLocation, why: &str) -> bool {
+        let CheckpointLocation { storage, job_dir, checkpoint_id } = location;
+        if let Err(e) = storage.delete_checkpoint(job_dir, *checkpoint_id).await {
             tracing::warn!("cannot delete checkpoint {}: {e}", storage.describe(job_dir, *checkpoint_id));
-            false
+            return false;
         }
+        tracing::debug!("deleted checkpoint {} ({why})", storage.describe(job_dir, *checkpoint_id));
+        // A checkpoint restored from another job's directory was never
+        // registered here: it releases nothing.
+        if *job_dir == self.setup.job_id {
+            for name in self.shared.remove(*checkpoint_id) {
+                let path = storage.file_path(job_dir, *checkpoint_id, &StateFile::Shared(name));
+                if let Err(e) = storage.delete(&path).await {
+                    // Left for `weir checkpoints gc`: nothing references it.
+                    tracing::warn!("cannot delete unreferenced shared file {path}: {e}");
+                }
+            }
+        }
+        true
     }
 }
 

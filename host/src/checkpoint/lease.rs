@@ -65,7 +65,8 @@ pub(crate) struct Lease {
     job: String,
     path: Path,
     record: LeaseRecord,
-    renewal: Option<tokio::task::JoinHandle<()>>,
+    /// The renewal task and what stops it.
+    renewal: Option<(tokio::task::JoinHandle<()>, tokio::sync::oneshot::Sender<()>)>,
 }
 
 fn now_ms() -> u64 {
@@ -142,9 +143,15 @@ impl Lease {
         lost: Arc<dyn Fn(Error) + Send + Sync>,
     ) {
         let (storage, path, mut record) = (self.storage.clone(), self.path.clone(), self.record.clone());
-        self.renewal = Some(runtime.spawn(async move {
+        let (stop, mut stopped) = tokio::sync::oneshot::channel();
+        let task = runtime.spawn(async move {
             loop {
-                tokio::time::sleep(ttl / 3).await;
+                // Stopped only between renewals: a write in flight always
+                // finishes, so `release` never races a late renewal.
+                tokio::select! {
+                    _ = tokio::time::sleep(ttl / 3) => {}
+                    _ = &mut stopped => return,
+                }
                 let current =
                     storage.get(&path).await.ok().and_then(|b| serde_json::from_slice::<LeaseRecord>(&b).ok());
                 if current.as_ref().map(|c| &c.token) != Some(&record.token) {
@@ -157,13 +164,15 @@ impl Lease {
                     tracing::warn!("cannot renew the job's lease: {e}");
                 }
             }
-        }));
+        });
+        self.renewal = Some((task, stop));
     }
 
     /// Stops renewing and deletes the lease if it is still ours.
     pub(crate) async fn release(mut self) {
-        if let Some(renewal) = self.renewal.take() {
-            renewal.abort();
+        if let Some((task, stop)) = self.renewal.take() {
+            let _ = stop.send(());
+            let _ = task.await;
         }
         let ours = self
             .storage

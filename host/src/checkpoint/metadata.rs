@@ -269,7 +269,7 @@ impl CheckpointMetadata {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn sample() -> CheckpointMetadata {

@@ -12,6 +12,8 @@
 //!   state of the key groups it owns.
 //! - [`retention`]: the policy table of DESIGN.md, as code.
 //! - [`lease`]: one writer per job, through a conditionally created object.
+//! - `shared`: which checkpoints reference which `shared/` files (incremental
+//!   checkpoints), so that a file goes with the last checkpoint using it.
 //!
 //! This module never calls into a guest: subtasks snapshot their guests and
 //! hand the bytes over; the coordinator only moves bytes and files.
@@ -23,6 +25,7 @@ pub mod metadata;
 mod metadata_props;
 pub mod restore;
 pub mod retention;
+pub(crate) mod shared;
 pub mod storage;
 pub(crate) mod writer;
 
@@ -33,6 +36,9 @@ pub use retention::Retention;
 /// Size under which a subtask's state is stored inside `_metadata` instead
 /// of a data file of its own (Flink's `state.storage.fs.memory-threshold`).
 pub const DEFAULT_INLINE_THRESHOLD: usize = 20 * 1024;
+/// With incremental checkpoints, every this many checkpoints a subtask takes
+/// a full snapshot again, which bounds the chain of deltas a restore reads.
+pub const DEFAULT_FULL_EVERY: u32 = 10;
 /// A checkpoint not complete after this long is aborted.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -55,6 +61,13 @@ pub struct CheckpointConfig {
     /// How long the job's single-writer lease lasts without renewal: how
     /// long another host must wait after this one vanished.
     pub lease_ttl: Duration,
+    /// Subtasks hand over only what changed since their previous snapshot
+    /// (deltas, kept in the job's `shared/` directory and referenced by
+    /// later checkpoints) instead of their whole state every time.
+    pub incremental: bool,
+    /// With `incremental`: at most this many checkpoints in a row build on
+    /// one full snapshot; then a subtask snapshots in full again.
+    pub full_every: u32,
 }
 
 impl CheckpointConfig {
@@ -70,6 +83,8 @@ impl CheckpointConfig {
             num_retained: 1,
             inline_threshold_bytes: DEFAULT_INLINE_THRESHOLD,
             lease_ttl: lease::DEFAULT_LEASE_TTL,
+            incremental: false,
+            full_every: DEFAULT_FULL_EVERY,
         }
     }
 }

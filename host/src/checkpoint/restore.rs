@@ -8,7 +8,7 @@
 //! unchanged; on rescale, `operator-list` entries are dealt round-robin and
 //! `operator-value` state is refused (it cannot be split or merged safely).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use weir_wire::state::{ChunkReader, ChunkWriter, Entry, Kind};
 
@@ -192,6 +192,7 @@ impl Restored {
                 }
             }
         }
+        let mut chunks = self.merge_chains(operator, chunks)?;
         for (handle, entries) in dealt {
             let mut writer = ChunkWriter::new(Kind::OperatorList);
             for value in entries.iter().skip(subtask as usize).step_by(parallelism as usize) {
@@ -202,6 +203,59 @@ impl Restored {
             }
         }
         Ok(chunks)
+    }
+
+    /// An incremental checkpoint holds, per (handle, key group), the full
+    /// chunks of one snapshot followed by deltas, in order. Guests only read
+    /// full chunks: each chain with deltas is merged into one here (the full
+    /// chunks concatenated, then `weir_wire::state::merge`).
+    fn merge_chains(&self, operator: &str, chunks: Vec<StateChunk>) -> Result<Vec<StateChunk>> {
+        let is_delta = |c: &StateChunk| weir_wire::state::chunk_version(&c.data) == Ok(weir_wire::state::DELTA_VERSION);
+        if !chunks.iter().any(is_delta) {
+            return Ok(chunks);
+        }
+        // Chains keep their order; chains themselves are in first-seen order.
+        let mut order: Vec<(String, Option<u16>)> = Vec::new();
+        let mut chains: HashMap<(String, Option<u16>), Vec<StateChunk>> = HashMap::new();
+        for chunk in chunks {
+            let key = (chunk.handle.clone(), chunk.key_group);
+            let chain = chains.entry(key.clone()).or_insert_with(|| {
+                order.push(key);
+                Vec::new()
+            });
+            chain.push(chunk);
+        }
+        let mut merged = Vec::with_capacity(order.len());
+        for key in order {
+            let Some(mut chain) = chains.remove(&key) else { continue };
+            if chain.len() == 1 && !is_delta(&chain[0]) {
+                merged.extend(chain.pop());
+                continue;
+            }
+            let kind = chain[0].kind;
+            if let Some(other) = chain.iter().find(|c| c.kind != kind) {
+                return Err(self.damaged(operator, &other.handle, "its chunks disagree about the kind of state"));
+            }
+            // Several full chunks before the first delta came from one
+            // snapshot and hold different entries: one base of all of them.
+            let first_delta = chain.iter().position(is_delta).unwrap_or(chain.len());
+            let mut base = Vec::new();
+            for chunk in &chain[..first_delta] {
+                if weir_wire::state::chunk_version(&chunk.data) != Ok(weir_wire::state::VERSION) {
+                    return Err(self.damaged(operator, &key.0, "a chunk of its chain has an unknown layout version"));
+                }
+                let entries = if base.is_empty() { &chunk.data[..] } else { &chunk.data[1..] };
+                base.extend_from_slice(entries);
+            }
+            let mut parts: Vec<&[u8]> = Vec::with_capacity(chain.len() + 1 - first_delta);
+            if !base.is_empty() {
+                parts.push(&base);
+            }
+            parts.extend(chain[first_delta..].iter().map(|c| c.data.as_slice()));
+            let data = weir_wire::state::merge(kind, &parts).map_err(|e| self.damaged(operator, &key.0, e))?;
+            merged.push(StateChunk { handle: key.0, kind, key_group: key.1, data });
+        }
+        Ok(merged)
     }
 
     fn damaged(&self, operator: &str, handle: &str, e: impl std::fmt::Display) -> Error {

@@ -2,6 +2,10 @@
 //! `_metadata`; larger state becomes one data file per subtask, uploaded on
 //! the I/O runtime while the subtask goes on processing. The acknowledgement
 //! reaches the coordinator only once the file is durable.
+//!
+//! With incremental checkpoints the data file goes to the job's `shared/`
+//! directory under a name no other snapshot uses, because later checkpoints
+//! will reference it too; otherwise it is exclusive to `chk-<n>/`.
 
 use std::sync::Arc;
 
@@ -9,7 +13,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::metadata::{ChunkData, ChunkRef, StateFile, SubtaskSnapshot};
 use super::storage::CheckpointStorage;
-use crate::guest::StateChunk;
+use crate::operator::Snapshot;
 
 /// What tasks tell the coordinator.
 #[derive(Debug)]
@@ -17,7 +21,17 @@ pub(crate) enum TaskEvent {
     /// The source injected barrier `checkpoint_id` at `position`.
     SourceAck { checkpoint_id: u64, position: u64 },
     /// A subtask's state for `checkpoint_id` is durable (or inline).
-    SubtaskAck { checkpoint_id: u64, operator: usize, snapshot: SubtaskSnapshot, staged: Vec<String> },
+    /// `incremental`: `snapshot` holds only what changed since the
+    /// subtask's snapshot in the previous complete checkpoint, and
+    /// `deltas[i]` tells whether chunk `i` is a delta (`wit/STATE.md`).
+    SubtaskAck {
+        checkpoint_id: u64,
+        operator: usize,
+        snapshot: SubtaskSnapshot,
+        incremental: bool,
+        deltas: Vec<bool>,
+        staged: Vec<String>,
+    },
     /// A subtask could not take its part of `checkpoint_id`.
     Declined { checkpoint_id: u64, reason: String },
     /// The source has no more input: no new checkpoint can complete.
@@ -37,6 +51,8 @@ struct WriterInner {
     /// `None` when the job takes no checkpoints: only sink events flow.
     storage: Option<(CheckpointStorage, String)>,
     inline_threshold: usize,
+    /// Data files go to `shared/` (incremental checkpoints).
+    shared_files: bool,
     runtime: tokio::runtime::Handle,
     events: UnboundedSender<TaskEvent>,
 }
@@ -45,10 +61,11 @@ impl CheckpointWriter {
     pub(crate) fn new(
         storage: Option<(CheckpointStorage, String)>,
         inline_threshold: usize,
+        shared_files: bool,
         runtime: tokio::runtime::Handle,
         events: UnboundedSender<TaskEvent>,
     ) -> Self {
-        CheckpointWriter { inner: Arc::new(WriterInner { storage, inline_threshold, runtime, events }) }
+        CheckpointWriter { inner: Arc::new(WriterInner { storage, inline_threshold, shared_files, runtime, events }) }
     }
 
     /// Tells the coordinator something. A closed channel means the job is
@@ -63,9 +80,14 @@ impl CheckpointWriter {
         checkpoint_id: u64,
         operator: usize,
         subtask: u32,
-        chunks: Vec<StateChunk>,
+        snapshot: Snapshot,
         staged: Vec<String>,
     ) {
+        let Snapshot { incremental, chunks } = snapshot;
+        let deltas: Vec<bool> = chunks
+            .iter()
+            .map(|c| weir_wire::state::chunk_version(&c.data) == Ok(weir_wire::state::DELTA_VERSION))
+            .collect();
         let total: usize = chunks.iter().map(|c| c.data.len()).sum();
         let Some((storage, job)) = self.inner.storage.clone().filter(|_| total > self.inner.inline_threshold) else {
             let chunks = chunks
@@ -78,13 +100,21 @@ impl CheckpointWriter {
                 })
                 .collect();
             let snapshot = SubtaskSnapshot { subtask, chunks };
-            self.send(TaskEvent::SubtaskAck { checkpoint_id, operator, snapshot, staged });
+            self.send(TaskEvent::SubtaskAck { checkpoint_id, operator, snapshot, incremental, deltas, staged });
             return;
         };
 
         // One file per subtask; each chunk is a checksummed byte range, so a
         // restore with another parallelism reads only the key groups it needs.
-        let file = StateFile::Exclusive(format!("op{operator}-{subtask}.state"));
+        let file = if self.inner.shared_files {
+            // A random part too: after a crash, ids after the newest complete
+            // checkpoint are reused, and a stray file of an aborted one must
+            // never be confused with this one.
+            let random = crate::engine::random_hex(8);
+            StateFile::Shared(format!("op{operator}-{subtask}-chk{checkpoint_id}-{random}.state"))
+        } else {
+            StateFile::Exclusive(format!("op{operator}-{subtask}.state"))
+        };
         let mut bytes = Vec::with_capacity(total);
         let mut refs = Vec::with_capacity(chunks.len());
         for chunk in chunks {
@@ -109,6 +139,8 @@ impl CheckpointWriter {
                     checkpoint_id,
                     operator,
                     snapshot: SubtaskSnapshot { subtask, chunks: refs },
+                    incremental,
+                    deltas,
                     staged,
                 },
                 Err(e) => TaskEvent::Declined { checkpoint_id, reason: e.to_string() },

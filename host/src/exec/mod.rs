@@ -31,7 +31,7 @@ use crossbeam_channel::{Receiver, Sender, bounded};
 
 use metrics::JobCounters;
 pub use metrics::{JobMetrics, OperatorMetrics};
-use operator_task::{OperatorTask, Output};
+use operator_task::{OperatorTask, Output, SnapshotPolicy};
 use router::Router;
 use source_task::SourceTask;
 pub use supervisor::{CancelHandle, JobReport, JobStatus, RunningJob};
@@ -41,9 +41,10 @@ use crate::checkpoint::retention::JobEnd;
 use crate::checkpoint::storage::CheckpointLocation;
 use crate::checkpoint::writer::CheckpointWriter;
 use crate::error::{Error, Result};
-use crate::guest::{InstanceContext, LoadedComponent, StateChunk};
+use crate::guest::InstanceContext;
 use crate::job::JobSpec;
 use crate::job::graph::{Edge, JobGraph, SOURCE_PARALLELISM};
+use crate::operator::{LoadedOperator, StateChunk};
 use crate::sinks::Sink;
 use crate::sources::Source;
 
@@ -180,7 +181,7 @@ impl Attempt {
 pub(crate) struct Prepared {
     pub(crate) id: String,
     pub(crate) spec: JobSpec,
-    pub(crate) components: Vec<LoadedComponent>,
+    pub(crate) operators: Vec<LoadedOperator>,
     pub(crate) source: Box<dyn Source>,
     /// One sink writer per subtask of the last operator.
     pub(crate) sinks: Vec<Box<dyn Sink>>,
@@ -208,7 +209,7 @@ pub(crate) struct CheckpointPlan {
 
 /// Builds the channels, starts the coordinator and one thread per subtask.
 pub(crate) fn start(prepared: Prepared) -> Result<Attempt> {
-    let Prepared { id, spec, components, source, sinks, mut restored, checkpoints, runtime, attempt, end_of_input } =
+    let Prepared { id, spec, operators, source, sinks, mut restored, checkpoints, runtime, attempt, end_of_input } =
         prepared;
     let graph = JobGraph::from_spec(&spec);
     let exec = &spec.execution;
@@ -247,12 +248,17 @@ pub(crate) fn start(prepared: Prepared) -> Result<Attempt> {
     let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
     let (commands_tx, commands_rx) = tokio::sync::mpsc::unbounded_channel();
     let (barriers_tx, barriers_rx) = crossbeam_channel::unbounded();
-    let last_parallelism = graph.vertices.last().map_or(0, |v| v.parallelism);
-    let (notice_txs, mut notice_rxs): (Vec<_>, Vec<_>) =
-        (0..last_parallelism).map(|_| crossbeam_channel::unbounded()).unzip();
+    let subtasks: usize = graph.vertices.iter().map(|v| v.parallelism as usize).sum();
+    let (notice_txs, notice_rxs): (Vec<_>, Vec<_>) = (0..subtasks).map(|_| crossbeam_channel::unbounded()).unzip();
+    let mut notice_rxs = notice_rxs.into_iter();
     let storage_for_writer = checkpoints.storage.clone().map(|s| (s, id.clone()));
     let inline_threshold = checkpoints.config.as_ref().map_or(0, |c| c.inline_threshold_bytes);
-    let writer = CheckpointWriter::new(storage_for_writer, inline_threshold, runtime.clone(), events_tx);
+    let snapshots = match &checkpoints.config {
+        Some(config) if config.incremental => SnapshotPolicy::Incremental { full_every: config.full_every },
+        _ => SnapshotPolicy::Full,
+    };
+    let shared_files = matches!(snapshots, SnapshotPolicy::Incremental { .. });
+    let writer = CheckpointWriter::new(storage_for_writer, inline_threshold, shared_files, runtime.clone(), events_tx);
     let fail_shared = shared.clone();
     let coordinator = Coordinator::new(
         CoordinatorSetup {
@@ -266,7 +272,7 @@ pub(crate) fn start(prepared: Prepared) -> Result<Attempt> {
             retained: checkpoints.retained,
             sink: spec.sink.clone(),
             source_barriers: barriers_tx,
-            sink_notices: notice_txs,
+            completion_notices: notice_txs,
             fail: Box::new(move |error| fail_shared.fail(error)),
         },
         events_rx,
@@ -353,7 +359,7 @@ pub(crate) fn start(prepared: Prepared) -> Result<Attempt> {
                 .chain([("weir.attempt".to_owned(), attempt.to_string())])
                 .collect();
             let task = OperatorTask {
-                component: components[index].clone(),
+                code: operators[index].clone(),
                 context,
                 limits: operator.limits.clone(),
                 operator_index: index,
@@ -365,7 +371,10 @@ pub(crate) fn start(prepared: Prepared) -> Result<Attempt> {
                 inputs: std::mem::take(&mut receivers[index][subtask as usize]),
                 output,
                 writer: writer.clone(),
-                commit_notices: (index == last).then(|| notice_rxs.remove(0)),
+                completions: notice_rxs
+                    .next()
+                    .ok_or_else(|| Error::Usage("internal error: fewer completion channels than subtasks".into()))?,
+                snapshots,
             };
             spawn(format!("weir-{}-{subtask}", vertex.name), Box::new(move |shared| task.run(shared)))?;
         }

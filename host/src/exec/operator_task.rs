@@ -1,5 +1,5 @@
-//! An operator subtask: owns one guest instance, reads its input channels,
-//! calls the guest once per batch and hands the output on, to the next
+//! An operator subtask: owns one operator instance (a sandboxed guest or
+//! native code), reads its input channels, calls it once per batch and hands the output on, to the next
 //! stage's router or, for the last operator, to its sink writer.
 //!
 //! Checkpoint barriers are aligned: once `Barrier(n)` arrives on an input,
@@ -7,6 +7,13 @@
 //! `Barrier(n)` too (an input that ended counts as aligned). Then the guest
 //! is snapshotted, the barrier goes downstream, and the state is handed to
 //! the checkpoint writer, which uploads it while this subtask goes on.
+//!
+//! With incremental checkpoints the subtask asks for only the changes since
+//! its previous snapshot, but only when that snapshot is part of the newest
+//! complete checkpoint (it hears of completions on `completions`); after a
+//! start, a restore, an aborted checkpoint or `full_every` deltas in a row
+//! it asks for the full state. A restored job's first checkpoint is therefore
+//! always full, which is what `no-claim` requires.
 
 use crossbeam_channel::{Receiver, Select};
 use weir_wire::batch::{self, BatchReader};
@@ -15,7 +22,8 @@ use super::router::{RouteError, Router};
 use super::{Message, Shared, TaskExit};
 use crate::checkpoint::writer::{CheckpointWriter, TaskEvent};
 use crate::error::{Error, Result};
-use crate::guest::{GuestInstance, InstanceContext, LoadedComponent, StateChunk};
+use crate::guest::InstanceContext;
+use crate::operator::{LoadedOperator, OperatorInstance, Snapshot, SnapshotMode, StateChunk};
 use crate::sinks::Sink;
 
 /// Where an operator subtask's output goes.
@@ -25,7 +33,7 @@ pub(crate) enum Output {
 }
 
 pub(crate) struct OperatorTask {
-    pub(crate) component: LoadedComponent,
+    pub(crate) code: LoadedOperator,
     pub(crate) context: InstanceContext,
     /// Index of this operator in the job, for its counters and checkpoints.
     pub(crate) operator_index: usize,
@@ -36,8 +44,48 @@ pub(crate) struct OperatorTask {
     pub(crate) inputs: Vec<Receiver<Message>>,
     pub(crate) output: Output,
     pub(crate) writer: CheckpointWriter,
-    /// Ids of completed checkpoints, for the chained sink.
-    pub(crate) commit_notices: Option<Receiver<u64>>,
+    /// Ids of completed checkpoints: the chained sink commits, incremental
+    /// snapshots build on them.
+    pub(crate) completions: Receiver<u64>,
+    pub(crate) snapshots: SnapshotPolicy,
+}
+
+/// Whether snapshots may be incremental.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SnapshotPolicy {
+    Full,
+    Incremental { full_every: u32 },
+}
+
+/// What this subtask's snapshots so far allow the next one to be.
+#[derive(Debug, Default)]
+struct SnapshotHistory {
+    /// The checkpoint of the previous snapshot.
+    last_snapshot: Option<u64>,
+    /// The newest checkpoint known to be complete.
+    last_complete: Option<u64>,
+    /// Incremental snapshots since the last full one.
+    deltas_in_a_row: u32,
+}
+
+impl SnapshotHistory {
+    fn next_mode(&self, policy: SnapshotPolicy) -> SnapshotMode {
+        match policy {
+            SnapshotPolicy::Incremental { full_every }
+                if self.last_snapshot.is_some()
+                    && self.last_snapshot == self.last_complete
+                    && self.deltas_in_a_row + 1 < full_every =>
+            {
+                SnapshotMode::Incremental
+            }
+            _ => SnapshotMode::Full,
+        }
+    }
+
+    fn taken(&mut self, checkpoint_id: u64, incremental: bool) {
+        self.last_snapshot = Some(checkpoint_id);
+        self.deltas_in_a_row = if incremental { self.deltas_in_a_row + 1 } else { 0 };
+    }
 }
 
 /// Which inputs may be read now.
@@ -78,15 +126,16 @@ impl Alignment {
 impl OperatorTask {
     pub(crate) fn run(mut self, shared: &Shared) -> Result<TaskExit> {
         let restored = std::mem::take(&mut self.restored);
-        let mut guest = GuestInstance::new(&self.component, &self.context, restored, &self.limits)?;
+        let mut instance = self.code.instantiate(&self.context, restored, &self.limits)?;
         let counters = &shared.counters.operators[self.operator_index].1;
         let mut alignment = Alignment::new(self.inputs.len());
+        let mut history = SnapshotHistory::default();
 
         while alignment.any_open() {
             if shared.is_stopping() {
                 return Ok(TaskExit::Stopped);
             }
-            self.forward_commit_notices();
+            self.take_completions(&mut history);
             let Some((input, message)) = self.next_message(&alignment.readable())? else {
                 // An upstream task vanished without `End`: it failed or the
                 // job is being cancelled; either way this task stops.
@@ -95,7 +144,7 @@ impl OperatorTask {
             match message {
                 Message::Batch(bytes) => {
                     counters.events_in.add(batch::event_count(&bytes).unwrap_or(0) as u64);
-                    let output = guest.process(&bytes)?;
+                    let output = instance.process(&bytes)?;
                     let Some(emitted) = self.deliver(output)? else { return Ok(TaskExit::Stopped) };
                     self.count_output(shared, emitted);
                 }
@@ -109,14 +158,15 @@ impl OperatorTask {
                 Message::End => alignment.open[input] = false,
             }
             if let Some(checkpoint_id) = alignment.aligned() {
-                if !self.checkpoint(checkpoint_id, &mut guest)? {
+                self.take_completions(&mut history);
+                if !self.checkpoint(checkpoint_id, instance.as_mut(), &mut history)? {
                     return Ok(TaskExit::Stopped);
                 }
                 alignment.release();
             }
         }
 
-        let output = guest.finish()?;
+        let output = instance.finish()?;
         let Some(emitted) = self.deliver(output)? else { return Ok(TaskExit::Stopped) };
         self.count_output(shared, emitted);
         match self.output {
@@ -135,8 +185,15 @@ impl OperatorTask {
 
     /// Snapshots the guest, stages sink output, forwards the barrier and
     /// hands the state to the writer. `false` if the downstream is gone.
-    fn checkpoint(&mut self, checkpoint_id: u64, guest: &mut GuestInstance) -> Result<bool> {
-        let chunks = guest.snapshot(checkpoint_id)?;
+    fn checkpoint(
+        &mut self,
+        checkpoint_id: u64,
+        instance: &mut dyn OperatorInstance,
+        history: &mut SnapshotHistory,
+    ) -> Result<bool> {
+        let snapshot = instance.snapshot(checkpoint_id, history.next_mode(self.snapshots))?;
+        self.check_snapshot(&snapshot)?;
+        history.taken(checkpoint_id, snapshot.incremental);
         let staged = match &mut self.output {
             Output::Router(router) => {
                 if router.barrier(checkpoint_id).is_err() {
@@ -146,13 +203,34 @@ impl OperatorTask {
             }
             Output::Sink(sink) => sink.prepare_commit(checkpoint_id)?,
         };
-        self.writer.submit(checkpoint_id, self.operator_index, self.context.subtask_index, chunks, staged);
+        self.writer.submit(checkpoint_id, self.operator_index, self.context.subtask_index, snapshot, staged);
         Ok(true)
     }
 
-    fn forward_commit_notices(&mut self) {
-        if let (Some(notices), Output::Sink(sink)) = (&self.commit_notices, &mut self.output) {
-            while let Ok(checkpoint_id) = notices.try_recv() {
+    /// Refuses chunks that break `wit/STATE.md`'s rules for the mode the
+    /// snapshot claims, before they can reach a checkpoint.
+    fn check_snapshot(&self, snapshot: &Snapshot) -> Result<()> {
+        for chunk in &snapshot.chunks {
+            let version = weir_wire::state::chunk_version(&chunk.data).map_err(|e| {
+                self.error(format!("snapshot returned a malformed chunk for state '{}': {e}", chunk.handle))
+            })?;
+            if version == weir_wire::state::DELTA_VERSION && !(snapshot.incremental && chunk.kind.is_keyed()) {
+                return Err(self.error(format!(
+                    "snapshot returned a delta chunk for state '{}' in {}: deltas are allowed only for keyed \
+                     state in an incremental snapshot",
+                    chunk.handle,
+                    if snapshot.incremental { "an incremental snapshot" } else { "a full snapshot" }
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Notes completed checkpoints; the chained sink commits their output.
+    fn take_completions(&mut self, history: &mut SnapshotHistory) {
+        while let Ok(checkpoint_id) = self.completions.try_recv() {
+            history.last_complete = Some(checkpoint_id);
+            if let Output::Sink(sink) = &mut self.output {
                 sink.committed(checkpoint_id);
             }
         }

@@ -190,10 +190,14 @@ pub(crate) fn supervise(
     let supervisor = std::thread::Builder::new()
         .name("weir-supervisor".into())
         .spawn(move || {
-            let result = run(attempt, factory, Restarts::new(strategy), &supervisor_control);
+            let mut factory = factory;
+            let result = run(attempt, factory.as_mut(), Restarts::new(strategy), &supervisor_control);
             if let Some(lease) = lease {
                 runtime.block_on(lease.release());
             }
+            // Only now: the factory holds the engine, whose I/O runtime the
+            // release above needs even when the embedder dropped its Engine.
+            drop(factory);
             result
         })
         .map_err(|e| {
@@ -205,7 +209,7 @@ pub(crate) fn supervise(
 
 fn run(
     mut attempt: Attempt,
-    mut factory: Box<dyn AttemptFactory>,
+    factory: &mut dyn AttemptFactory,
     mut restarts: Restarts,
     control: &Control,
 ) -> Result<JobReport> {

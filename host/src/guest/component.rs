@@ -15,12 +15,14 @@ use crate::error::{Error, Result};
 pub const OPERATOR_EXPORT: &str = "weir:operator/operator@0.1.0";
 
 /// What a component may import. Language runtimes import these WASI
-/// interfaces whether or not the operator uses them; the store's WASI
-/// context then grants nothing through them (no preopened directory, no
-/// environment). Anything else, above all `wasi:sockets`, is refused when
-/// the component is loaded, before it runs.
+/// interfaces whether or not the operator uses them (CPython, as
+/// componentize-py builds it, imports `wasi:sockets` too); the store's WASI
+/// context then grants nothing through them: no preopened directory, no
+/// environment, and every socket or name lookup refused with
+/// `access-denied`. Anything else (`wasi:http`, an unknown interface) is
+/// refused when the component is loaded, before it runs.
 pub const GRANTED_IMPORTS: &[&str] =
-    &["wasi:cli/", "wasi:clocks/", "wasi:filesystem/", "wasi:io/", "wasi:random/", "weir:operator/"];
+    &["wasi:cli/", "wasi:clocks/", "wasi:filesystem/", "wasi:io/", "wasi:random/", "wasi:sockets/", "weir:operator/"];
 
 /// A component compiled, checked and linked for one operator. Cloning is
 /// cheap; instantiate it once per subtask with [`super::GuestInstance::new`].

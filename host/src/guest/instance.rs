@@ -5,7 +5,6 @@
 //! A trap poisons the store (wasmtime refuses every later call), so a
 //! `GuestInstance` that returned a trap must be dropped, never reused.
 
-use std::ops::Range;
 use std::sync::Arc;
 
 use wasmtime::Store;
@@ -13,57 +12,15 @@ use weir_wire::state::Kind;
 
 use super::bindings::exports::weir::operator::operator as wit;
 use super::bindings::weir::operator::host::LogLevel;
-use super::bindings::weir::operator::types::{KeyGroupRange, StateKind as WitStateKind};
+use super::bindings::weir::operator::types::{
+    KeyGroupRange, SnapshotMode as WitSnapshotMode, StateKind as WitStateKind,
+};
 use super::bindings::{self, OperatorComponent};
 use super::limits::{LimitBreach, Limits, SandboxLimiter, deadline_ticks};
 use super::stdio::GuestStdio;
 use super::{HostState, LoadedComponent};
 use crate::error::{Error, Result};
-
-pub use weir_wire::state::Kind as StateKind;
-
-/// The state of one handle for one key group (or the whole subtask), as a
-/// guest's `snapshot` returned it. See `wit/STATE.md`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StateChunk {
-    pub handle: String,
-    pub kind: Kind,
-    pub key_group: Option<u16>,
-    pub data: Vec<u8>,
-}
-
-/// Who an instance is: handed to the guest's `init`.
-#[derive(Debug, Clone)]
-pub struct InstanceContext {
-    pub operator: String,
-    pub subtask_index: u32,
-    pub parallelism: u32,
-    pub max_parallelism: u32,
-    /// The key groups this subtask owns, for keyed operators.
-    pub key_groups: Option<Range<u16>>,
-    pub config: Vec<(String, String)>,
-}
-
-impl InstanceContext {
-    /// Subtask `subtask_index` of `parallelism`; a keyed one owns its range of
-    /// `max_parallelism` key groups (the executor's assignment). No config.
-    pub fn new(
-        operator: impl Into<String>,
-        subtask_index: u32,
-        parallelism: u32,
-        max_parallelism: u32,
-        keyed: bool,
-    ) -> Self {
-        InstanceContext {
-            operator: operator.into(),
-            subtask_index,
-            parallelism,
-            max_parallelism,
-            key_groups: keyed.then(|| crate::job::graph::key_group_range(subtask_index, parallelism, max_parallelism)),
-            config: Vec::new(),
-        }
-    }
-}
+use crate::operator::{InstanceContext, OperatorInstance, Snapshot, SnapshotMode, StateChunk};
 
 /// A running guest: one per operator subtask.
 pub struct GuestInstance {
@@ -139,9 +96,7 @@ impl GuestInstance {
 
     /// Hands one packed batch to the guest; returns the packed batch it
     /// emitted.
-    // `&Vec` because that is what the generated binding lowers from; callers
-    // own their batches as Vecs anyway.
-    #[allow(clippy::ptr_arg)]
+    #[allow(clippy::ptr_arg)] // see `OperatorInstance::process`
     pub fn process(&mut self, batch: &Vec<u8>) -> Result<Vec<u8>> {
         self.arm()?;
         let result = self.bindings.weir_operator_operator().call_process(&mut self.store, batch);
@@ -149,12 +104,23 @@ impl GuestInstance {
         self.check_emitted("process", output)
     }
 
-    /// Asks the guest for its full state.
-    pub fn snapshot(&mut self, checkpoint_id: u64) -> Result<Vec<StateChunk>> {
+    /// Asks the guest for its state: complete, or what changed since its
+    /// previous snapshot.
+    pub fn snapshot(&mut self, checkpoint_id: u64, mode: SnapshotMode) -> Result<Snapshot> {
         self.arm()?;
-        let result = self.bindings.weir_operator_operator().call_snapshot(&mut self.store, checkpoint_id);
-        let chunks = self.check("snapshot", result)?;
-        Ok(chunks.into_iter().map(from_wit_chunk).collect())
+        let wit_mode = match mode {
+            SnapshotMode::Full => WitSnapshotMode::Full,
+            SnapshotMode::Incremental => WitSnapshotMode::Incremental,
+        };
+        let result = self.bindings.weir_operator_operator().call_snapshot(&mut self.store, checkpoint_id, wit_mode);
+        let snapshot = self.check("snapshot", result)?;
+        if snapshot.incremental && mode == SnapshotMode::Full {
+            return Err(self.error("snapshot answered with changes only when asked for its complete state".into()));
+        }
+        Ok(Snapshot {
+            incremental: snapshot.incremental,
+            chunks: snapshot.chunks.into_iter().map(from_wit_chunk).collect(),
+        })
     }
 
     /// Tells the guest its input ended; returns its last events.
@@ -210,6 +176,20 @@ impl GuestInstance {
 
     fn error(&self, message: String) -> Error {
         Error::Guest { operator: self.operator.clone(), subtask: self.subtask, message }
+    }
+}
+
+impl OperatorInstance for GuestInstance {
+    fn process(&mut self, batch: &Vec<u8>) -> Result<Vec<u8>> {
+        GuestInstance::process(self, batch)
+    }
+
+    fn snapshot(&mut self, checkpoint_id: u64, mode: SnapshotMode) -> Result<Snapshot> {
+        GuestInstance::snapshot(self, checkpoint_id, mode)
+    }
+
+    fn finish(&mut self) -> Result<Vec<u8>> {
+        GuestInstance::finish(self)
     }
 }
 

@@ -17,7 +17,9 @@ pub mod limits;
 mod stdio;
 
 pub use component::LoadedComponent;
-pub use instance::{GuestInstance, InstanceContext, StateChunk, StateKind};
+pub use instance::GuestInstance;
+// Defined by `operator`, re-exported where guest code has always found them.
+pub use crate::operator::{InstanceContext, StateChunk, StateKind};
 pub use limits::Limits;
 
 use wasmtime::component::Linker;
@@ -53,11 +55,19 @@ pub struct GuestRuntime {
 impl GuestRuntime {
     /// A runtime whose guests run under epoch deadlines, and under fuel
     /// limits too when `consume_fuel` (every call then costs ~15% more).
-    pub fn new(consume_fuel: bool) -> Result<Self> {
+    /// Instances come from wasmtime's pooling allocator when `pooling`.
+    pub fn new(consume_fuel: bool, pooling: bool) -> Result<Self> {
         let mut config = wasmtime::Config::new();
         config.wasm_component_model(true);
         config.epoch_interruption(true);
         config.consume_fuel(consume_fuel);
+        // Linear memories start as copy-on-write mappings of the module's
+        // data segments (the default, said out loud: instantiation then
+        // costs a mapping, not a copy of the guest's static data).
+        config.memory_init_cow(true);
+        if pooling {
+            config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pooling_config()));
+        }
         let engine = wasmtime::Engine::new(&config)
             .map_err(|e| Error::Usage(format!("cannot create the wasmtime engine: {e:#}")))?;
         let mut linker = Linker::new(&engine);
@@ -95,4 +105,38 @@ impl GuestRuntime {
     pub(crate) fn linker(&self) -> &Linker<HostState> {
         &self.linker
     }
+}
+
+/// Subtasks (component instances) alive at once in one engine with the
+/// pooling allocator. Each reserves address space for its memories up
+/// front (4 GiB plus guard pages each, virtual only), none of it resident
+/// until used.
+pub const POOLED_INSTANCES: u32 = 1000;
+
+/// The pooling allocator keeps a fixed number of pre-reserved slots for
+/// instances, memories and tables and recycles them: instantiating a
+/// subtask then maps nothing new, and a slot's memory is reset to the
+/// module's copy-on-write image when it is reused.
+///
+/// Slot limits are generous enough for the components the SDKs produce
+/// (a Python component has a dozen core instances and large tables); a
+/// component beyond them fails to instantiate with wasmtime's message
+/// naming the limit, and `EngineConfig::pooling = false` lifts them.
+fn pooling_config() -> wasmtime::PoolingAllocationConfig {
+    let mut pool = wasmtime::PoolingAllocationConfig::new();
+    pool.total_component_instances(POOLED_INSTANCES)
+        .total_core_instances(POOLED_INSTANCES * 20)
+        .total_memories(POOLED_INSTANCES * 2)
+        .total_tables(POOLED_INSTANCES * 20)
+        .total_stacks(POOLED_INSTANCES)
+        .max_memories_per_module(1)
+        .max_tables_per_module(4)
+        .table_elements(100_000)
+        .max_core_instance_size(4 << 20)
+        .max_component_instance_size(4 << 20)
+        // Keep a recycled slot's first pages resident instead of returning
+        // them to the kernel: a reused slot then does not fault them in.
+        .linear_memory_keep_resident(1 << 20)
+        .table_keep_resident(64 << 10);
+    pool
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{ExecutionConfig, GeneratorSpec, JobSpec, OperatorSpec, SinkSpec, SourceSpec};
+use super::{ExecutionConfig, GeneratorSpec, JobSpec, OperatorCode, OperatorSpec, SinkSpec, SourceSpec};
 use crate::checkpoint::{CheckpointConfig, Retention};
 use crate::error::{Error, Result};
 use crate::exec::restart::RestartStrategy;
@@ -137,6 +137,9 @@ struct CheckpointSection {
     num_retained: Option<u32>,
     inline_threshold_bytes: Option<usize>,
     lease_ttl_ms: Option<u64>,
+    #[serde(default)]
+    incremental: bool,
+    full_every: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -160,7 +163,8 @@ enum SourceSection {
 #[serde(deny_unknown_fields)]
 struct OperatorSection {
     name: String,
-    component: PathBuf,
+    component: Option<PathBuf>,
+    native: Option<String>,
     parallelism: Option<i64>,
     #[serde(default)]
     key_by: bool,
@@ -246,9 +250,26 @@ pub(super) fn parse(text: &str, base: &Path) -> std::result::Result<JobSpec, Str
                 )
             })?,
         };
+        let code = match (op.component, op.native) {
+            (Some(component), None) => OperatorCode::Component(resolve(component)),
+            (None, Some(native)) => OperatorCode::Native(native),
+            (Some(_), Some(_)) => {
+                return Err(format!(
+                    "operators[{index}]: operator '{}' has both `component` and `native`: give one",
+                    op.name
+                ));
+            }
+            (None, None) => {
+                return Err(format!(
+                    "operators[{index}]: operator '{}' needs `component = \"path.wasm\"` (or `native = \"name\"` \
+                     for an operator the embedding host registered)",
+                    op.name
+                ));
+            }
+        };
         operators.push(OperatorSpec {
             name: op.name,
-            component: resolve(op.component),
+            code,
             parallelism,
             key_by: op.key_by,
             config: op.config.into_iter().map(|(k, v)| (k, v.into_string())).collect(),
@@ -290,6 +311,8 @@ pub(super) fn parse(text: &str, base: &Path) -> std::result::Result<JobSpec, Str
             config.tolerable_failed = c.tolerable_failed.unwrap_or(config.tolerable_failed);
             config.num_retained = c.num_retained.unwrap_or(config.num_retained);
             config.inline_threshold_bytes = c.inline_threshold_bytes.unwrap_or(config.inline_threshold_bytes);
+            config.incremental = c.incremental;
+            config.full_every = c.full_every.unwrap_or(config.full_every);
             if let Some(ms) = c.lease_ttl_ms {
                 config.lease_ttl = Duration::from_millis(ms.max(300));
             }
@@ -348,11 +371,11 @@ mod tests {
         assert_eq!(spec.name, "wordcount");
         assert_eq!(spec.id.as_deref(), Some("wc-1"));
         assert_eq!(spec.source, SourceSpec::Lines { path: "/jobs/input.txt".into(), rate_limit: Some(100) });
-        assert_eq!(spec.operators[0].component, Path::new("/jobs/tok.wasm"));
+        assert_eq!(spec.operators[0].code, OperatorCode::Component("/jobs/tok.wasm".into()));
         assert_eq!(spec.operators[0].parallelism, 2);
         assert_eq!(spec.operators[0].config["lowercase"], "true");
         assert_eq!(spec.operators[0].config["min"], "3");
-        assert_eq!(spec.operators[1].component, Path::new("/abs/counter.wasm"));
+        assert_eq!(spec.operators[1].code, OperatorCode::Component("/abs/counter.wasm".into()));
         assert_eq!(spec.operators[1].parallelism, 1);
         assert!(spec.operators[1].key_by);
         assert_eq!(spec.sink, SinkSpec::Files { path: "/jobs/out".into() });

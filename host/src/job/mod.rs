@@ -103,14 +103,13 @@ impl Default for GeneratorSpec {
     }
 }
 
-/// One operator: a component run as `parallelism` sandboxed subtasks.
+/// One operator: its code run as `parallelism` subtasks.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OperatorSpec {
     /// Unique within the job; names the operator in logs, errors and
     /// checkpoints.
     pub name: String,
-    /// Path of the `.wasm` component.
-    pub component: PathBuf,
+    pub code: OperatorCode,
     pub parallelism: u32,
     /// Hash-partition this operator's input by event key: every event with
     /// a given key reaches the same subtask, and keyed state is available.
@@ -121,12 +120,31 @@ pub struct OperatorSpec {
     pub limits: Limits,
 }
 
+/// What runs an operator's subtasks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OperatorCode {
+    /// A WebAssembly component (`.wasm`), each subtask in its own sandbox.
+    Component(PathBuf),
+    /// A native operator registered with the engine under this name
+    /// ([`crate::Engine::with_native`]): trusted code, no sandbox.
+    Native(String),
+}
+
 impl OperatorSpec {
-    /// An operator with parallelism 1 and a forward (unkeyed) input.
+    /// A component operator with parallelism 1 and a forward (unkeyed) input.
     pub fn new(name: impl Into<String>, component: impl Into<PathBuf>) -> Self {
+        Self::with_code(name, OperatorCode::Component(component.into()))
+    }
+
+    /// An operator run by the native operator registered as `native`.
+    pub fn native(name: impl Into<String>, native: impl Into<String>) -> Self {
+        Self::with_code(name, OperatorCode::Native(native.into()))
+    }
+
+    fn with_code(name: impl Into<String>, code: OperatorCode) -> Self {
         OperatorSpec {
             name: name.into(),
-            component: component.into(),
+            code,
             parallelism: 1,
             key_by: false,
             config: BTreeMap::new(),
@@ -302,6 +320,9 @@ impl JobSpec {
             }
             if checkpoint.timeout.is_zero() {
                 return Err(Error::invalid("checkpoint.timeout_ms", "must be at least 1"));
+            }
+            if checkpoint.full_every == 0 {
+                return Err(Error::invalid("checkpoint.full_every", "must be at least 1"));
             }
             if checkpoint.num_retained == 0 {
                 return Err(Error::invalid("checkpoint.num_retained", "must be at least 1"));

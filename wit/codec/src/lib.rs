@@ -2,10 +2,11 @@
 //!
 //! Both sides of the boundary use this crate: the host (`weir-host`) and the
 //! Rust guest SDK (`weir-guest`). It has no dependencies and allocates only in
-//! the writers, so it is cheap to pull into a guest.
+//! the writers and in [`state::merge`], so it is cheap to pull into a guest.
 //!
 //! - [`batch`]: the packed framing of a batch of events (`wit/FRAMING.md`).
-//! - [`state`]: the entry layout inside a state chunk (`wit/STATE.md`).
+//! - [`state`]: the entry layout inside a state chunk, full or delta, and the
+//!   merge of a chain of them (`wit/STATE.md`).
 //!
 //! Readers never trust a length they read: every length is checked against
 //! the bytes actually present before anything is sliced or allocated.
@@ -31,6 +32,9 @@ pub enum DecodeError {
     },
     /// Bytes are left after the last declared entry.
     TrailingBytes(usize),
+    /// A delta (version 2) state chunk for an operator kind: only keyed kinds
+    /// have deltas (`wit/STATE.md`).
+    DeltaForOperatorKind,
 }
 
 impl fmt::Display for DecodeError {
@@ -41,6 +45,9 @@ impl fmt::Display for DecodeError {
             DecodeError::UnknownFlags(v) => write!(f, "unknown flags {v:#04x}"),
             DecodeError::Truncated { what } => write!(f, "truncated while reading {what}"),
             DecodeError::TrailingBytes(n) => write!(f, "{n} bytes left after the last entry"),
+            DecodeError::DeltaForOperatorKind => {
+                write!(f, "a delta (version 2) chunk for an operator kind (only keyed kinds have deltas)")
+            }
         }
     }
 }
