@@ -16,6 +16,7 @@ use crate::checkpoint::metadata::{GraphFingerprint, OperatorFingerprint};
 use crate::checkpoint::restore::{self, Restored};
 use crate::checkpoint::retention::JobEnd;
 use crate::checkpoint::shared::SharedFiles;
+use crate::checkpoint::stats::SharedHistory;
 use crate::checkpoint::storage::{CheckpointLocation, CheckpointStorage};
 use crate::checkpoint::{RestoreMode, StartFrom, StartOptions};
 use crate::error::{Error, Result};
@@ -168,7 +169,8 @@ impl Engine {
             }
         };
         tracing::info!(job = %name, id = %id, "starting job");
-        supervise(id, name, first, Box::new(plan), strategy, lease)
+        let history = plan.history.clone();
+        supervise(id, name, first, Box::new(plan), strategy, lease, history)
     }
 
     /// Everything of `start_with` after the lease: the restore point and
@@ -189,7 +191,9 @@ impl Engine {
         let name = spec.name.clone();
         let digests: Vec<(String, [u8; 32])> =
             spec.operators.iter().zip(&operators).map(|(op, c)| (op.name.clone(), c.digest())).collect();
-        let mut plan = JobPlan { engine: self.clone(), spec, operators, storage, id: id.to_owned(), initial: None };
+        let history = SharedHistory::default();
+        let mut plan =
+            JobPlan { engine: self.clone(), spec, operators, storage, id: id.to_owned(), initial: None, history };
         let first = if candidates.is_empty() {
             plan.prepare_from(0, None, Vec::new())?
         } else {
@@ -322,6 +326,8 @@ struct JobPlan {
     /// Where the first attempt started from; later attempts start from
     /// here too until the job has a checkpoint of its own.
     initial: Option<Restored>,
+    /// Checkpoint statistics across attempts (the RunningJob reads them).
+    history: SharedHistory,
 }
 
 impl JobPlan {
@@ -411,6 +417,7 @@ impl JobPlan {
                 first_checkpoint_id,
                 retained: owned,
                 graph,
+                history: self.history.clone(),
             },
             runtime: io.handle().clone(),
             attempt,

@@ -65,6 +65,43 @@ pub enum Error {
 }
 
 impl Error {
+    /// A short, stable name for the kind of failure, for metrics and
+    /// dashboards: `limit_memory`, `limit_call_timeout`, `limit_fuel`,
+    /// `limit_emit`, `limit_hostcall`, `trap`, `guest_error`, `source`,
+    /// `sink`, `storage`, `checkpoint`, `restore`, `lease`, `job`, `other`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Guest { message, .. } => {
+                // The sandbox words its messages in one place
+                // (`guest::instance::describe_trap`); these are its prefixes.
+                if message.contains("limit memory_mb") {
+                    "limit_memory"
+                } else if message.contains("limit call_timeout_ms") {
+                    "limit_call_timeout"
+                } else if message.contains("limit fuel") {
+                    "limit_fuel"
+                } else if message.contains("limit max_emit") {
+                    "limit_emit"
+                } else if message.contains("limit max_hostcall_bytes") {
+                    "limit_hostcall"
+                } else if message.contains("trapped in") || message.contains("panicked") {
+                    "trap"
+                } else {
+                    "guest_error"
+                }
+            }
+            Error::Source(_) => "source",
+            Error::Sink(_) => "sink",
+            Error::Storage(_) => "storage",
+            Error::Checkpoint(_) => "checkpoint",
+            Error::Restore(_) => "restore",
+            Error::Lease(_) => "lease",
+            Error::GaveUp { cause, .. } => cause.kind(),
+            Error::JobFile { .. } | Error::InvalidJob { .. } | Error::Component { .. } => "job",
+            Error::Usage(_) => "other",
+        }
+    }
+
     pub(crate) fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         Error::InvalidJob { field: field.into(), message: message.into() }
     }

@@ -51,6 +51,6 @@ pub use checkpoint::{CheckpointConfig, RestoreMode, Retention, StartFrom, StartO
 pub use engine::{Engine, EngineConfig};
 pub use error::{Error, Result};
 pub use exec::restart::RestartStrategy;
-pub use exec::{CancelHandle, JobMetrics, JobReport, JobStatus, OperatorMetrics, RunningJob};
+pub use exec::{CancelHandle, JobMetrics, JobObserver, JobReport, JobStatus, OperatorMetrics, RunningJob};
 pub use guest::Limits;
 pub use job::{ExecutionConfig, GeneratorSpec, JobSpec, OperatorCode, OperatorSpec, SinkSpec, SourceSpec};

@@ -20,6 +20,8 @@ pub struct CheckpointedJob {
 #[derive(Clone)]
 pub struct Shape {
     pub tokenizer: &'static str,
+    /// The counter's component: `counter` (Rust) or another language's.
+    pub counter: &'static str,
     pub tokenizers: u32,
     pub counters: u32,
     pub lines: usize,
@@ -44,6 +46,7 @@ impl Default for Shape {
     fn default() -> Self {
         Shape {
             tokenizer: "tokenizer",
+            counter: "counter",
             tokenizers: 2,
             counters: 2,
             lines: 6000,
@@ -148,7 +151,7 @@ inline_threshold_bytes = {inline}
                 rate = shape.rate,
                 tokenizer = guest(shape.tokenizer).display(),
                 tokenizers = shape.tokenizers,
-                counter = guest("counter").display(),
+                counter = guest(shape.counter).display(),
                 counters = shape.counters,
                 dir = shape.dir,
                 interval = shape.interval_ms,

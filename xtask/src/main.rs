@@ -15,6 +15,7 @@
 //! reuse builds): they are then copied into the repository's `target/`.
 
 mod bench;
+mod python;
 mod demo;
 mod fuzz;
 mod tools;
@@ -129,6 +130,7 @@ fn build_guests() -> Result<PathBuf> {
             .with_context(|| format!("the build produced no component for {guest} in {}", built.display()))?;
         copy_if_elsewhere(&file, &documented.join(&wanted))?;
     }
+    python::build_python_guests(&root(), &target_dir(), &documented)?;
     Ok(documented)
 }
 
@@ -161,6 +163,7 @@ fn test(extra: &[String]) -> Result<()> {
     step("checking formatting");
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
     let guests = build_guests()?;
+    python::test_python(&root())?;
     let moto_server = tools::ensure_moto(&target_dir())?;
     step("running the test suite");
     let mut command = cargo();

@@ -21,11 +21,11 @@ fn moto_requirement() -> String {
 }
 
 /// Directory of a virtual environment's executables.
-fn bin_dir(venv: &Path) -> PathBuf {
+pub(crate) fn bin_dir(venv: &Path) -> PathBuf {
     if cfg!(windows) { venv.join("Scripts") } else { venv.join("bin") }
 }
 
-fn executable(venv: &Path, name: &str) -> PathBuf {
+pub(crate) fn executable(venv: &Path, name: &str) -> PathBuf {
     bin_dir(venv).join(if cfg!(windows) { format!("{name}.exe") } else { name.to_owned() })
 }
 
@@ -55,7 +55,7 @@ pub fn ensure_moto(target_dir: &Path) -> Result<PathBuf> {
         return Ok(server);
     }
 
-    let python = find_python()?;
+    let python = find_python("the S3 tests run moto, a Python S3 server")?;
     crate::step(&format!("installing {wanted} into {}", venv.display()));
     if venv.exists() {
         std::fs::remove_dir_all(&venv).with_context(|| format!("cannot remove the stale {}", venv.display()))?;
@@ -87,9 +87,10 @@ pub fn ensure_moto(target_dir: &Path) -> Result<PathBuf> {
     Ok(server)
 }
 
-/// The Python interpreter that creates the venv: `python3`, or `python` when
-/// that is Python 3 (Windows); a clear error when there is none.
-fn find_python() -> Result<PathBuf> {
+/// The Python interpreter that creates a venv: `python3`, or `python` when
+/// that is Python 3 (Windows); a clear error, saying what needs it
+/// (`needed_by`), when there is none.
+pub(crate) fn find_python(needed_by: &str) -> Result<PathBuf> {
     for candidate in ["python3", "python"] {
         let Ok(output) = Command::new(candidate).arg("--version").output() else { continue };
         let version = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
@@ -98,15 +99,14 @@ fn find_python() -> Result<PathBuf> {
         }
     }
     bail!(
-        "python3 was not found: the S3 tests run moto, a Python S3 server, and need Python 3.9 or newer \
-         with pip and venv (on Debian/Ubuntu: `apt-get install python3 python3-venv`; on macOS: \
-         `brew install python`)"
+        "python3 was not found: {needed_by}, and need Python 3.9 or newer with pip and venv (on \
+         Debian/Ubuntu: `apt-get install python3 python3-venv`; on macOS: `brew install python`)"
     )
 }
 
 /// Runs a command with its output captured; the output is shown only when
 /// it fails.
-fn quiet(command: &mut Command) -> Result<Output> {
+pub(crate) fn quiet(command: &mut Command) -> Result<Output> {
     let line = format!("{command:?}");
     let output = command.output().with_context(|| format!("cannot run {line}"))?;
     if !output.status.success() {

@@ -138,6 +138,7 @@ fn generate(u: &mut Unstructured<'_>) -> ArbitraryResult<CheckpointMetadata> {
         sink: SinkSnapshot {
             staged: (0..u.int_in_range(0..=3)?).map(|_| file_name(u)).collect::<ArbitraryResult<_>>()?,
         },
+        stats: None,
     })
 }
 

@@ -34,8 +34,10 @@ use super::metadata::{
 };
 use super::retention::JobEnd;
 use super::shared::SharedFiles;
+use super::stats::{self, CheckpointStats, CheckpointStatus, SharedHistory};
 use super::storage::{CheckpointLocation, CheckpointStorage};
 use super::writer::TaskEvent;
+use super::writer::micros;
 use crate::error::{Error, Result};
 use crate::job::SinkSpec;
 use crate::sinks;
@@ -69,6 +71,8 @@ pub(crate) struct CoordinatorSetup {
     pub(crate) completion_notices: Vec<crossbeam_channel::Sender<u64>>,
     /// Fails the job (stops its tasks) with the coordinator's error.
     pub(crate) fail: Box<dyn Fn(Error) + Send + Sync>,
+    /// The job's checkpoint statistics, across its attempts.
+    pub(crate) history: SharedHistory,
 }
 
 struct Pending {
@@ -77,6 +81,7 @@ struct Pending {
     trigger_time_ms: u64,
     source: Option<u64>,
     subtasks: BTreeMap<(usize, u32), Ack>,
+    stats: CheckpointStats,
     staged: Vec<String>,
     reply: Option<std::sync::mpsc::Sender<Result<u64>>>,
 }
@@ -87,6 +92,7 @@ struct Ack {
     incremental: bool,
     /// Per chunk of `snapshot`: is it a delta?
     deltas: Vec<bool>,
+    stats: stats::SubtaskStats,
 }
 
 /// Per (operator index, subtask): its state as of the newest complete
@@ -147,6 +153,14 @@ impl Coordinator {
     pub(crate) async fn run(mut self) -> Result<Vec<CheckpointLocation>> {
         if let Some(storage) = &self.setup.storage {
             self.shared = SharedFiles::load(storage, &self.setup.job_id).await;
+            // A new host (not a restart within this one) shows the history
+            // the checkpoints on disk carry.
+            let mut history = self.setup.history.lock().unwrap_or_else(|p| p.into_inner());
+            if history.checkpoints.is_empty() {
+                for stats in std::mem::take(&mut self.shared.loaded_stats) {
+                    history.record(stats);
+                }
+            }
         }
         loop {
             if let Some(end) = self.step().await {
@@ -237,7 +251,9 @@ impl Coordinator {
             self.source_exhausted = true;
             return;
         }
-        self.pending = Some(Pending { reply, ..Pending::empty(id) });
+        let pending = Pending { reply, ..Pending::empty(id) };
+        stats::update(&self.setup.history, pending.stats.clone());
+        self.pending = Some(pending);
     }
 
     async fn on_event(&mut self, event: TaskEvent) -> Result<()> {
@@ -255,11 +271,14 @@ impl Coordinator {
                 }
                 self.complete_if_acknowledged().await?;
             }
-            TaskEvent::SubtaskAck { checkpoint_id, operator, snapshot, incremental, deltas, staged } => {
+            TaskEvent::SubtaskAck { checkpoint_id, operator, snapshot, incremental, deltas, mut stats, staged } => {
                 match self.pending.as_mut().filter(|p| p.id == checkpoint_id) {
                     Some(p) => {
                         p.staged.extend(staged);
-                        p.subtasks.insert((operator, snapshot.subtask), Ack { snapshot, incremental, deltas });
+                        stats.end_to_end_us = micros(p.triggered.elapsed());
+                        stats.operator =
+                            self.setup.graph.operators.get(operator).map(|o| o.name.clone()).unwrap_or_default();
+                        p.subtasks.insert((operator, snapshot.subtask), Ack { snapshot, incremental, deltas, stats });
                     }
                     // The checkpoint was aborted while this upload ran: its
                     // directory was already cleaned, so the file it wrote
@@ -287,7 +306,8 @@ impl Coordinator {
                 return self.fail_pending(reason).await;
             }
         };
-        let metadata = self.metadata(&pending, &chains, false);
+        let mut metadata = self.metadata(&pending, &chains, false);
+        metadata.stats = Some(completed_stats(&pending, &chains));
         match self.write_and_commit(metadata).await {
             Ok(()) => {
                 self.chains = chains;
@@ -367,6 +387,7 @@ impl Coordinator {
             source: SourcePosition { position: pending.source.unwrap_or(0) },
             operators,
             sink: SinkSnapshot { staged: pending.staged.clone() },
+            stats: None,
         }
     }
 
@@ -376,6 +397,9 @@ impl Coordinator {
         if let Some(storage) = &self.setup.storage {
             let started = Instant::now();
             storage.put_metadata(&self.setup.job_id, id, metadata.encode()).await?;
+            if let Some(stats) = &metadata.stats {
+                stats::update(&self.setup.history, stats.clone());
+            }
             if metadata.end_of_input {
                 tracing::info!(checkpoint = id, "final checkpoint {id} (end of input): committing the last output");
             } else {
@@ -407,6 +431,9 @@ impl Coordinator {
     async fn fail_pending(&mut self, reason: String) -> Result<()> {
         let Some(pending) = self.pending.take() else { return Ok(()) };
         tracing::warn!(checkpoint = pending.id, "checkpoint {} aborted: {reason}", pending.id);
+        let failed =
+            CheckpointStats { status: CheckpointStatus::Failed { reason: reason.clone() }, ..pending_stats(&pending) };
+        stats::update(&self.setup.history, failed);
         self.delete_aborted(&pending).await;
         if let Some(reply) = pending.reply {
             let _ = reply.send(Err(Error::Checkpoint(format!("checkpoint {} aborted: {reason}", pending.id))));
@@ -486,7 +513,9 @@ impl Coordinator {
         }
         if end == JobEnd::Finished && result.is_ok() {
             let last = Pending { staged: std::mem::take(&mut self.finished_staged), ..Pending::empty(self.next_id) };
-            result = self.write_and_commit(self.metadata(&last, &Chains::new(), true)).await;
+            let mut metadata = self.metadata(&last, &Chains::new(), true);
+            metadata.stats = Some(CheckpointStats { end_of_input: true, ..completed_stats(&last, &Chains::new()) });
+            result = self.write_and_commit(metadata).await;
         }
         // A finished job whose last commit failed has failed.
         let end = if end == JobEnd::Finished && result.is_err() { JobEnd::Failed } else { end };
@@ -505,10 +534,12 @@ impl Coordinator {
 
 impl Pending {
     fn empty(id: u64) -> Self {
+        let trigger_time_ms = now_ms();
         Pending {
             id,
             triggered: Instant::now(),
-            trigger_time_ms: now_ms(),
+            trigger_time_ms,
+            stats: CheckpointStats::in_progress(id, trigger_time_ms),
             source: None,
             subtasks: BTreeMap::new(),
             staged: Vec::new(),
@@ -547,4 +578,27 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
     }
+}
+
+/// A pending checkpoint's statistics so far: the subtasks that acknowledged.
+fn pending_stats(pending: &Pending) -> CheckpointStats {
+    let subtasks: Vec<stats::SubtaskStats> = pending.subtasks.values().map(|ack| ack.stats.clone()).collect();
+    CheckpointStats {
+        checkpointed_bytes: subtasks.iter().map(|s| s.checkpointed_bytes).sum(),
+        files_written: subtasks.iter().map(|s| s.files_written).sum(),
+        subtasks,
+        ..pending.stats.clone()
+    }
+}
+
+/// The statistics of `pending` as it completes with `chains`.
+fn completed_stats(pending: &Pending, chains: &Chains) -> CheckpointStats {
+    let mut stats = pending_stats(pending);
+    for (subtask, key) in stats.subtasks.iter_mut().zip(pending.subtasks.keys()) {
+        subtask.state_bytes = chains.get(key).map_or(0, |chain| chain.chunks.iter().map(|c| c.data.len()).sum());
+    }
+    stats.state_bytes = stats.subtasks.iter().map(|s| s.state_bytes).sum();
+    stats.status = CheckpointStatus::Completed;
+    stats.end_to_end_us = Some(micros(pending.triggered.elapsed()));
+    stats
 }

@@ -2,10 +2,12 @@
 //!
 //! ```text
 //! magic    8 bytes  "WEIRCKPT"
-//! version  u16 LE   FORMAT_VERSION; a reader refuses any other by number
+//! version  u16 LE   FORMAT_VERSION (2); version 1 is read too; a reader
+//!                   refuses any other by number
 //! reserved u16      0
 //! length   u64 LE   length of the body
-//! body     postcard encoding of `CheckpointMetadata`
+//! body     postcard encoding of `CheckpointMetadata` (without `stats`), then,
+//!          from version 2, the postcard encoding of `Option<CheckpointStats>`
 //! crc32c   u32 LE   CRC-32C of everything before it
 //! ```
 //!
@@ -16,10 +18,13 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::stats::CheckpointStats;
 use crate::guest::StateKind;
 
 pub const MAGIC: &[u8; 8] = b"WEIRCKPT";
-pub const FORMAT_VERSION: u16 = 1;
+pub const FORMAT_VERSION: u16 = 2;
+/// The oldest version this host still reads (no statistics).
+pub const OLDEST_READABLE_VERSION: u16 = 1;
 const HEADER_LEN: usize = 8 + 2 + 2 + 8;
 const TRAILER_LEN: usize = 4;
 
@@ -28,7 +33,9 @@ const TRAILER_LEN: usize = 4;
 pub enum MetadataError {
     #[error("not a Weir checkpoint metadata file (bad magic)")]
     BadMagic,
-    #[error("unknown metadata format version {0} (this weir reads version {FORMAT_VERSION})")]
+    #[error(
+        "unknown metadata format version {0} (this weir reads versions {OLDEST_READABLE_VERSION} to {FORMAT_VERSION})"
+    )]
     UnknownVersion(u16),
     #[error("truncated: {0}")]
     Truncated(String),
@@ -56,6 +63,10 @@ pub struct CheckpointMetadata {
     pub source: SourcePosition,
     pub operators: Vec<OperatorSnapshot>,
     pub sink: SinkSnapshot,
+    /// What taking the checkpoint cost (version 2 on; `None` in version 1).
+    /// Encoded after the rest of the body, so version 1 bodies still decode.
+    #[serde(skip)]
+    pub stats: Option<CheckpointStats>,
 }
 
 /// The shape of the job that took the checkpoint.
@@ -219,7 +230,7 @@ impl CheckpointMetadata {
 
     pub fn encode(&self) -> Vec<u8> {
         // Serializing plain data into a Vec cannot fail.
-        let body = postcard::to_allocvec(self).unwrap_or_default();
+        let body = postcard::to_allocvec(&(self, &self.stats)).unwrap_or_default();
         let mut out = Vec::with_capacity(HEADER_LEN + body.len() + TRAILER_LEN);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -239,7 +250,7 @@ impl CheckpointMetadata {
             return Err(MetadataError::Truncated(format!("{} bytes, shorter than the header", bytes.len())));
         }
         let version = u16::from_le_bytes([bytes[8], bytes[9]]);
-        if version != FORMAT_VERSION {
+        if !(OLDEST_READABLE_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(MetadataError::UnknownVersion(version));
         }
         let mut len = [0u8; 8];
@@ -255,8 +266,12 @@ impl CheckpointMetadata {
         if stored != computed {
             return Err(MetadataError::Checksum { stored, computed });
         }
-        let (metadata, rest): (CheckpointMetadata, &[u8]) =
-            postcard::take_from_bytes(&covered[HEADER_LEN..]).map_err(|e| MetadataError::Malformed(e.to_string()))?;
+        let malformed = |e: postcard::Error| MetadataError::Malformed(e.to_string());
+        let (mut metadata, mut rest): (CheckpointMetadata, &[u8]) =
+            postcard::take_from_bytes(&covered[HEADER_LEN..]).map_err(malformed)?;
+        if version >= 2 {
+            (metadata.stats, rest) = postcard::take_from_bytes(rest).map_err(malformed)?;
+        }
         if !rest.is_empty() {
             return Err(MetadataError::Malformed(format!("{} bytes after the body", rest.len())));
         }
@@ -316,6 +331,20 @@ pub(crate) mod tests {
                 }],
             }],
             sink: SinkSnapshot { staged: vec!["part-0-7-abcd".into()] },
+            stats: Some(CheckpointStats {
+                status: crate::checkpoint::stats::CheckpointStatus::Completed,
+                end_to_end_us: Some(250_000),
+                state_bytes: 4096,
+                checkpointed_bytes: 1024,
+                files_written: 1,
+                subtasks: vec![crate::checkpoint::stats::SubtaskStats {
+                    operator: "counter".into(),
+                    subtask: 0,
+                    sync_us: 900,
+                    ..Default::default()
+                }],
+                ..CheckpointStats::in_progress(7, 1_700_000_000_000)
+            }),
         }
     }
 

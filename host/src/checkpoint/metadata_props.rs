@@ -129,6 +129,7 @@ fn metadata() -> impl Strategy<Value = CheckpointMetadata> {
                 source: SourcePosition { position },
                 operators,
                 sink: SinkSnapshot { staged },
+                stats: None,
             },
         )
 }

@@ -12,6 +12,8 @@
 //!   state of the key groups it owns.
 //! - [`retention`]: the policy table of DESIGN.md, as code.
 //! - [`lease`]: one writer per job, through a conditionally created object.
+//! - [`stats`]: what each checkpoint cost, per subtask; kept in memory and
+//!   in `_metadata`.
 //! - `shared`: which checkpoints reference which `shared/` files (incremental
 //!   checkpoints), so that a file goes with the last checkpoint using it.
 //!
@@ -26,6 +28,7 @@ mod metadata_props;
 pub mod restore;
 pub mod retention;
 pub(crate) mod shared;
+pub mod stats;
 pub mod storage;
 pub(crate) mod writer;
 

@@ -38,6 +38,9 @@ pub(crate) struct SharedFiles {
     /// `false` when some checkpoint's references are unknown: then nothing
     /// is ever reported unreferenced.
     complete: bool,
+    /// The statistics of the checkpoints `load` read, oldest first (for a
+    /// job's checkpoint history after a restart of the host).
+    pub(crate) loaded_stats: Vec<super::stats::CheckpointStats>,
 }
 
 impl SharedFiles {
@@ -61,7 +64,10 @@ impl SharedFiles {
                 Err(e) => Err(e.to_string()),
             };
             match metadata {
-                Ok(metadata) => shared.add(id, &metadata),
+                Ok(metadata) => {
+                    shared.add(id, &metadata);
+                    shared.loaded_stats.extend(metadata.stats);
+                }
                 Err(e) => {
                     tracing::warn!(
                         "cannot read {}: its shared files are unknown, so none will be deleted ({e})",

@@ -11,7 +11,10 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc::UnboundedSender;
 
+use std::time::{Duration, Instant};
+
 use super::metadata::{ChunkData, ChunkRef, StateFile, SubtaskSnapshot};
+use super::stats::SubtaskStats;
 use super::storage::CheckpointStorage;
 use crate::operator::Snapshot;
 
@@ -30,6 +33,8 @@ pub(crate) enum TaskEvent {
         snapshot: SubtaskSnapshot,
         incremental: bool,
         deltas: Vec<bool>,
+        /// Its timings and what it wrote; the coordinator adds the rest.
+        stats: SubtaskStats,
         staged: Vec<String>,
     },
     /// A subtask could not take its part of `checkpoint_id`.
@@ -39,6 +44,15 @@ pub(crate) enum TaskEvent {
     /// A subtask of the last operator finished; `staged` is its output not
     /// yet committed.
     SinkFinished { staged: Vec<String> },
+}
+
+/// How long a subtask's part of a checkpoint took before the upload.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct SnapshotTimings {
+    /// First barrier in to the last (inputs blocked meanwhile).
+    pub(crate) alignment: Duration,
+    /// The guest's `snapshot` call.
+    pub(crate) sync: Duration,
 }
 
 /// Shared by every task of a job. Cheap to clone.
@@ -81,14 +95,24 @@ impl CheckpointWriter {
         operator: usize,
         subtask: u32,
         snapshot: Snapshot,
+        timings: SnapshotTimings,
         staged: Vec<String>,
     ) {
+        let submitted = Instant::now();
         let Snapshot { incremental, chunks } = snapshot;
         let deltas: Vec<bool> = chunks
             .iter()
             .map(|c| weir_wire::state::chunk_version(&c.data) == Ok(weir_wire::state::DELTA_VERSION))
             .collect();
         let total: usize = chunks.iter().map(|c| c.data.len()).sum();
+        let stats = SubtaskStats {
+            subtask,
+            alignment_us: micros(timings.alignment),
+            sync_us: micros(timings.sync),
+            checkpointed_bytes: total as u64,
+            incremental,
+            ..SubtaskStats::default()
+        };
         let Some((storage, job)) = self.inner.storage.clone().filter(|_| total > self.inner.inline_threshold) else {
             let chunks = chunks
                 .into_iter()
@@ -100,7 +124,7 @@ impl CheckpointWriter {
                 })
                 .collect();
             let snapshot = SubtaskSnapshot { subtask, chunks };
-            self.send(TaskEvent::SubtaskAck { checkpoint_id, operator, snapshot, incremental, deltas, staged });
+            self.send(TaskEvent::SubtaskAck { checkpoint_id, operator, snapshot, incremental, deltas, stats, staged });
             return;
         };
 
@@ -141,6 +165,7 @@ impl CheckpointWriter {
                     snapshot: SubtaskSnapshot { subtask, chunks: refs },
                     incremental,
                     deltas,
+                    stats: SubtaskStats { async_us: micros(submitted.elapsed()), files_written: 1, ..stats },
                     staged,
                 },
                 Err(e) => TaskEvent::Declined { checkpoint_id, reason: e.to_string() },
@@ -148,4 +173,8 @@ impl CheckpointWriter {
             let _ = events.send(event);
         });
     }
+}
+
+pub(crate) fn micros(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
 }

@@ -214,6 +214,8 @@ fn to_json(m: &CheckpointMetadata) -> serde_json::Value {
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "sink": { "staged": m.sink.staged },
+        // Durations in microseconds, sizes in bytes (see `checkpoint::stats`).
+        "stats": m.stats,
     })
 }
 

@@ -34,7 +34,7 @@ pub use metrics::{JobMetrics, OperatorMetrics};
 use operator_task::{OperatorTask, Output, SnapshotPolicy};
 use router::Router;
 use source_task::SourceTask;
-pub use supervisor::{CancelHandle, JobReport, JobStatus, RunningJob};
+pub use supervisor::{CancelHandle, JobObserver, JobReport, JobStatus, RunningJob};
 
 use crate::checkpoint::coordinator::{Command, Coordinator, CoordinatorSetup};
 use crate::checkpoint::retention::JobEnd;
@@ -205,6 +205,8 @@ pub(crate) struct CheckpointPlan {
     pub(crate) first_checkpoint_id: u64,
     pub(crate) retained: Vec<crate::checkpoint::storage::CheckpointLocation>,
     pub(crate) graph: crate::checkpoint::metadata::GraphFingerprint,
+    /// The job's statistics, shared by all its attempts.
+    pub(crate) history: crate::checkpoint::stats::SharedHistory,
 }
 
 /// Builds the channels, starts the coordinator and one thread per subtask.
@@ -274,6 +276,7 @@ pub(crate) fn start(prepared: Prepared) -> Result<Attempt> {
             source_barriers: barriers_tx,
             completion_notices: notice_txs,
             fail: Box::new(move |error| fail_shared.fail(error)),
+            history: checkpoints.history,
         },
         events_rx,
         commands_rx,

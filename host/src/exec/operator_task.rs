@@ -20,7 +20,9 @@ use weir_wire::batch::{self, BatchReader};
 
 use super::router::{RouteError, Router};
 use super::{Message, Shared, TaskExit};
-use crate::checkpoint::writer::{CheckpointWriter, TaskEvent};
+use std::time::Duration;
+
+use crate::checkpoint::writer::{CheckpointWriter, SnapshotTimings, TaskEvent};
 use crate::error::{Error, Result};
 use crate::guest::InstanceContext;
 use crate::operator::{LoadedOperator, OperatorInstance, Snapshot, SnapshotMode, StateChunk};
@@ -96,11 +98,13 @@ struct Alignment {
     blocked: Vec<bool>,
     /// The checkpoint being aligned.
     checkpoint: Option<u64>,
+    /// When its first barrier arrived.
+    started: Option<std::time::Instant>,
 }
 
 impl Alignment {
     fn new(inputs: usize) -> Self {
-        Alignment { open: vec![true; inputs], blocked: vec![false; inputs], checkpoint: None }
+        Alignment { open: vec![true; inputs], blocked: vec![false; inputs], checkpoint: None, started: None }
     }
 
     fn readable(&self) -> Vec<usize> {
@@ -120,6 +124,7 @@ impl Alignment {
     fn release(&mut self) {
         self.blocked.fill(false);
         self.checkpoint = None;
+        self.started = None;
     }
 }
 
@@ -154,12 +159,14 @@ impl OperatorTask {
                     }
                     alignment.blocked[input] = true;
                     alignment.checkpoint = Some(checkpoint_id);
+                    alignment.started.get_or_insert_with(std::time::Instant::now);
                 }
                 Message::End => alignment.open[input] = false,
             }
             if let Some(checkpoint_id) = alignment.aligned() {
                 self.take_completions(&mut history);
-                if !self.checkpoint(checkpoint_id, instance.as_mut(), &mut history)? {
+                let aligning = alignment.started.map_or(Duration::ZERO, |started| started.elapsed());
+                if !self.checkpoint(checkpoint_id, instance.as_mut(), &mut history, aligning)? {
                     return Ok(TaskExit::Stopped);
                 }
                 alignment.release();
@@ -190,8 +197,11 @@ impl OperatorTask {
         checkpoint_id: u64,
         instance: &mut dyn OperatorInstance,
         history: &mut SnapshotHistory,
+        aligning: Duration,
     ) -> Result<bool> {
+        let started = std::time::Instant::now();
         let snapshot = instance.snapshot(checkpoint_id, history.next_mode(self.snapshots))?;
+        let timings = SnapshotTimings { alignment: aligning, sync: started.elapsed() };
         self.check_snapshot(&snapshot)?;
         history.taken(checkpoint_id, snapshot.incremental);
         let staged = match &mut self.output {
@@ -203,7 +213,7 @@ impl OperatorTask {
             }
             Output::Sink(sink) => sink.prepare_commit(checkpoint_id)?,
         };
-        self.writer.submit(checkpoint_id, self.operator_index, self.context.subtask_index, snapshot, staged);
+        self.writer.submit(checkpoint_id, self.operator_index, self.context.subtask_index, snapshot, timings, staged);
         Ok(true)
     }
 

@@ -16,6 +16,7 @@ use super::restart::{RestartStrategy, Restarts};
 use super::{Attempt, AttemptControl, AttemptEnd, JobMetrics, Prepared};
 use crate::checkpoint::lease::Lease;
 use crate::checkpoint::retention::JobEnd;
+use crate::checkpoint::stats::{CheckpointHistory, SharedHistory};
 use crate::checkpoint::storage::CheckpointLocation;
 use crate::error::{Error, Result};
 
@@ -57,6 +58,10 @@ struct Control {
     current: Mutex<Option<AttemptControl>>,
     /// Set when the job's lease went to another host: no restart then.
     lease_lost: Mutex<Option<Error>>,
+    /// Failed attempts by `Error::kind`.
+    failures: Mutex<std::collections::BTreeMap<&'static str, u64>>,
+    /// The supervisor is done: the job ended, however.
+    ended: AtomicBool,
 }
 
 impl Control {
@@ -79,6 +84,7 @@ pub struct RunningJob {
     name: String,
     control: Arc<Control>,
     supervisor: JoinHandle<Result<JobReport>>,
+    history: SharedHistory,
 }
 
 /// Cancels a running job from anywhere (a signal handler, another thread).
@@ -110,6 +116,30 @@ impl RunningJob {
     /// Restarts after failures so far.
     pub fn restarts(&self) -> u32 {
         self.control.restarts.load(Ordering::Relaxed)
+    }
+
+    /// Failed attempts so far, by [`Error::kind`] (a guest trap, a breached
+    /// limit, a storage error...).
+    pub fn failures(&self) -> std::collections::BTreeMap<&'static str, u64> {
+        self.control.failures.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The job's checkpoint statistics: counts and the recent history,
+    /// across restarts (and, for checkpoints still on disk, across hosts).
+    pub fn checkpoint_stats(&self) -> CheckpointHistory {
+        self.history.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// A handle that reads the checkpoint statistics and metrics and can
+    /// cancel the job, cheap to clone and `Send`: for a server thread that
+    /// watches a job while another thread waits for it.
+    pub fn observer(&self) -> JobObserver {
+        JobObserver {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            control: self.control.clone(),
+            history: self.history.clone(),
+        }
     }
 
     /// True once the job has ended ([`RunningJob::wait`] will not block).
@@ -145,6 +175,62 @@ impl RunningJob {
     }
 }
 
+/// What [`RunningJob::observer`] returns: a view of a job that does not own
+/// it (the owner still `wait`s for it).
+#[derive(Clone)]
+pub struct JobObserver {
+    id: String,
+    name: String,
+    control: Arc<Control>,
+    history: SharedHistory,
+}
+
+impl JobObserver {
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// See [`RunningJob::metrics`].
+    pub fn metrics(&self) -> JobMetrics {
+        self.control.current().map(|attempt| attempt.metrics()).unwrap_or_default()
+    }
+
+    pub fn restarts(&self) -> u32 {
+        self.control.restarts.load(Ordering::Relaxed)
+    }
+
+    /// See [`RunningJob::failures`].
+    pub fn failures(&self) -> std::collections::BTreeMap<&'static str, u64> {
+        self.control.failures.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// See [`RunningJob::checkpoint_stats`].
+    pub fn checkpoint_stats(&self) -> CheckpointHistory {
+        self.history.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// See [`RunningJob::trigger_checkpoint`].
+    pub fn trigger_checkpoint(&self) -> Result<u64> {
+        match self.control.current() {
+            Some(attempt) => attempt.trigger_checkpoint(),
+            None => Err(Error::Usage("the job is not running".into())),
+        }
+    }
+
+    pub fn cancel(&self) {
+        self.control.cancel();
+    }
+
+    /// Whether the job is still running (or between restarts).
+    pub fn is_running(&self) -> bool {
+        !self.control.ended.load(Ordering::SeqCst)
+    }
+}
+
 /// Starts the supervisor thread on an already prepared first attempt.
 pub(crate) fn supervise(
     id: String,
@@ -153,12 +239,15 @@ pub(crate) fn supervise(
     factory: Box<dyn AttemptFactory>,
     strategy: RestartStrategy,
     lease: Option<(Lease, Duration)>,
+    history: SharedHistory,
 ) -> Result<RunningJob> {
     let control = Arc::new(Control {
         cancelled: AtomicBool::new(false),
         restarts: AtomicU32::new(0),
         current: Mutex::default(),
         lease_lost: Mutex::default(),
+        failures: Mutex::default(),
+        ended: AtomicBool::new(false),
     });
     let runtime = first.runtime.clone();
     let lease = lease.map(|(mut lease, ttl)| {
@@ -198,13 +287,14 @@ pub(crate) fn supervise(
             // Only now: the factory holds the engine, whose I/O runtime the
             // release above needs even when the embedder dropped its Engine.
             drop(factory);
+            supervisor_control.ended.store(true, Ordering::SeqCst);
             result
         })
         .map_err(|e| {
             control.cancel();
             Error::Usage(format!("cannot start the job supervisor: {e}"))
         })?;
-    Ok(RunningJob { id, name, control, supervisor })
+    Ok(RunningJob { id, name, control, supervisor, history })
 }
 
 fn run(
@@ -239,6 +329,7 @@ fn run(
             }
             AttemptEnd::Failed(error) => error,
         };
+        *control.failures.lock().unwrap_or_else(|p| p.into_inner()).entry(error.kind()).or_insert(0) += 1;
         let Some(delay) = restarts.next_delay(started) else {
             if let Err(e) = attempt.settle(JobEnd::Failed) {
                 tracing::warn!("while failing: {e}");

@@ -1,0 +1,209 @@
+"""``Context``, handed to ``process`` and ``finish``: emits output, knows the
+current event's key, owns the state handles; ``OpenContext``, handed to
+``open``: declares state handles and restores them from the checkpoint."""
+
+from __future__ import annotations
+
+from typing import Any, List, Optional, Tuple, Union
+
+from . import codec as _codec
+from . import log
+from . import state as _state
+from .chunk import Chunk, Kind
+from .errors import Error
+from .framing import NO_KEY_GROUP, NO_TIMESTAMP, BatchWriter
+from .info import OperatorInfo
+
+__all__ = ["Context", "OpenContext"]
+
+BytesLike = Union[bytes, bytearray, memoryview, str]
+
+# Where the context is: outside any event, in an event without a key group,
+# in a keyed event.
+_NO_EVENT, _UNKEYED, _KEYED = 0, 1, 2
+
+
+def _as_bytes(data: BytesLike, what: str) -> bytes:
+    if isinstance(data, bytes):
+        return data
+    if isinstance(data, str):
+        return data.encode("utf-8")
+    if isinstance(data, (bytearray, memoryview)):
+        return bytes(data)
+    raise TypeError(f"an emitted {what} must be bytes or str, not {type(data).__name__} ({data!r:.80})")
+
+
+class Context:
+    """What an operator sees while it processes events or finishes: where to
+    emit output, its ``OperatorInfo``, and the current event's key, which
+    scopes keyed state."""
+
+    def __init__(self, info: OperatorInfo) -> None:
+        self.info = info
+        self._stores: List[Any] = []
+        self._output = BatchWriter()
+        self._push = self._output.push
+        self._scope = _NO_EVENT
+        self._key = b""
+        self._key_group = 0
+        self._timestamp = NO_TIMESTAMP
+        # Restored chunks of handles `open` did not declare, returned again
+        # by every full snapshot so that no state is silently dropped.
+        self._unclaimed: List[Chunk] = []
+
+    def emit(self, key: BytesLike, value: BytesLike) -> None:
+        """Emits an event with the timestamp of the input event being
+        processed (none in ``finish``). A ``str`` is sent as UTF-8."""
+        if type(key) is not bytes:
+            key = _as_bytes(key, "key")
+        if type(value) is not bytes:
+            value = _as_bytes(value, "value")
+        self._push(NO_KEY_GROUP, self._timestamp, key, value)
+
+    def emit_with_timestamp(self, key: BytesLike, value: BytesLike, timestamp: int) -> None:
+        """Emits an event with a timestamp (milliseconds since the Unix
+        epoch)."""
+        self._output.push(NO_KEY_GROUP, timestamp, _as_bytes(key, "key"), _as_bytes(value, "value"))
+
+    @property
+    def timestamp(self) -> Optional[int]:
+        """The timestamp of the event being processed; None outside
+        ``process`` or for an event without one."""
+        return None if self._timestamp == NO_TIMESTAMP else self._timestamp
+
+    # -- the runtime's side -------------------------------------------------
+
+    def _enter(self, key_group: int, timestamp: int, key: bytes) -> None:
+        self._timestamp = timestamp
+        if key_group == NO_KEY_GROUP:
+            self._scope = _UNKEYED
+        else:
+            self._scope = _KEYED
+            self._key = key
+            self._key_group = key_group
+
+    def _leave(self) -> None:
+        self._scope = _NO_EVENT
+        self._timestamp = NO_TIMESTAMP
+
+    def _current_key(self, handle: str) -> Tuple[int, bytes]:
+        if self._scope == _KEYED:
+            return self._key_group, self._key
+        if self._scope == _NO_EVENT:
+            raise Error(
+                f"keyed state `{handle}` was used with no current key: keyed state is scoped by the key "
+                "of the event being processed, so it is only available in `process` (use operator state "
+                "in `finish`)"
+            )
+        raise Error(
+            f"keyed state `{handle}` was used for an event without a key group: the operator's input "
+            "is not keyed (set `key_by = true` on it in the job file)"
+        )
+
+    def _take_output(self) -> bytes:
+        return self._output.finish()
+
+    def _discard_output(self) -> None:
+        self._output.reset()
+
+    def _snapshot(self, incremental: bool) -> List[Chunk]:
+        """Every handle's chunks, in declaration order: complete, then the
+        unclaimed ones; or what changed since the previous snapshot. Marks
+        everything clean once all of it is encoded."""
+        chunks: List[Chunk] = []
+        for store in self._stores:
+            if incremental:
+                store._snapshot_delta(chunks)
+            else:
+                store._snapshot_full(chunks)
+        if not incremental:
+            chunks.extend(self._unclaimed)
+        for store in self._stores:
+            store._clean()
+        return chunks
+
+
+class OpenContext:
+    """What ``open`` gets: the instance's ``OperatorInfo`` and the means to
+    declare state handles. Declaring a handle loads its restored state, if
+    the checkpoint holds any.
+
+    Every ``codec`` defaults to ``weir.codec.JSON`` (see ``weir.codec``);
+    declare ``weir.codec.U64`` and friends for compact, typed state that a
+    Rust operator can read too.
+    """
+
+    def __init__(self, info: OperatorInfo, restored: List[Chunk]) -> None:
+        self._ctx = Context(info)
+        self._restored = list(restored)
+        self._open = True
+
+    @property
+    def info(self) -> OperatorInfo:
+        """Who this instance is and its configuration."""
+        return self._ctx.info
+
+    def keyed_value(self, name: str, codec: _codec.Codec = _codec.DEFAULT) -> _state.ValueState:
+        """Declares a value per key."""
+        return self._declare(_state.keyed_value(self._ctx, name, codec))
+
+    def keyed_map(
+        self,
+        name: str,
+        key_codec: _codec.Codec = _codec.DEFAULT,
+        codec: _codec.Codec = _codec.DEFAULT,
+    ) -> _state.MapState:
+        """Declares a map per key: map keys with ``key_codec``, values with
+        ``codec``."""
+        return self._declare(_state.keyed_map(self._ctx, name, key_codec, codec))
+
+    def keyed_list(self, name: str, codec: _codec.Codec = _codec.DEFAULT) -> _state.ListState:
+        """Declares a list per key."""
+        return self._declare(_state.keyed_list(self._ctx, name, codec))
+
+    def operator_value(self, name: str, codec: _codec.Codec = _codec.DEFAULT) -> _state.ValueState:
+        """Declares one value for this subtask."""
+        return self._declare(_state.operator_value(self._ctx, name, codec))
+
+    def operator_list(self, name: str, codec: _codec.Codec = _codec.DEFAULT) -> _state.ListState:
+        """Declares one list for this subtask."""
+        return self._declare(_state.operator_list(self._ctx, name, codec))
+
+    def _declare(self, store: Any) -> Any:
+        name = store.name
+        for c in [getattr(store, "codec", None), getattr(store, "key_codec", None)]:
+            if c is not None and not isinstance(c, _codec.Codec):
+                raise TypeError(f"state `{name}`: a codec must be a weir.codec.Codec, not {type(c).__name__}")
+        if not self._open:
+            raise Error(f"state handle `{name}` is declared after `open`: declare every handle in `open`")
+        if not isinstance(name, str) or not name:
+            raise Error("a state handle name must be a non-empty string")
+        if any(declared.name == name for declared in self._ctx._stores):
+            raise Error(f"state handle `{name}` is declared twice")
+        mine = [chunk for chunk in self._restored if chunk.handle == name]
+        self._restored = [chunk for chunk in self._restored if chunk.handle != name]
+        for chunk in mine:
+            if chunk.kind != store.kind:
+                raise Error(
+                    f"state handle `{name}` is declared as {store.kind.wit_name} but the restored checkpoint "
+                    f"holds it as {Kind(chunk.kind).wit_name}"
+                )
+            store._restore(chunk.key_group, chunk.data)
+        self._ctx._stores.append(store)
+        return store
+
+    def _into_context(self) -> Context:
+        """Ends ``open``: restored chunks nobody declared are kept for the
+        next snapshots."""
+        self._open = False
+        reported = []
+        for chunk in self._restored:
+            if (chunk.handle, chunk.kind) not in reported:
+                reported.append((chunk.handle, chunk.kind))
+                log.warn(
+                    f"restored {Kind(chunk.kind).wit_name} state `{chunk.handle}` is not declared by `open`; "
+                    "it is kept unchanged in every snapshot"
+                )
+        self._ctx._unclaimed = self._restored
+        self._restored = []
+        return self._ctx

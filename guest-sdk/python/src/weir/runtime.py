@@ -1,0 +1,101 @@
+"""``Runtime``: one operator instance driven through the four calls of the
+WIT ``operator`` interface, with plain Python types.
+
+The export glue (``weir.export_operator``) keeps one ``Runtime`` per
+component instance and forwards the WIT calls to it; ``weir.testing.Harness``
+drives one under plain CPython.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, List, NamedTuple
+
+from .chunk import Chunk
+from .context import Context, OpenContext
+from .errors import Error
+from .event import Event
+from .framing import NO_KEY_GROUP, NO_TIMESTAMP, MalformedBatch, read_batch
+from .info import OperatorInfo
+
+__all__ = ["Runtime", "Snapshot"]
+
+
+class Snapshot(NamedTuple):
+    """What ``snapshot`` returns (the WIT ``state-snapshot``)."""
+
+    #: False: ``chunks`` is the complete state. True: what changed since the
+    #: previous snapshot (``wit/STATE.md``, "Incremental snapshots").
+    incremental: bool
+    chunks: List[Chunk]
+
+
+class Runtime:
+    """An operator instance and its ``Context``."""
+
+    def __init__(self, factory: Callable[[], Any], info: OperatorInfo, restored: List[Chunk]) -> None:
+        """The WIT ``init``: constructs the operator and runs its ``open``
+        with the restored chunks (empty for a fresh start)."""
+        open_ctx = OpenContext(info, restored)
+        self.operator = factory()
+        opener = getattr(self.operator, "open", None)
+        if opener is not None:
+            opener(open_ctx)
+        self.context: Context = open_ctx._into_context()
+        self._snapshots = 0
+
+    def process(self, batch: bytes) -> bytes:
+        """The WIT ``process``: runs the operator's ``process`` on every event
+        of a packed batch (``wit/FRAMING.md``) and returns the packed output.
+
+        A malformed batch is an error. On any error the output of the batch
+        is discarded (the error fails the job anyway).
+        """
+        ctx = self.context
+        process = self.operator.process
+        enter = ctx._enter
+        try:
+            for key_group, timestamp, key, value in read_batch(batch):
+                enter(key_group, timestamp, key)
+                process(
+                    ctx,
+                    Event(
+                        key,
+                        value,
+                        None if timestamp == NO_TIMESTAMP else timestamp,
+                        None if key_group == NO_KEY_GROUP else key_group,
+                    ),
+                )
+        except MalformedBatch as e:
+            ctx._discard_output()
+            raise Error(f"malformed input batch: {e}") from None
+        except BaseException:
+            ctx._discard_output()
+            raise
+        finally:
+            ctx._leave()
+        return ctx._take_output()
+
+    def snapshot(self, checkpoint_id: int, incremental: bool = False) -> Snapshot:
+        """The WIT ``snapshot``: the state of every handle as chunks
+        (``wit/STATE.md``), plus the restored chunks ``open`` did not claim;
+        or, when ``incremental`` is asked, what changed since the previous
+        call. The first snapshot of an instance is always complete."""
+        del checkpoint_id  # the previous call is the base, whatever its id
+        incremental = bool(incremental) and self._snapshots > 0
+        chunks = self.context._snapshot(incremental)
+        self._snapshots += 1
+        return Snapshot(incremental, chunks)
+
+    def finish(self) -> bytes:
+        """The WIT ``finish``: runs the operator's ``finish`` and returns its
+        output."""
+        ctx = self.context
+        ctx._leave()
+        finish = getattr(self.operator, "finish", None)
+        try:
+            if finish is not None:
+                finish(ctx)
+        except BaseException:
+            ctx._discard_output()
+            raise
+        return ctx._take_output()
