@@ -10,7 +10,7 @@ use crate::checkpoint_support::*;
 use crate::support::*;
 
 /// The counters in other languages, by component name.
-const COUNTERS: &[&str] = &["counter-py"];
+const COUNTERS: &[&str] = &["counter-py", "counter-c"];
 
 fn shape(counter: &'static str) -> Shape {
     warm_compiled_cache();

@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::{build_guests, build_host, root, run, step};
+use crate::{build_host, build_rust_guests, root, run, step};
 
 pub fn run_demo() -> Result<()> {
-    let guests = build_guests()?;
+    let guests = build_rust_guests()?;
     let weir = build_host()?;
     let demo = root().join("target/demo");
     if demo.exists() {

@@ -15,9 +15,10 @@
 //! reuse builds): they are then copied into the repository's `target/`.
 
 mod bench;
-mod python;
+mod c;
 mod demo;
 mod fuzz;
+mod python;
 mod tools;
 
 use std::path::{Path, PathBuf};
@@ -28,7 +29,7 @@ use anyhow::{Context, Result, bail};
 /// Guest crates built by `build-guests`: the examples, then the fixtures the
 /// tests use.
 const GUESTS: &[&str] =
-    &["tokenizer", "counter", "hostile", "hostile-net", "cli-command", "boundary", "chatty", "faulty"];
+    &["tokenizer", "counter", "hostile", "hostile-net", "cli-command", "boundary", "chatty", "faulty", "store"];
 const WASM_TARGET: &str = "wasm32-wasip2";
 
 fn main() -> Result<()> {
@@ -107,8 +108,18 @@ fn ensure_wasm_target() -> Result<()> {
         .with_context(|| format!("the {WASM_TARGET} target is missing and rustup could not add it"))
 }
 
-/// Builds every guest; returns the directory holding the `.wasm` files.
+/// Builds every guest, Rust and the other languages' (which need Python
+/// and Node); returns the directory holding the `.wasm` files.
 fn build_guests() -> Result<PathBuf> {
+    let documented = build_rust_guests()?;
+    python::build_python_guests(&root(), &target_dir(), &documented)?;
+    c::build_c_guests(&root(), &documented)?;
+    Ok(documented)
+}
+
+/// Builds the Rust guests only: all the demo needs, with nothing but the
+/// Rust toolchain.
+fn build_rust_guests() -> Result<PathBuf> {
     ensure_wasm_target()?;
     step("building guest components");
     let mut command = cargo();
@@ -130,7 +141,6 @@ fn build_guests() -> Result<PathBuf> {
             .with_context(|| format!("the build produced no component for {guest} in {}", built.display()))?;
         copy_if_elsewhere(&file, &documented.join(&wanted))?;
     }
-    python::build_python_guests(&root(), &target_dir(), &documented)?;
     Ok(documented)
 }
 

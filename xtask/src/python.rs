@@ -307,4 +307,3 @@ fn hash_file(hasher: &mut DefaultHasher, base: &Path, file: &Path) -> Result<()>
     hasher.write(&contents);
     Ok(())
 }
-

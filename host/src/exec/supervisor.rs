@@ -80,11 +80,8 @@ impl Control {
 /// A job that is running. Dropping the handle does not stop the job; call
 /// [`RunningJob::cancel`] and then [`RunningJob::wait`].
 pub struct RunningJob {
-    id: String,
-    name: String,
-    control: Arc<Control>,
+    observer: JobObserver,
     supervisor: JoinHandle<Result<JobReport>>,
-    history: SharedHistory,
 }
 
 /// Cancels a running job from anywhere (a signal handler, another thread).
@@ -101,45 +98,41 @@ impl CancelHandle {
 
 impl RunningJob {
     pub fn id(&self) -> &str {
-        &self.id
+        self.observer.id()
     }
 
     pub fn name(&self) -> &str {
-        &self.name
+        self.observer.name()
     }
 
-    /// The counters of the attempt running now.
+    /// The counters of the attempt running now (of the last one, once the
+    /// job has ended).
     pub fn metrics(&self) -> JobMetrics {
-        self.control.current().map(|attempt| attempt.metrics()).unwrap_or_default()
+        self.observer.metrics()
     }
 
     /// Restarts after failures so far.
     pub fn restarts(&self) -> u32 {
-        self.control.restarts.load(Ordering::Relaxed)
+        self.observer.restarts()
     }
 
     /// Failed attempts so far, by [`Error::kind`] (a guest trap, a breached
     /// limit, a storage error...).
     pub fn failures(&self) -> std::collections::BTreeMap<&'static str, u64> {
-        self.control.failures.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.observer.failures()
     }
 
     /// The job's checkpoint statistics: counts and the recent history,
     /// across restarts (and, for checkpoints still on disk, across hosts).
     pub fn checkpoint_stats(&self) -> CheckpointHistory {
-        self.history.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.observer.checkpoint_stats()
     }
 
     /// A handle that reads the checkpoint statistics and metrics and can
-    /// cancel the job, cheap to clone and `Send`: for a server thread that
-    /// watches a job while another thread waits for it.
+    /// trigger checkpoints or cancel the job; cheap to clone and `Send`: for
+    /// a server thread that watches a job while another thread waits for it.
     pub fn observer(&self) -> JobObserver {
-        JobObserver {
-            id: self.id.clone(),
-            name: self.name.clone(),
-            control: self.control.clone(),
-            history: self.history.clone(),
-        }
+        self.observer.clone()
     }
 
     /// True once the job has ended ([`RunningJob::wait`] will not block).
@@ -148,21 +141,18 @@ impl RunningJob {
     }
 
     pub fn cancel(&self) {
-        self.control.cancel();
+        self.observer.cancel();
     }
 
     pub fn cancel_handle(&self) -> CancelHandle {
-        CancelHandle(self.control.clone())
+        CancelHandle(self.observer.control.clone())
     }
 
     /// Takes a checkpoint now (after the one in flight, if any) and blocks
     /// until it is complete; returns its id. Needs a `[checkpoint]`
     /// configuration.
     pub fn trigger_checkpoint(&self) -> Result<u64> {
-        match self.control.current() {
-            Some(attempt) => attempt.trigger_checkpoint(),
-            None => Err(Error::Usage("the job is between attempts".into())),
-        }
+        self.observer.trigger_checkpoint()
     }
 
     /// Blocks until the job has ended and its end is settled: output
@@ -194,7 +184,8 @@ impl JobObserver {
         &self.name
     }
 
-    /// See [`RunningJob::metrics`].
+    /// The counters of the attempt running now (of the last one, once the
+    /// job has ended).
     pub fn metrics(&self) -> JobMetrics {
         self.control.current().map(|attempt| attempt.metrics()).unwrap_or_default()
     }
@@ -203,21 +194,22 @@ impl JobObserver {
         self.control.restarts.load(Ordering::Relaxed)
     }
 
-    /// See [`RunningJob::failures`].
+    /// Failed attempts so far, by [`Error::kind`].
     pub fn failures(&self) -> std::collections::BTreeMap<&'static str, u64> {
         self.control.failures.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// See [`RunningJob::checkpoint_stats`].
+    /// Checkpoint counts and the recent history (see [`CheckpointHistory`]).
     pub fn checkpoint_stats(&self) -> CheckpointHistory {
         self.history.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// See [`RunningJob::trigger_checkpoint`].
+    /// Takes a checkpoint now (after the one in flight, if any) and blocks
+    /// until it is complete; returns its id.
     pub fn trigger_checkpoint(&self) -> Result<u64> {
         match self.control.current() {
             Some(attempt) => attempt.trigger_checkpoint(),
-            None => Err(Error::Usage("the job is not running".into())),
+            None => Err(Error::Usage("the job is between attempts or has ended".into())),
         }
     }
 
@@ -294,7 +286,7 @@ pub(crate) fn supervise(
             control.cancel();
             Error::Usage(format!("cannot start the job supervisor: {e}"))
         })?;
-    Ok(RunningJob { id, name, control, supervisor, history })
+    Ok(RunningJob { observer: JobObserver { id, name, control, history }, supervisor })
 }
 
 fn run(

@@ -1,0 +1,273 @@
+//! C guests: operators written in C against `wit/operator.wit`,
+//! `wit/FRAMING.md` and `wit/STATE.md` alone (no SDK, no generated
+//! bindings), compiled to a core WebAssembly module by `zig cc` and turned
+//! into a component here with `wit-component`.
+//!
+//! - [`ensure_zig`]: a virtual environment at `<target>/tools/ziglang-venv`
+//!   holding the pinned `ziglang` package from PyPI (Zig's toolchain as a
+//!   wheel; `python -m ziglang cc` is clang with a bundled wasm linker).
+//! - [`build_c_guests`]: builds every example of [`C_GUESTS`] into
+//!   `<target>/wasm32-wasip2/release/<name>.wasm` and copies it to the
+//!   documented directory, like the Rust guests. A guest whose inputs (its
+//!   sources, the WIT files, the compiler version and flags) hash as at the
+//!   last build is not rebuilt.
+//!
+//! The C is compiled for `wasm32-freestanding` with `-nostdlib`: the module
+//! brings its own allocator and imports nothing, so the component imports
+//! nothing either (not even WASI). `wit-component` then embeds the world's
+//! type information (`embed_component_metadata`) and wraps the module
+//! (`ComponentEncoder`), checking its exports against the WIT.
+
+use std::collections::hash_map::DefaultHasher;
+use std::fs::File;
+use std::hash::Hasher;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use anyhow::{Context, Result, bail};
+
+/// The `ziglang` release (PyPI) the C guests are compiled with.
+pub const ZIGLANG_VERSION: &str = "0.17.1";
+
+/// The WIT world every operator targets (`wit/operator.wit`).
+const WORLD: &str = "operator-component";
+
+/// C guests: the example's directory under `examples/` (its `src/*.c` are
+/// compiled together) and the name of the `.wasm` it is built into.
+pub const C_GUESTS: &[(&str, &str)] = &[("counter-c", "counter-c")];
+
+/// `zig cc` arguments before the sources and output: freestanding (no libc,
+/// no WASI), bulk memory so that `memcpy` and friends lower to
+/// `memory.copy`/`memory.fill`, no entry point (a reactor: the host calls the
+/// exports), no debug info. Warnings are errors: the compiler is pinned.
+const CFLAGS: &[&str] = &[
+    "--target=wasm32-freestanding",
+    "-O2",
+    "-g0",
+    "-nostdlib",
+    "-mbulk-memory",
+    "-std=c11",
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+    "-Wl,--no-entry",
+    "-Wl,--strip-debug",
+];
+
+/// Bumped when the way a component is built changes beyond what the inputs
+/// record, so that stamps written by an older xtask no longer match.
+const RECIPE: &str = "weir-c-guest-1";
+
+/// Builds the C guests that are out of date into
+/// `<target>/wasm32-wasip2/release/<name>.wasm` and copies every one to
+/// `out_dir` (the documented `target/wasm32-wasip2/release`).
+pub fn build_c_guests(root: &Path, out_dir: &Path) -> Result<()> {
+    let target_dir = crate::target_dir();
+    let built_dir = target_dir.join("wasm32-wasip2").join("release");
+    let work = target_dir.join("c-guests");
+    let wit = hash_tree(&root.join("wit"), &|path| has_extension(path, "wit"))?;
+    let mut zig: Option<PathBuf> = None;
+    for &(example, name) in C_GUESTS {
+        let dir = root.join("examples").join(example);
+        let sources = list_files(&dir.join("src"), &|path| has_extension(path, "c") || has_extension(path, "h"))?;
+        let c_files: Vec<&PathBuf> = sources.iter().filter(|path| has_extension(path, "c")).collect();
+        if c_files.is_empty() {
+            bail!("{} has no .c file to build {name} from", dir.join("src").display());
+        }
+        let inputs = format!(
+            "{RECIPE}\nziglang=={ZIGLANG_VERSION}\ncflags={}\nsources={:016x}\nwit={wit:016x}\n",
+            CFLAGS.join(" "),
+            hash_files(&dir, &sources)?
+        );
+        let built = built_dir.join(format!("{name}.wasm"));
+        let stamp = work.join(format!("{name}.inputs"));
+        let fresh = built.exists() && std::fs::read_to_string(&stamp).is_ok_and(|s| s == inputs);
+        if !fresh {
+            if zig.is_none() {
+                zig = Some(ensure_zig(&target_dir)?);
+            }
+            let python = zig.as_ref().expect("set above");
+            crate::step(&format!("building C guest {example} (zig cc + wit-component)"));
+            std::fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
+            let core = work.join(format!("{name}.core.wasm"));
+            let mut command = Command::new(python);
+            command.args(["-m", "ziglang", "cc"]).args(CFLAGS).arg("-o").arg(&core).args(&c_files);
+            // Zig's caches stay in the target directory too.
+            command.env("ZIG_GLOBAL_CACHE_DIR", target_dir.join("tools/zig-cache"));
+            command.env("ZIG_LOCAL_CACHE_DIR", target_dir.join("tools/zig-cache"));
+            quiet(&mut command).with_context(|| format!("zig cc could not compile {}", dir.display()))?;
+            let module = std::fs::read(&core).with_context(|| format!("cannot read {}", core.display()))?;
+            let component = componentize(root, module)
+                .with_context(|| format!("cannot turn {} into a component of the world `{WORLD}`", core.display()))?;
+            write_atomically(&built, &component)?;
+            std::fs::write(&stamp, &inputs).with_context(|| format!("cannot write {}", stamp.display()))?;
+        }
+        crate::copy_if_elsewhere(&built, &out_dir.join(format!("{name}.wasm")))?;
+    }
+    Ok(())
+}
+
+/// Embeds the world's component type in a core module and encodes it as a
+/// component, validating both the module's exports against the WIT and the
+/// result.
+fn componentize(root: &Path, mut module: Vec<u8>) -> Result<Vec<u8>> {
+    let wit_dir = root.join("wit");
+    let mut resolve = wit_parser::Resolve::default();
+    let (package, _) = resolve.push_dir(&wit_dir).with_context(|| format!("cannot parse {}", wit_dir.display()))?;
+    let world = resolve.select_world(&[package], Some(WORLD))?;
+    wit_component::embed_component_metadata(&mut module, &resolve, world, wit_component::StringEncoding::UTF8)?;
+    wit_component::ComponentEncoder::default().module(&module)?.validate(true).encode()
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().expect("a file in a directory");
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let partial = path.with_extension("wasm.partial");
+    std::fs::write(&partial, bytes).with_context(|| format!("cannot write {}", partial.display()))?;
+    std::fs::rename(&partial, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Makes sure `<target_dir>/tools/ziglang-venv` holds the pinned `ziglang`;
+/// returns the venv's Python, which runs `python -m ziglang cc`. Quiet when
+/// there is nothing to do, and idempotent: a stamp written after a
+/// successful install records the requirement, and a venv whose stamp does
+/// not match is rebuilt from scratch.
+pub fn ensure_zig(target_dir: &Path) -> Result<PathBuf> {
+    let tools = target_dir.join("tools");
+    let venv = tools.join("ziglang-venv");
+    let stamp = venv.join(".weir-installed");
+    let python = executable(&venv, "python");
+    let wanted = format!("ziglang=={ZIGLANG_VERSION}");
+    let installed = || python.exists() && std::fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == wanted);
+
+    if installed() {
+        return Ok(python);
+    }
+    std::fs::create_dir_all(&tools).with_context(|| format!("cannot create {}", tools.display()))?;
+    // Two xtasks at once (shared target directories) must not install into
+    // the same venv together; the lock is released on drop.
+    let lock_path = tools.join("ziglang-venv.lock");
+    let lock = File::create(&lock_path).with_context(|| format!("cannot create {}", lock_path.display()))?;
+    lock.lock().with_context(|| format!("cannot lock {}", lock_path.display()))?;
+    if installed() {
+        return Ok(python);
+    }
+
+    let system_python = find_python()?;
+    crate::step(&format!("installing {wanted} into {}", venv.display()));
+    if venv.exists() {
+        std::fs::remove_dir_all(&venv).with_context(|| format!("cannot remove the stale {}", venv.display()))?;
+    }
+    quiet(Command::new(&system_python).args(["-m", "venv"]).arg(&venv)).with_context(|| {
+        format!(
+            "cannot create a Python virtual environment at {} (on Debian/Ubuntu install the venv \
+             module: `apt-get install python3-venv`)",
+            venv.display()
+        )
+    })?;
+    quiet(
+        Command::new(&python)
+            .args(["-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-input"])
+            .arg(&wanted),
+    )
+    .with_context(|| format!("pip could not install {wanted} (PyPI must be reachable)"))?;
+    let version = quiet(Command::new(&python).args(["-m", "ziglang", "version"]))?;
+    let version = String::from_utf8_lossy(&version.stdout).trim().to_owned();
+    if version != ZIGLANG_VERSION {
+        bail!("{} reports zig {version}, expected {ZIGLANG_VERSION}", venv.display());
+    }
+    std::fs::write(&stamp, format!("{wanted}\n")).with_context(|| format!("cannot write {}", stamp.display()))?;
+    Ok(python)
+}
+
+/// Directory of a virtual environment's executables.
+fn bin_dir(venv: &Path) -> PathBuf {
+    if cfg!(windows) { venv.join("Scripts") } else { venv.join("bin") }
+}
+
+fn executable(venv: &Path, name: &str) -> PathBuf {
+    bin_dir(venv).join(if cfg!(windows) { format!("{name}.exe") } else { name.to_owned() })
+}
+
+/// The Python interpreter that creates the venv: `python3`, or `python` when
+/// that is Python 3 (Windows); a clear error when there is none.
+fn find_python() -> Result<PathBuf> {
+    for candidate in ["python3", "python"] {
+        let Ok(output) = Command::new(candidate).arg("--version").output() else { continue };
+        let version = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
+        if output.status.success() && version.trim().starts_with("Python 3") {
+            return Ok(candidate.into());
+        }
+    }
+    bail!(
+        "python3 was not found: the C guests (examples/*-c) are compiled with Zig, installed from \
+         PyPI's `ziglang` package, which needs Python 3 with pip and venv (on Debian/Ubuntu: \
+         `apt-get install python3 python3-venv`; on macOS: `brew install python`)"
+    )
+}
+
+/// Runs a command with its output captured; the output is shown only when
+/// it fails.
+fn quiet(command: &mut Command) -> Result<Output> {
+    let line = format!("{command:?}");
+    let output = command.output().with_context(|| format!("cannot run {line}"))?;
+    if !output.status.success() {
+        bail!(
+            "{line} failed ({})\n{}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(output)
+}
+
+fn has_extension(path: &Path, extension: &str) -> bool {
+    path.extension().is_some_and(|e| e == extension)
+}
+
+/// The files under `dir` that `wanted` accepts, sorted; hidden entries are
+/// skipped.
+fn list_files(dir: &Path, wanted: &dyn Fn(&Path) -> bool) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    collect(dir, wanted, &mut files)?;
+    files.sort();
+    Ok(files)
+}
+
+fn collect(dir: &Path, wanted: &dyn Fn(&Path) -> bool, out: &mut Vec<PathBuf>) -> Result<()> {
+    let entries = std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
+    for entry in entries {
+        let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        if entry.file_type()?.is_dir() {
+            collect(&path, wanted, out)?;
+        } else if wanted(&path) {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// A hash of the files under `dir` that `wanted` accepts.
+fn hash_tree(dir: &Path, wanted: &dyn Fn(&Path) -> bool) -> Result<u64> {
+    hash_files(dir, &list_files(dir, wanted)?)
+}
+
+/// A hash of the paths (relative to `base`) and contents of `files`. Only
+/// compared with itself (a stamp), so std's SipHash will do.
+fn hash_files(base: &Path, files: &[PathBuf]) -> Result<u64> {
+    let mut hasher = DefaultHasher::new();
+    for file in files {
+        let relative = file.strip_prefix(base).unwrap_or(file);
+        let contents = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+        hasher.write(relative.to_string_lossy().as_bytes());
+        hasher.write_u8(0);
+        hasher.write_usize(contents.len());
+        hasher.write(&contents);
+    }
+    Ok(hasher.finish())
+}
