@@ -1,16 +1,17 @@
 //! Conformance across languages: the word count with the counter written in
-//! Python (componentize-py) and in C (no SDK, from the specs alone) gives
+//! Python (componentize-py), JavaScript (componentize-js) and C (no SDK,
+//! from the specs alone) gives
 //! output identical to the Rust run, survives kill -9 and resume, and a
 //! checkpoint written by one language's counter restores into another's.
 //!
-//! Python components take seconds to compile; the compiled-component cache
-//! makes that once per machine, not once per run.
+//! Python and JavaScript components take seconds to compile; the
+//! compiled-component cache makes that once per machine, not once per run.
 
 use crate::checkpoint_support::*;
 use crate::support::*;
 
 /// The counters in other languages, by component name.
-const COUNTERS: &[&str] = &["counter-py", "counter-c"];
+const COUNTERS: &[&str] = &["counter-py", "counter-js", "counter-c"];
 
 fn shape(counter: &'static str) -> Shape {
     warm_compiled_cache();

@@ -18,6 +18,7 @@ mod bench;
 mod c;
 mod demo;
 mod fuzz;
+mod js;
 mod python;
 mod tools;
 
@@ -114,6 +115,7 @@ fn build_guests() -> Result<PathBuf> {
     let documented = build_rust_guests()?;
     python::build_python_guests(&root(), &target_dir(), &documented)?;
     c::build_c_guests(&root(), &documented)?;
+    js::build_js_guests(&root(), &target_dir(), &documented)?;
     Ok(documented)
 }
 
@@ -174,6 +176,7 @@ fn test(extra: &[String]) -> Result<()> {
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
     let guests = build_guests()?;
     python::test_python(&root())?;
+    js::test_js(&root())?;
     let moto_server = tools::ensure_moto(&target_dir())?;
     step("running the test suite");
     let mut command = cargo();

@@ -215,8 +215,8 @@ fn describe_trap(call: &str, trap: &wasmtime::Error, limits: &Limits) -> String 
             format!("limit fuel = {} exceeded: {call} ran out of fuel", limits.fuel.unwrap_or(0))
         }
         Some(wasmtime::Trap::UnreachableCodeReached) => format!(
-            "trapped in {call}: the guest aborted (`unreachable`: a Rust panic or abort; its message, if any, \
-             is in the guest's log lines above)"
+            "trapped in {call}: the guest aborted (`unreachable`: a panic or abort in the guest's code or \
+             language runtime; its message, if any, is in the guest's log lines above)"
         ),
         Some(wasmtime::Trap::StackOverflow) => format!("trapped in {call}: stack overflow"),
         // Rust and C guests keep their stack in linear memory: overflowing

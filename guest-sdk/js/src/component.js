@@ -1,0 +1,12 @@
+// The entry point for a component's own entry module: everything
+// '@weir/operator' exports, with the SDK's log wired to the host's `log`
+// import (`weir:operator/host`). It imports that WIT interface, so it only
+// loads inside a component built by componentize-js; unit tests under Node
+// import '@weir/operator' (or '../src/index.js') instead.
+
+import { log as hostLog } from 'weir:operator/host@0.1.0';
+import { setLogSink } from './log.js';
+
+setLogSink((level, message) => hostLog(level, message));
+
+export * from './index.js';

@@ -1,0 +1,48 @@
+// @weir/operator: the JavaScript SDK for Weir operators.
+//
+// An operator is a class: its constructor declares state handles through an
+// OpenContext, `process(ctx, event)` handles one event, and the optional
+// `finish(ctx)` runs at the end of bounded input. The component's entry
+// module exports it with `exportOperator` (import it from
+// '@weir/operator/component' there, so that logs reach the host):
+//
+//   import { codecs, exportOperator } from '@weir/operator/component';
+//
+//   class Counter {
+//     constructor(ctx) {
+//       this.count = ctx.keyedValue('count', codecs.u64);
+//     }
+//     process(ctx, event) {
+//       const n = this.count.update((n) => (n ?? 0) + 1);
+//       ctx.emit(event.key, String(n));
+//     }
+//   }
+//
+//   export const operator = exportOperator(Counter);
+//
+// The SDK hides the WIT bindings, the batch framing (wit/FRAMING.md) and the
+// state format (wit/STATE.md); snapshots, restores and incremental deltas
+// need no code from the operator.
+
+export { exportOperator, errorMessage } from './glue.js';
+export { Runtime } from './runtime.js';
+export { Context, OpenContext } from './context.js';
+export { Event, BatchWriter, NO_KEY_GROUP, forEachEvent, readBatch } from './batch.js';
+export { OperatorInfo, DEFAULT_MAX_PARALLELISM } from './info.js';
+export { ValueState, MapState, ListState } from './state.js';
+export { codecs, encode, decode, Writer, Reader, DEFAULT_CODEC } from './codecs.js';
+export {
+  ChunkWriter,
+  DeltaWriter,
+  KINDS,
+  FULL_VERSION,
+  DELTA_VERSION,
+  chunkVersion,
+  forEachEntry,
+  isKeyed,
+  mergeChain,
+  readChunk,
+  readDelta,
+} from './chunk.js';
+export { DecodeError } from './bytes.js';
+export { log, setLogSink, LEVELS } from './log.js';

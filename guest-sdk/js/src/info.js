@@ -1,0 +1,68 @@
+// OperatorInfo: who this operator instance is (name, subtask, key groups)
+// and its configuration from the job file.
+
+/** The number of key groups when a job file does not set max_parallelism. */
+export const DEFAULT_MAX_PARALLELISM = 128;
+
+/** Who this instance is, as the host described it to `init`. */
+export class OperatorInfo {
+  /**
+   * Subtask 0 of 1, owning every key group of DEFAULT_MAX_PARALLELISM, with
+   * no configuration, unless `options` says otherwise:
+   * { subtaskIndex, parallelism, maxParallelism, keyGroups: {start, end} | null,
+   *   config: { key: 'value' } or [['key', 'value']] }.
+   */
+  constructor(name, options = {}) {
+    const maxParallelism = options.maxParallelism ?? DEFAULT_MAX_PARALLELISM;
+    /** The operator's name in the job file. */
+    this.name = name;
+    /** This subtask's index, from 0 to parallelism - 1. */
+    this.subtaskIndex = options.subtaskIndex ?? 0;
+    /** The number of parallel subtasks of this operator. */
+    this.parallelism = options.parallelism ?? 1;
+    /** The number of key groups keys are hashed into. */
+    this.maxParallelism = maxParallelism;
+    /**
+     * The key groups this subtask owns, { start, end } with end exclusive;
+     * null when the operator's input is not keyed.
+     */
+    this.keyGroups =
+      options.keyGroups === undefined ? { start: 0, end: Math.min(maxParallelism, 0xffff) } : options.keyGroups;
+    const config = options.config ?? [];
+    this.configMap = new Map(config instanceof Map ? config : Array.isArray(config) ? config : Object.entries(config));
+    Object.freeze(this);
+  }
+
+  /** From the WIT `operator-context` record. */
+  static fromWit(context) {
+    return new OperatorInfo(context.operatorName, {
+      subtaskIndex: context.subtaskIndex,
+      parallelism: context.parallelism,
+      maxParallelism: context.maxParallelism,
+      keyGroups: context.keyGroups ? { start: context.keyGroups.start, end: context.keyGroups.end } : null,
+      config: context.config,
+    });
+  }
+
+  /** One entry of the operator's [operators.config] table, or undefined. */
+  config(key) {
+    return this.configMap.get(key);
+  }
+
+  /**
+   * One config entry as a number: undefined when absent (or `fallback` when
+   * given), an error naming the key and the text when it is not a number.
+   */
+  configNumber(key, fallback) {
+    const text = this.configMap.get(key);
+    if (text === undefined) return fallback;
+    const value = text.trim() === '' ? NaN : Number(text);
+    if (!Number.isFinite(value)) throw new Error(`config \`${key}\` = ${JSON.stringify(text)} is not valid: not a number`);
+    return value;
+  }
+
+  /** Every config entry, sorted by key, as [key, value] pairs. */
+  configEntries() {
+    return [...this.configMap].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  }
+}

@@ -1,0 +1,152 @@
+// Runtime: one operator instance driven through the four calls of the WIT
+// `operator` interface, with plain JS values. The component glue
+// (`exportOperator`) keeps one Runtime per component instance; the testing
+// Harness drives one under Node.
+
+import { EVENT_OVERHEAD, Event, HEADER_LEN, NO_KEY_GROUP, batchCount } from './batch.js';
+import { DecodeError, EMPTY } from './bytes.js';
+import { Context, OpenContext } from './context.js';
+import { Current } from './state.js';
+
+const TWO_32 = 4294967296;
+const I64_MIN_HI = -2147483648;
+
+/** The error for an event header cut short, naming the field as weir_wire does. */
+function truncated(left) {
+  const field = left < 2 ? 'event key group' : left < 10 ? 'event timestamp' : left < 14 ? 'event key length' : 'event value length';
+  return new DecodeError(`truncated while reading ${field}`);
+}
+
+/**
+ * Creates the operator: `new Definition(ctx)` for a class (one with a
+ * `process` method), `definition(ctx)` for a factory function.
+ */
+function createOperator(definition, open) {
+  const isClass = typeof definition.prototype?.process === 'function';
+  const operator = isClass ? new definition(open) : definition(open);
+  if (operator === null || typeof operator !== 'object' || typeof operator.process !== 'function') {
+    throw new TypeError('the operator factory must return an object with a process(ctx, event) method');
+  }
+  return operator;
+}
+
+/** Checks what `exportOperator` or the Harness is given. */
+export function checkDefinition(definition) {
+  if (typeof definition !== 'function') {
+    throw new TypeError(
+      'an operator is a class whose constructor takes an OpenContext and that has a process(ctx, event) method, ' +
+        'or a function (ctx) => ({ process(ctx, event) { ... } })',
+    );
+  }
+  return definition;
+}
+
+function notAsync(result, call) {
+  if (result !== null && typeof result === 'object' && typeof result.then === 'function') {
+    throw new TypeError(`the operator's ${call} returned a Promise: operators are synchronous`);
+  }
+}
+
+export class Runtime {
+  /**
+   * The WIT `init`: creates the operator, whose constructor declares its
+   * handles, with the restored chunks (empty for a fresh start). Each chunk
+   * is { handle, kind, keyGroup (number or undefined), data: Uint8Array }.
+   */
+  constructor(definition, info, restored = []) {
+    checkDefinition(definition);
+    this.current = new Current();
+    const open = new OpenContext(info, this.current, restored);
+    this.operator = createOperator(definition, open);
+    const { stores, unclaimed } = open.close();
+    this.stores = stores;
+    this.unclaimed = unclaimed;
+    this.keyed = stores.some((store) => store.table !== null);
+    this.ctx = new Context(info, this.current);
+    this.snapshots = 0;
+  }
+
+  get info() {
+    return this.ctx.info;
+  }
+
+  /**
+   * The WIT `process`: runs the operator on every event of a packed batch
+   * (wit/FRAMING.md) and returns the packed output, a view valid until the
+   * next call. On an error (a malformed batch or the operator's), the
+   * batch's output is dropped.
+   */
+  process(batch) {
+    const { ctx, current, operator, keyed } = this;
+    ctx.output.reset();
+    try {
+      // forEachEvent, inlined: this loop is the per-event cost, and the
+      // engine inside a component interprets every call and property access.
+      const count = batchCount(batch);
+      // Bytes are read one by one: cheaper than DataView calls there.
+      const b = batch;
+      const end = b.length;
+      let pos = end === 0 ? 0 : HEADER_LEN;
+      for (let i = 0; i < count; i++) {
+        if (end - pos < EVENT_OVERHEAD) throw truncated(end - pos);
+        const keyGroup = b[pos] | (b[pos + 1] << 8);
+        const lo = (b[pos + 2] | (b[pos + 3] << 8) | (b[pos + 4] << 16) | (b[pos + 5] << 24)) >>> 0;
+        const hi = b[pos + 6] | (b[pos + 7] << 8) | (b[pos + 8] << 16) | (b[pos + 9] << 24);
+        const keyLen = (b[pos + 10] | (b[pos + 11] << 8) | (b[pos + 12] << 16) | (b[pos + 13] << 24)) >>> 0;
+        const valueLen = (b[pos + 14] | (b[pos + 15] << 8) | (b[pos + 16] << 16) | (b[pos + 17] << 24)) >>> 0;
+        pos += EVENT_OVERHEAD;
+        if (keyLen > end - pos) throw new DecodeError('truncated while reading event key');
+        const key = batch.subarray(pos, (pos += keyLen));
+        if (valueLen > end - pos) throw new DecodeError('truncated while reading event value');
+        const value = batch.subarray(pos, (pos += valueLen));
+        const timestamp = hi === I64_MIN_HI && lo === 0 ? null : hi * TWO_32 + lo;
+        current.enter(key, keyGroup, timestamp, keyed);
+        const result = operator.process(ctx, new Event(key, value, timestamp, keyGroup === NO_KEY_GROUP ? null : keyGroup));
+        if (result !== undefined) notAsync(result, 'process');
+      }
+      if (pos !== end) throw new DecodeError(`${end - pos} bytes left after the last entry`);
+    } catch (e) {
+      ctx.output.reset();
+      if (e.name === 'DecodeError') throw new Error(`malformed input batch: ${e.message}`);
+      throw e;
+    } finally {
+      current.leave();
+    }
+    return ctx.output.count === 0 ? EMPTY : ctx.output.bytes();
+  }
+
+  /**
+   * The WIT `snapshot`: { incremental, chunks }. Complete (every handle,
+   * then the restored chunks no handle claimed) unless `mode` is
+   * 'incremental' and this instance took a snapshot before: then deltas of
+   * the keyed handles since that snapshot, and the operator handles whole.
+   */
+  snapshot(checkpointId, mode = 'full') {
+    const incremental = mode === 'incremental' && this.snapshots > 0;
+    const chunks = [];
+    for (const store of this.stores) {
+      if (incremental) store.snapshotIncremental(chunks);
+      else store.snapshotFull(chunks);
+    }
+    if (!incremental) chunks.push(...this.unclaimed);
+    for (const store of this.stores) store.track();
+    this.snapshots++;
+    return { incremental, chunks };
+  }
+
+  /** The WIT `finish`: runs the operator's finish, if any, and returns its output. */
+  finish() {
+    const { ctx, current, operator } = this;
+    current.leave();
+    ctx.output.reset();
+    if (typeof operator.finish === 'function') {
+      try {
+        notAsync(operator.finish(ctx), 'finish');
+      } catch (e) {
+        ctx.output.reset();
+        throw e;
+      }
+    }
+    return ctx.output.count === 0 ? EMPTY : ctx.output.bytes();
+  }
+}
