@@ -30,6 +30,9 @@
 //! - [`guest`]: everything wasmtime: the engine, loading and checking
 //!   components, one sandboxed `Store` per subtask under its [`Limits`].
 //! - `sources` and `sinks`: one file per kind.
+//! - [`http`]: the REST API, the web dashboard and the Prometheus
+//!   endpoint of `weir run --http`, for embedders too: [`http::serve`]
+//!   shows the jobs of an [`http::Jobs`] registry.
 //! - [`error`]: the [`Error`] type; every variant names the file, field,
 //!   operator or subtask at fault.
 //!
@@ -42,6 +45,7 @@ pub mod engine;
 pub mod error;
 mod exec;
 pub mod guest;
+pub mod http;
 pub mod job;
 pub mod operator;
 mod sinks;

@@ -11,6 +11,7 @@ mod damage;
 mod errors;
 mod faults;
 mod guest_state;
+mod http;
 mod incremental;
 mod lease;
 mod native;

@@ -16,6 +16,7 @@
 
 mod bench;
 mod c;
+mod chromium;
 mod demo;
 mod fuzz;
 mod js;
@@ -178,11 +179,14 @@ fn test(extra: &[String]) -> Result<()> {
     python::test_python(&root())?;
     js::test_js(&root())?;
     let moto_server = tools::ensure_moto(&target_dir())?;
+    // The dashboard test drives a real browser: Debian's chromium.
+    let (browser_var, browser) = chromium::test_env(&target_dir());
     step("running the test suite");
     let mut command = cargo();
     // The guest crates are included: their unit tests run natively through
     // `weir_guest::testing::Harness`.
     command.args(["test", "--release", "--workspace"]);
     command.args(extra).env("WEIR_GUEST_DIR", &guests).env("WEIR_MOTO_SERVER", &moto_server);
+    command.env(browser_var, browser);
     run(&mut command)
 }

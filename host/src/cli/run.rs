@@ -1,10 +1,27 @@
-//! `weir run JOB.toml`: start a job, print its progress, wait for the end.
+//! `weir run JOB.toml`: start a job, print its progress, wait for the end;
+//! with `--http ADDR`, serve the REST API, the dashboard and the metrics
+//! meanwhile.
+//!
+//! Progress: on a terminal (text logs), a live line rewritten in place
+//! (throughput, counts, the last checkpoint); otherwise a log line every
+//! `--progress-interval` seconds (with `--log-format json`, an event whose
+//! fields carry the figures).
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use weir_host::{Engine, EngineConfig, JobMetrics, JobSpec, JobStatus, RestoreMode, StartFrom, StartOptions};
+use weir_host::checkpoint::stats::CheckpointStats;
+use weir_host::job::graph::JobGraph;
+use weir_host::{Engine, EngineConfig, JobMetrics, JobSpec, JobStatus, RestoreMode, StartFrom, StartOptions, http};
+
+use super::LogFormat;
+
+/// How often the live line is redrawn.
+const LIVE_EVERY: Duration = Duration::from_millis(250);
+/// The live line's throughput is over this much of the recent past.
+const THROUGHPUT_WINDOW: Duration = Duration::from_secs(2);
 
 #[derive(clap::Args)]
 pub struct RunArgs {
@@ -35,9 +52,15 @@ pub struct RunArgs {
     #[arg(long)]
     job_id: Option<String>,
 
-    /// Seconds between two progress lines.
+    /// Seconds between two progress lines (when stderr is not a terminal).
     #[arg(long, default_value_t = 2.0, value_name = "SECONDS")]
     progress_interval: f64,
+
+    /// Serves the REST API, the web dashboard (at /) and Prometheus metrics
+    /// (at /metrics) on this address while the job runs, e.g.
+    /// 127.0.0.1:8081; port 0 picks a free port (the log says which).
+    #[arg(long, value_name = "ADDR")]
+    http: Option<String>,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -46,7 +69,7 @@ enum Mode {
     Claim,
 }
 
-pub fn run(args: RunArgs) -> Result<()> {
+pub fn run(args: RunArgs, log_format: LogFormat) -> Result<()> {
     let mut spec = JobSpec::from_file(&args.job)?;
     if args.job_id.is_some() {
         spec.id = args.job_id;
@@ -64,24 +87,58 @@ pub fn run(args: RunArgs) -> Result<()> {
     };
     let options = StartOptions { from, allow_non_restored_state: args.allow_non_restored_state };
     let consume_fuel = spec.operators.iter().any(|op| op.limits.fuel.is_some());
+    let graph = JobGraph::from_spec(&spec);
+    // Listening first: a taken port fails before the job starts.
+    let server = match &args.http {
+        Some(addr) => {
+            let jobs = http::Jobs::new();
+            let server = http::serve(addr.as_str(), jobs.clone()).with_context(|| format!("--http {addr}"))?;
+            Some((jobs, server))
+        }
+        None => None,
+    };
     let engine = Engine::with_config(EngineConfig { consume_fuel, ..EngineConfig::default() })?;
     let job = engine.start_with(spec, options).with_context(|| format!("cannot start {}", args.job.display()))?;
     tracing::info!("job '{}' ({}) running; Ctrl-C cancels it", job.name(), job.id());
+    if let Some((jobs, server)) = &server {
+        jobs.add_with_graph(job.observer(), graph);
+        let addr = server.local_addr();
+        tracing::info!(address = %addr, "REST API, dashboard and metrics on http://{addr}/");
+    }
 
     let cancel = job.cancel_handle();
     ctrlc::set_handler(move || cancel.cancel()).context("cannot install the Ctrl-C / SIGTERM handler")?;
 
-    let interval = Duration::from_secs_f64(args.progress_interval.max(0.1));
-    let mut last_print = std::time::Instant::now();
+    let live = log_format == LogFormat::Text && super::live_line_possible();
+    let interval = if live { LIVE_EVERY } else { Duration::from_secs_f64(args.progress_interval.max(0.1)) };
+    let mut throughput = Throughput::default();
+    let mut last_print = Instant::now();
     while !job.is_finished() {
         std::thread::sleep(Duration::from_millis(50).min(interval));
-        if last_print.elapsed() >= interval {
-            tracing::info!("{}", progress_line(&job.metrics()));
-            last_print = std::time::Instant::now();
+        let metrics = job.metrics();
+        throughput.add(&metrics);
+        if last_print.elapsed() < interval {
+            continue;
+        }
+        last_print = Instant::now();
+        let checkpoints = job.checkpoint_stats();
+        let latest = checkpoints.latest_completed();
+        if live {
+            super::show_live_line(&live_line(&metrics, throughput.rate(), latest, job.restarts()));
+        } else {
+            log_progress(log_format, "progress", &metrics, throughput.rate(), latest);
         }
     }
+    super::clear_live_line();
     let name = job.name().to_owned();
-    let report = job.wait().with_context(|| format!("job '{name}' failed"))?;
+    let id = job.id().to_owned();
+    let last_checkpoint = job.checkpoint_stats().latest_completed().cloned();
+    let result = job.wait();
+    if let Some((jobs, server)) = server {
+        jobs.record_end(&id, &result);
+        server.shutdown();
+    }
+    let report = result.with_context(|| format!("job '{name}' failed"))?;
     let verdict = match report.status {
         JobStatus::Finished => "finished",
         JobStatus::Cancelled => "cancelled",
@@ -90,23 +147,111 @@ pub fn run(args: RunArgs) -> Result<()> {
         0 => String::new(),
         n => format!(" after {n} restart(s)"),
     };
-    tracing::info!("job '{name}' {verdict}{restarts}: {}", progress_line(&report.metrics));
+    let rate = report.metrics.source_rate();
+    log_progress(
+        log_format,
+        &format!("job '{name}' {verdict}{restarts}"),
+        &report.metrics,
+        rate,
+        last_checkpoint.as_ref(),
+    );
     Ok(())
 }
 
-/// `12.0s | source 1.20M ev (100k ev/s) | tokenizer 1.20M→6.10M | counter 6.10M→6.10M | sink 6.10M`
-fn progress_line(m: &JobMetrics) -> String {
-    let mut line = format!(
-        "{:.1}s | source {} ev ({} ev/s)",
-        m.elapsed.as_secs_f64(),
-        human(m.source_events as f64),
-        human(m.source_rate())
-    );
+/// Source events per second over the last [`THROUGHPUT_WINDOW`].
+#[derive(Default)]
+struct Throughput {
+    samples: VecDeque<(Instant, u64)>,
+}
+
+impl Throughput {
+    fn add(&mut self, metrics: &JobMetrics) {
+        let now = Instant::now();
+        // Counters restart with each attempt.
+        if self.samples.back().is_some_and(|&(_, events)| events > metrics.source_events) {
+            self.samples.clear();
+        }
+        self.samples.push_back((now, metrics.source_events));
+        while self.samples.len() > 2 && self.samples.front().is_some_and(|&(at, _)| now - at > THROUGHPUT_WINDOW) {
+            self.samples.pop_front();
+        }
+    }
+
+    fn rate(&self) -> f64 {
+        match (self.samples.front(), self.samples.back()) {
+            (Some(&(t0, e0)), Some(&(t1, e1))) if t1 > t0 => (e1 - e0) as f64 / (t1 - t0).as_secs_f64(),
+            _ => 0.0,
+        }
+    }
+}
+
+/// One progress log line (text), or an event with the figures as fields
+/// (JSON).
+fn log_progress(format: LogFormat, what: &str, m: &JobMetrics, rate: f64, checkpoint: Option<&CheckpointStats>) {
+    match format {
+        LogFormat::Text if what == "progress" => tracing::info!("{}", progress_line(m, rate, checkpoint)),
+        LogFormat::Text => tracing::info!("{what}: {}", progress_line(m, rate, checkpoint)),
+        LogFormat::Json => {
+            let operators: Vec<String> =
+                m.operators.iter().map(|op| format!("{} {}->{}", op.name, op.events_in, op.events_out)).collect();
+            tracing::info!(
+                elapsed_s = m.elapsed.as_secs_f64(),
+                source_events = m.source_events,
+                events_per_s = rate.round(),
+                sink_events = m.sink_events,
+                operators = %operators.join(", "),
+                checkpoint = checkpoint.map(|c| c.id),
+                checkpoint_ms = checkpoint.and_then(|c| c.end_to_end_us).map(|us| us / 1000),
+                checkpoint_state_bytes = checkpoint.map(|c| c.state_bytes),
+                "{what}"
+            );
+        }
+    }
+}
+
+/// `12.0s | source 1.20M ev (100k ev/s) | tokenizer 1.20M→6.10M | counter 6.10M→6.10M | sink 6.10M | checkpoint 7 (12 ms, 1.2 MiB)`
+fn progress_line(m: &JobMetrics, rate: f64, checkpoint: Option<&CheckpointStats>) -> String {
+    let mut line =
+        format!("{:.1}s | source {} ev ({} ev/s)", m.elapsed.as_secs_f64(), human(m.source_events as f64), human(rate));
     for op in &m.operators {
         line += &format!(" | {} {}→{}", op.name, human(op.events_in as f64), human(op.events_out as f64));
     }
     line += &format!(" | sink {}", human(m.sink_events as f64));
+    if let Some(c) = checkpoint {
+        line += &format!(" | checkpoint {}", checkpoint_summary(c));
+    }
     line
+}
+
+/// The live line, short enough for an 80-column terminal:
+/// `▶ 12.3s | 5.98k ev/s | in 73.2k | out 585k | checkpoint 17 (34 ms, 1.2 MiB)`
+fn live_line(m: &JobMetrics, rate: f64, checkpoint: Option<&CheckpointStats>, restarts: u32) -> String {
+    let mut line = format!(
+        "▶ {:.1}s | {} ev/s | in {} | out {}",
+        m.elapsed.as_secs_f64(),
+        human(rate),
+        human(m.source_events as f64),
+        human(m.sink_events as f64)
+    );
+    match checkpoint {
+        Some(c) => line += &format!(" | checkpoint {}", checkpoint_summary(c)),
+        None => line += " | no checkpoint yet",
+    }
+    if restarts > 0 {
+        line += &format!(" | {restarts} restart(s)");
+    }
+    line
+}
+
+/// `17 (34 ms, 1.2 MiB)`: id, end-to-end duration, state size.
+fn checkpoint_summary(c: &CheckpointStats) -> String {
+    let duration = match c.end_to_end_us {
+        Some(us) if us >= 10_000_000 => format!("{:.1} s", us as f64 / 1e6),
+        Some(us) if us < 10_000 => format!("{:.1} ms", us as f64 / 1e3),
+        Some(us) => format!("{} ms", us / 1000),
+        None => "?".into(),
+    };
+    format!("{} ({duration}, {})", c.id, bytes(c.state_bytes))
 }
 
 fn human(n: f64) -> String {
@@ -115,5 +260,56 @@ fn human(n: f64) -> String {
         n if n >= 1e6 => format!("{:.2}M", n / 1e6),
         n if n >= 1e4 => format!("{:.0}k", n / 1e3),
         n => format!("{n:.0}"),
+    }
+}
+
+fn bytes(n: u64) -> String {
+    match n {
+        n if n >= 1 << 30 => format!("{:.1} GiB", n as f64 / (1u64 << 30) as f64),
+        n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / (1u64 << 20) as f64),
+        n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / 1024.0),
+        n => format!("{n} B"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_show_throughput_and_the_last_checkpoint() {
+        let m = JobMetrics {
+            elapsed: Duration::from_millis(12_300),
+            source_events: 73_200,
+            operators: vec![weir_host::OperatorMetrics { name: "op".into(), events_in: 73_200, events_out: 585_000 }],
+            sink_events: 585_000,
+        };
+        let mut c = weir_host::checkpoint::stats::CheckpointStats {
+            id: 17,
+            status: weir_host::checkpoint::stats::CheckpointStatus::Completed,
+            trigger_time_ms: 0,
+            end_to_end_us: Some(34_500),
+            state_bytes: 1_300_000,
+            checkpointed_bytes: 0,
+            files_written: 0,
+            end_of_input: false,
+            subtasks: Vec::new(),
+        };
+        assert_eq!(
+            live_line(&m, 5980.0, Some(&c), 0),
+            "▶ 12.3s | 5980 ev/s | in 73k | out 585k | checkpoint 17 (34 ms, 1.2 MiB)"
+        );
+        assert!(live_line(&m, 5980.0, Some(&c), 0).chars().count() < 80);
+        assert_eq!(
+            live_line(&m, 0.0, None, 2),
+            "▶ 12.3s | 0 ev/s | in 73k | out 585k | no checkpoint yet | 2 restart(s)"
+        );
+        c.end_to_end_us = Some(420);
+        assert!(live_line(&m, 0.0, Some(&c), 0).ends_with("| checkpoint 17 (0.4 ms, 1.2 MiB)"));
+        c.end_to_end_us = Some(12_000_000);
+        assert_eq!(
+            progress_line(&m, 6000.0, Some(&c)),
+            "12.3s | source 73k ev (6000 ev/s) | op 73k→585k | sink 585k | checkpoint 17 (12.0 s, 1.2 MiB)"
+        );
     }
 }
