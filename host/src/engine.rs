@@ -21,10 +21,11 @@ use crate::checkpoint::storage::{CheckpointLocation, CheckpointStorage};
 use crate::checkpoint::{RestoreMode, StartFrom, StartOptions};
 use crate::error::{Error, Result};
 use crate::exec::restart::RestartStrategy;
-use crate::exec::supervisor::{AttemptFactory, supervise};
+use crate::exec::supervisor::{AttemptFactory, JobIdentity, supervise};
 use crate::exec::{CheckpointPlan, JobReport, Prepared, RunningJob};
 use crate::guest::cache::ComponentCache;
 use crate::guest::{GuestRuntime, LoadedComponent};
+use crate::job::graph::JobGraph;
 use crate::job::{JobSpec, OperatorCode};
 use crate::operator::{LoadedOperator, NativeOperator};
 use crate::{sinks, sources};
@@ -169,8 +170,8 @@ impl Engine {
             }
         };
         tracing::info!(job = %name, id = %id, "starting job");
-        let history = plan.history.clone();
-        supervise(id, name, first, Box::new(plan), strategy, lease, history)
+        let job = JobIdentity { graph: JobGraph::from_spec(&plan.spec), history: plan.history.clone(), id, name };
+        supervise(job, first, Box::new(plan), strategy, lease)
     }
 
     /// Everything of `start_with` after the lease: the restore point and

@@ -27,9 +27,13 @@
 //!   per the [`RestartStrategy`]; the [`RunningJob`] handle.
 //! - [`checkpoint`]: the coordinator, the `_metadata` format, storage on
 //!   any object store, restore, retention and the single-writer lease.
+//! - [`operator`]: what the executor drives: [`operator::OperatorInstance`],
+//!   implemented by sandboxed components and by [`operator::NativeOperator`]
+//!   (trusted Rust code registered with [`Engine::with_native`]).
 //! - [`guest`]: everything wasmtime: the engine, loading and checking
 //!   components, one sandboxed `Store` per subtask under its [`Limits`].
-//! - `sources` and `sinks`: one file per kind.
+//! - `sources` and `sinks`: one file per kind; [`EmbeddedSource`] is the
+//!   source an embedder feeds (see `examples/edge-service`).
 //! - [`http`]: the REST API, the web dashboard and the Prometheus
 //!   endpoint of `weir run --http`, for embedders too: [`http::serve`]
 //!   shows the jobs of an [`http::Jobs`] registry.
@@ -55,6 +59,9 @@ pub use checkpoint::{CheckpointConfig, RestoreMode, Retention, StartFrom, StartO
 pub use engine::{Engine, EngineConfig};
 pub use error::{Error, Result};
 pub use exec::restart::RestartStrategy;
-pub use exec::{CancelHandle, JobMetrics, JobObserver, JobReport, JobStatus, OperatorMetrics, RunningJob};
+pub use exec::{CancelHandle, JobMetrics, JobObserver, JobOutcome, JobReport, JobStatus, OperatorMetrics, RunningJob};
 pub use guest::Limits;
-pub use job::{ExecutionConfig, GeneratorSpec, JobSpec, OperatorCode, OperatorSpec, SinkSpec, SourceSpec};
+pub use job::{
+    EmbeddedSource, ExecutionConfig, FeedError, Feeder, GeneratorSpec, JobSpec, OperatorCode, OperatorSpec, Rewind,
+    SinkSpec, SourceSpec,
+};

@@ -14,7 +14,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use weir_host::job::graph::JobGraph;
 use weir_host::{
     CheckpointConfig, Engine, GeneratorSpec, JobSpec, JobStatus, OperatorSpec, SinkSpec, SourceSpec, http,
 };
@@ -708,7 +707,6 @@ fn embedders_serve_a_registry_of_jobs() {
     .operator(OperatorSpec::new("counter", guest("counter")).parallelism(2).key_by(true))
     .checkpoint(CheckpointConfig::new("memory://http-embedded", Duration::from_millis(200)));
     spec.id = Some("embedded-1".into());
-    let graph = JobGraph::from_spec(&spec);
 
     let jobs = http::Jobs::new();
     let server = http::serve("127.0.0.1:0", jobs.clone()).expect("serve");
@@ -717,7 +715,7 @@ fn embedders_serve_a_registry_of_jobs() {
     assert_eq!(get(addr, "/jobs").json(), serde_json::json!({"jobs": []}));
 
     let running = Engine::new().expect("engine").start(spec).expect("start");
-    jobs.add_with_graph(running.observer(), graph);
+    jobs.add(running.observer());
     assert_eq!(jobs.ids(), ["embedded-1"]);
     let listed = get(addr, "/jobs").json();
     assert_eq!(listed["jobs"][0]["name"], name);
@@ -737,13 +735,12 @@ fn embedders_serve_a_registry_of_jobs() {
     assert_eq!(get(addr, "/jobs/embedded-1").status, 404);
     assert!(!get(addr, "/metrics").body.contains("embedded-1"));
     jobs.add(running.observer());
-    assert_eq!(get(addr, "/jobs/embedded-1").json()["vertices"][0]["parallelism"], Value::Null);
+    assert_eq!(get(addr, "/jobs/embedded-1").json()["vertices"][0]["parallelism"], 2);
 
-    // Cancelled through the API; the owner reports the end.
+    // Cancelled through the API: the API says so once the job has ended.
     assert_eq!(post(addr, "/jobs/embedded-1/cancel").status, 202);
     let result = running.wait();
     assert_eq!(result.as_ref().map(|r| r.status).ok(), Some(JobStatus::Cancelled));
-    jobs.record_end("embedded-1", &result);
     let details = get(addr, "/jobs/embedded-1").json();
     assert_eq!(details["status"], "CANCELED");
     assert!(details["source"]["events"].as_u64() > Some(0), "{details:#}");

@@ -15,6 +15,13 @@ fn statistics_are_kept_in_memory_and_in_metadata_and_survive_a_new_host() {
         .expect("engine")
         .start(JobSpec::from_file(job.job.path("job.toml")).expect("job"))
         .expect("start");
+    // Once the counters hold state, so that their part of the checkpoint is
+    // a data file.
+    let started = std::time::Instant::now();
+    while running.metrics().operators.get(1).is_none_or(|counter| counter.events_in < 1000) {
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "the counters got no events");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
     let triggered = running.trigger_checkpoint().expect("a checkpoint on demand");
     let stats = running.checkpoint_stats();
     running.cancel();

@@ -358,10 +358,30 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn version_1_files_still_read_without_statistics() {
+        let mut metadata = sample();
+        metadata.stats = None;
+        let body = postcard::to_allocvec(&metadata).unwrap();
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(MAGIC);
+        bytes.extend_from_slice(&1u16.to_le_bytes());
+        bytes.extend_from_slice(&0u16.to_le_bytes());
+        bytes.extend_from_slice(&(body.len() as u64).to_le_bytes());
+        bytes.extend_from_slice(&body);
+        let crc = crc32c::crc32c(&bytes);
+        bytes.extend_from_slice(&crc.to_le_bytes());
+        assert_eq!(CheckpointMetadata::decode(&bytes).unwrap(), metadata);
+        // Version 2 keeps the statistics.
+        let with_stats = sample();
+        assert!(with_stats.stats.is_some());
+        assert_eq!(CheckpointMetadata::decode(&with_stats.encode()).unwrap(), with_stats);
+    }
+
+    #[test]
     fn bytes_after_the_body_are_refused_and_sizes_saturate() {
         // Found by the fuzzer: extra bytes inside a valid frame and CRC.
         let metadata = sample();
-        let mut body = postcard::to_allocvec(&metadata).unwrap();
+        let mut body = postcard::to_allocvec(&(&metadata, &metadata.stats)).unwrap();
         body.push(0);
         let mut bytes = Vec::new();
         bytes.extend_from_slice(MAGIC);

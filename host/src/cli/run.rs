@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use weir_host::checkpoint::stats::CheckpointStats;
-use weir_host::job::graph::JobGraph;
 use weir_host::{Engine, EngineConfig, JobMetrics, JobSpec, JobStatus, RestoreMode, StartFrom, StartOptions, http};
 
 use super::LogFormat;
@@ -87,7 +86,6 @@ pub fn run(args: RunArgs, log_format: LogFormat) -> Result<()> {
     };
     let options = StartOptions { from, allow_non_restored_state: args.allow_non_restored_state };
     let consume_fuel = spec.operators.iter().any(|op| op.limits.fuel.is_some());
-    let graph = JobGraph::from_spec(&spec);
     // Listening first: a taken port fails before the job starts.
     let server = match &args.http {
         Some(addr) => {
@@ -101,7 +99,7 @@ pub fn run(args: RunArgs, log_format: LogFormat) -> Result<()> {
     let job = engine.start_with(spec, options).with_context(|| format!("cannot start {}", args.job.display()))?;
     tracing::info!("job '{}' ({}) running; Ctrl-C cancels it", job.name(), job.id());
     if let Some((jobs, server)) = &server {
-        jobs.add_with_graph(job.observer(), graph);
+        jobs.add(job.observer());
         let addr = server.local_addr();
         tracing::info!(address = %addr, "REST API, dashboard and metrics on http://{addr}/");
     }
@@ -131,11 +129,9 @@ pub fn run(args: RunArgs, log_format: LogFormat) -> Result<()> {
     }
     super::clear_live_line();
     let name = job.name().to_owned();
-    let id = job.id().to_owned();
     let last_checkpoint = job.checkpoint_stats().latest_completed().cloned();
     let result = job.wait();
-    if let Some((jobs, server)) = server {
-        jobs.record_end(&id, &result);
+    if let Some((_jobs, server)) = server {
         server.shutdown();
     }
     let report = result.with_context(|| format!("job '{name}' failed"))?;

@@ -34,7 +34,7 @@ pub use metrics::{JobMetrics, OperatorMetrics};
 use operator_task::{OperatorTask, Output, SnapshotPolicy};
 use router::Router;
 use source_task::SourceTask;
-pub use supervisor::{CancelHandle, JobObserver, JobReport, JobStatus, RunningJob};
+pub use supervisor::{CancelHandle, JobObserver, JobOutcome, JobReport, JobStatus, RunningJob};
 
 use crate::checkpoint::coordinator::{Command, Coordinator, CoordinatorSetup};
 use crate::checkpoint::retention::JobEnd;

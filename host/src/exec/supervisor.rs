@@ -19,6 +19,7 @@ use crate::checkpoint::retention::JobEnd;
 use crate::checkpoint::stats::{CheckpointHistory, SharedHistory};
 use crate::checkpoint::storage::CheckpointLocation;
 use crate::error::{Error, Result};
+use crate::job::graph::JobGraph;
 
 /// How a job ended, when it did not fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +63,17 @@ struct Control {
     failures: Mutex<std::collections::BTreeMap<&'static str, u64>>,
     /// The supervisor is done: the job ended, however.
     ended: AtomicBool,
+    /// How it ended; set just before `ended`.
+    outcome: Mutex<Option<JobOutcome>>,
+}
+
+/// How a job ended, as a [`JobObserver`] sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobOutcome {
+    Finished,
+    Cancelled,
+    /// The job failed (after its restart strategy gave up): the error.
+    Failed(String),
 }
 
 impl Control {
@@ -173,6 +185,7 @@ pub struct JobObserver {
     name: String,
     control: Arc<Control>,
     history: SharedHistory,
+    graph: Arc<JobGraph>,
 }
 
 impl JobObserver {
@@ -221,18 +234,35 @@ impl JobObserver {
     pub fn is_running(&self) -> bool {
         !self.control.ended.load(Ordering::SeqCst)
     }
+
+    /// How the job ended; `None` while it runs.
+    pub fn outcome(&self) -> Option<JobOutcome> {
+        self.control.outcome.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The job's operators, their parallelism and their input edges.
+    pub fn graph(&self) -> &JobGraph {
+        &self.graph
+    }
+}
+
+/// What a job's observers are told about it, fixed at its start.
+pub(crate) struct JobIdentity {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) graph: JobGraph,
+    pub(crate) history: SharedHistory,
 }
 
 /// Starts the supervisor thread on an already prepared first attempt.
 pub(crate) fn supervise(
-    id: String,
-    name: String,
+    job: JobIdentity,
     first: Prepared,
     factory: Box<dyn AttemptFactory>,
     strategy: RestartStrategy,
     lease: Option<(Lease, Duration)>,
-    history: SharedHistory,
 ) -> Result<RunningJob> {
+    let JobIdentity { id, name, graph, history } = job;
     let control = Arc::new(Control {
         cancelled: AtomicBool::new(false),
         restarts: AtomicU32::new(0),
@@ -240,6 +270,7 @@ pub(crate) fn supervise(
         lease_lost: Mutex::default(),
         failures: Mutex::default(),
         ended: AtomicBool::new(false),
+        outcome: Mutex::default(),
     });
     let runtime = first.runtime.clone();
     let lease = lease.map(|(mut lease, ttl)| {
@@ -279,6 +310,12 @@ pub(crate) fn supervise(
             // Only now: the factory holds the engine, whose I/O runtime the
             // release above needs even when the embedder dropped its Engine.
             drop(factory);
+            let outcome = match &result {
+                Ok(report) if report.status == JobStatus::Finished => JobOutcome::Finished,
+                Ok(_) => JobOutcome::Cancelled,
+                Err(error) => JobOutcome::Failed(error.to_string()),
+            };
+            *supervisor_control.outcome.lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome);
             supervisor_control.ended.store(true, Ordering::SeqCst);
             result
         })
@@ -286,7 +323,8 @@ pub(crate) fn supervise(
             control.cancel();
             Error::Usage(format!("cannot start the job supervisor: {e}"))
         })?;
-    Ok(RunningJob { observer: JobObserver { id, name, control, history }, supervisor })
+    let observer = JobObserver { id, name, control, history, graph: Arc::new(graph) };
+    Ok(RunningJob { observer, supervisor })
 }
 
 fn run(

@@ -3,18 +3,14 @@
 //!
 //! ```no_run
 //! use weir_host::{Engine, JobSpec, http};
-//! use weir_host::job::graph::JobGraph;
 //!
 //! let spec = JobSpec::from_file("examples/wordcount/job.toml")?;
-//! let graph = JobGraph::from_spec(&spec);
 //! let jobs = http::Jobs::new();
 //! let server = http::serve("127.0.0.1:8081", jobs.clone())?;
 //! println!("dashboard on http://{}/", server.local_addr());
 //! let job = Engine::new()?.start(spec)?;
-//! let id = job.id().to_owned();
-//! jobs.add_with_graph(job.observer(), graph);
-//! let result = job.wait();
-//! jobs.record_end(&id, &result); // the API then says FINISHED, CANCELED or FAILED
+//! jobs.add(job.observer()); // shown until removed, also once it has ended
+//! let report = job.wait()?;
 //! server.shutdown();
 //! # Ok::<(), weir_host::Error>(())
 //! ```
@@ -62,7 +58,7 @@ use axum::routing::{get, post};
 
 use crate::checkpoint::stats::{CheckpointHistory, CheckpointStatus};
 use crate::error::{Error, Result};
-use crate::exec::{JobMetrics, JobObserver, JobReport, JobStatus};
+use crate::exec::{JobMetrics, JobObserver, JobOutcome};
 use crate::job::graph::JobGraph;
 
 /// The OpenAPI 3 description of the endpoints.
@@ -88,19 +84,8 @@ pub struct Jobs {
 #[derive(Clone)]
 struct Entry {
     observer: JobObserver,
-    graph: Option<JobGraph>,
-    /// Set by [`Jobs::record_end`].
-    end: Option<End>,
     /// A cancel came through the API.
     cancel_requested: bool,
-}
-
-/// How a job ended, as its owner reported it.
-#[derive(Clone)]
-struct End {
-    status: &'static str,
-    error: Option<String>,
-    metrics: Option<JobMetrics>,
 }
 
 impl Jobs {
@@ -108,17 +93,10 @@ impl Jobs {
         Self::default()
     }
 
-    /// Shows a job (replacing one with the same id). Without its graph the
-    /// API knows its operators' names but not their parallelism or edges:
-    /// prefer [`Jobs::add_with_graph`].
+    /// Shows a job (replacing one with the same id), while it runs and
+    /// after it has ended, until [`Jobs::remove`].
     pub fn add(&self, observer: JobObserver) {
-        self.insert(Entry { observer, graph: None, end: None, cancel_requested: false });
-    }
-
-    /// Shows a job with its graph (`JobGraph::from_spec` of the spec it
-    /// was started with).
-    pub fn add_with_graph(&self, observer: JobObserver, graph: JobGraph) {
-        self.insert(Entry { observer, graph: Some(graph), end: None, cancel_requested: false });
+        self.insert(Entry { observer, cancel_requested: false });
     }
 
     fn insert(&self, entry: Entry) {
@@ -140,26 +118,6 @@ impl Jobs {
     /// The ids of the jobs shown, in the order they were added.
     pub fn ids(&self) -> Vec<String> {
         self.lock().iter().map(|e| e.observer.id().to_owned()).collect()
-    }
-
-    /// Records how a job ended (what [`crate::RunningJob::wait`] returned),
-    /// so that the API says `FINISHED`, `CANCELED` or `FAILED` (with the
-    /// error) instead of `ENDED`, and keeps the final counters.
-    pub fn record_end(&self, id: &str, result: &Result<JobReport>) {
-        let end = match result {
-            Ok(report) => End {
-                status: match report.status {
-                    JobStatus::Finished => "FINISHED",
-                    JobStatus::Cancelled => "CANCELED",
-                },
-                error: None,
-                metrics: Some(report.metrics.clone()),
-            },
-            Err(error) => End { status: "FAILED", error: Some(error.to_string()), metrics: None },
-        };
-        if let Some(entry) = self.lock().iter_mut().find(|e| e.observer.id() == id) {
-            entry.end = Some(end);
-        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Entry>> {
@@ -199,8 +157,11 @@ pub(crate) struct Snapshot {
 
 impl Entry {
     fn status(&self) -> &'static str {
-        if let Some(end) = &self.end {
-            return end.status;
+        match self.observer.outcome() {
+            Some(JobOutcome::Finished) => return "FINISHED",
+            Some(JobOutcome::Cancelled) => return "CANCELED",
+            Some(JobOutcome::Failed(_)) => return "FAILED",
+            None => {}
         }
         if !self.observer.is_running() {
             return "ENDED";
@@ -213,24 +174,19 @@ impl Entry {
         if self.observer.metrics().operators.is_empty() { "RESTARTING" } else { "RUNNING" }
     }
 
-    /// The final counters once the owner reported them, else the live ones.
-    fn metrics(&self) -> JobMetrics {
-        match self.end.as_ref().and_then(|end| end.metrics.clone()) {
-            Some(metrics) => metrics,
-            None => self.observer.metrics(),
-        }
-    }
-
     fn snapshot(&self) -> Snapshot {
-        let metrics = self.metrics();
         Snapshot {
             id: self.observer.id().to_owned(),
             name: self.observer.name().to_owned(),
             status: self.status(),
-            running: self.end.is_none() && self.observer.is_running(),
-            error: self.end.as_ref().and_then(|end| end.error.clone()),
-            metrics,
-            graph: self.graph.clone(),
+            running: self.observer.is_running(),
+            error: match self.observer.outcome() {
+                Some(JobOutcome::Failed(error)) => Some(error),
+                _ => None,
+            },
+            // The last attempt's counters stay readable once the job ended.
+            metrics: self.observer.metrics(),
+            graph: Some(self.observer.graph().clone()),
             restarts: self.observer.restarts(),
             failures: self.observer.failures(),
             checkpoints: self.observer.checkpoint_stats(),
@@ -381,7 +337,7 @@ impl ServerState {
         samples.retain(|id, _| entries.iter().any(|e| e.observer.id() == id));
         for entry in &entries {
             let window = samples.entry(entry.observer.id().to_owned()).or_default();
-            window.push_back((now, entry.metrics()));
+            window.push_back((now, entry.observer.metrics()));
             while window.len() > RATE_WINDOW + 1 {
                 window.pop_front();
             }
@@ -522,7 +478,7 @@ async fn checkpoint_details(
     };
     let history = entry.observer.checkpoint_stats();
     match history.get(n) {
-        Some(stats) => json(StatusCode::OK, &api::CheckpointDetails::of(stats, entry.graph.as_ref())),
+        Some(stats) => json(StatusCode::OK, &api::CheckpointDetails::of(stats, Some(entry.observer.graph()))),
         None => {
             let oldest = history.checkpoints.front().map(|c| c.id);
             let hint = match oldest {
@@ -547,7 +503,7 @@ async fn trigger_checkpoint(
         return refused;
     }
     let Some(entry) = state.jobs.get(&id) else { return unknown_job(&id) };
-    if entry.end.is_some() || !entry.observer.is_running() {
+    if !entry.observer.is_running() {
         return error(StatusCode::CONFLICT, format!("job '{id}' has ended"));
     }
     // Blocks until the checkpoint is complete: on the blocking pool, never
@@ -584,7 +540,7 @@ async fn cancel(
         return refused;
     }
     let Some(entry) = state.jobs.get(&id) else { return unknown_job(&id) };
-    if entry.end.is_some() || !entry.observer.is_running() {
+    if !entry.observer.is_running() {
         return error(StatusCode::CONFLICT, format!("job '{id}' has already ended"));
     }
     entry.observer.cancel();

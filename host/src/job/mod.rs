@@ -18,6 +18,7 @@ use crate::checkpoint::CheckpointConfig;
 use crate::error::{Error, Result};
 use crate::exec::restart::RestartStrategy;
 use crate::guest::Limits;
+pub use crate::sources::{EmbeddedSource, FeedError, Feeder, Rewind};
 
 /// Key groups when a job does not say: Flink's default too. It bounds the
 /// parallelism a job can ever be rescaled to.
@@ -73,6 +74,11 @@ pub enum SourceSpec {
     },
     /// Deterministic synthetic events, for tests and benchmarks.
     Generator(GeneratorSpec),
+    /// Events handed over in process by the embedding program through the
+    /// [`Feeder`] created with the handle; positions are the embedder's,
+    /// and so is the duty to replay after a restore (see
+    /// [`EmbeddedSource`]). Job files cannot name it.
+    Embedded(EmbeddedSource),
 }
 
 impl SourceSpec {
@@ -304,9 +310,15 @@ impl JobSpec {
                 return Err(Error::invalid("source.value_size", "must be at most 16 MiB"));
             }
         }
+        if let SourceSpec::Embedded(source) = &self.source
+            && source.capacity() == 0
+        {
+            return Err(Error::invalid("source.capacity", "must be at least 1 (events queued before send blocks)"));
+        }
         let rate_limit = match &self.source {
             SourceSpec::Lines { rate_limit, .. } => *rate_limit,
             SourceSpec::Generator(g) => g.rate_limit,
+            SourceSpec::Embedded(_) => None,
         };
         if rate_limit == Some(0) {
             return Err(Error::invalid("source.rate_limit", "must be at least 1 event per second"));

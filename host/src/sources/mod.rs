@@ -2,11 +2,14 @@
 //! this module holds the trait the source task drives.
 //!
 //! A source is replayable by position (a byte offset, a sequence number):
-//! that is what lets a checkpoint restart it exactly where it was.
+//! that is what lets a checkpoint restart it exactly where it was. The
+//! `embedded` source is replayed by the embedder, which owns its positions.
 
+mod embedded;
 mod generator;
 mod lines;
 
+pub use embedded::{EmbeddedSource, FeedError, Feeder, Rewind};
 pub(crate) use generator::GeneratorSource;
 pub(crate) use lines::LinesSource;
 
@@ -56,6 +59,9 @@ pub(crate) fn open(spec: &SourceSpec) -> Result<Box<dyn Source>> {
     Ok(match spec {
         SourceSpec::Lines { path, .. } => Box::new(LinesSource::open(path)?),
         SourceSpec::Generator(g) => Box::new(GeneratorSource::new(g.clone())),
+        // A rewind to the start of the embedder's input; `seek` follows on
+        // a restore.
+        SourceSpec::Embedded(source) => Box::new(source.open()),
     })
 }
 
@@ -64,5 +70,6 @@ pub(crate) fn rate_limit(spec: &SourceSpec) -> Option<u64> {
     match spec {
         SourceSpec::Lines { rate_limit, .. } => *rate_limit,
         SourceSpec::Generator(g) => g.rate_limit,
+        SourceSpec::Embedded(_) => None,
     }
 }
