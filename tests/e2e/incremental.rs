@@ -22,6 +22,26 @@ fn incremental_shape() -> Shape {
     }
 }
 
+/// Lines of 8 words: 9 in 10 from 50 hot words, the rest from 20,000 cold
+/// ones. First every cold word once, so that every key group holds many
+/// keys of which few change between two checkpoints: deltas, not full
+/// rewrites of a key group (which the SDK writes when most of it changed).
+fn skewed_input(lines: usize) -> String {
+    let mut text: String = (0..20_000).map(|i| format!("cold{i}{}", if i % 8 == 7 { '\n' } else { ' ' })).collect();
+    let mut random = Seeded(42);
+    for _ in 0..lines {
+        for w in 0..8 {
+            let word = match random.below(10) {
+                0 => format!("cold{}", random.below(20_000)),
+                _ => format!("hot{}", random.below(50)),
+            };
+            text += &word;
+            text.push(if w == 7 { '\n' } else { ' ' });
+        }
+    }
+    text
+}
+
 /// `weir checkpoints inspect` of a checkpoint directory, as JSON.
 fn inspect(chk: &Path) -> serde_json::Value {
     let output = weir().args(["checkpoints", "inspect"]).arg(chk).output().expect("inspect");
@@ -79,8 +99,8 @@ fn assert_references_resolve(job_dir: &Path) -> BTreeSet<String> {
 
 #[test]
 fn many_deltas_restore_exactly_and_referenced_shared_files_survive() {
-    let shape = incremental_shape();
-    let job = CheckpointedJob::new(&shape);
+    let shape = Shape { lines: 60_000, ..incremental_shape() };
+    let job = CheckpointedJob::with_input(&shape, skewed_input(shape.lines));
     let mut child = job.spawn(&[]);
     wait_for_checkpoints(&job.checkpoint_dir(), 12, &mut child);
     kill_hard(child);

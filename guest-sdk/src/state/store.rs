@@ -272,22 +272,30 @@ impl<V> KeyedTable<V> {
         mut write: impl FnMut(&mut Writer, &Slot<V>) -> Result<()>,
     ) -> Result<()> {
         let incremental = mode == SnapshotMode::Incremental;
-        let new_writer = || Writer::new(kind, mode);
+        // A key group where most keys changed is written in full instead:
+        // the delta would be nearly as large, and a full chunk ends the
+        // group's chain, so the host can drop the files it replaces.
+        let rewritten = if incremental { self.mostly_changed_key_groups() } else { Default::default() };
+        let mode_of = |key_group: u16| match rewritten.contains(&key_group) {
+            true => SnapshotMode::Full,
+            false => mode,
+        };
         let mut writers: BTreeMap<u16, Writer> = BTreeMap::new();
         if incremental {
-            for (key_group, key) in &self.removed {
-                writers.entry(*key_group).or_insert_with(new_writer).remove(key);
+            for (key_group, key) in self.removed.iter().filter(|(key_group, _)| !rewritten.contains(key_group)) {
+                writers.entry(*key_group).or_insert_with(|| Writer::new(kind, mode)).remove(key);
             }
         }
         for slot in self.table.iter_mut() {
-            if incremental && !slot.dirty {
+            let slot_mode = mode_of(slot.key_group);
+            if slot_mode == SnapshotMode::Incremental && !slot.dirty {
                 continue;
             }
-            let writer = writers.entry(slot.key_group).or_insert_with(new_writer);
+            let writer = writers.entry(slot.key_group).or_insert_with(|| Writer::new(kind, slot_mode));
             let before = writer.entries();
             write(writer, slot)?;
             let has_entries = writer.entries() > before;
-            if incremental && slot.saved && !has_entries {
+            if slot_mode == SnapshotMode::Incremental && slot.saved && !has_entries {
                 writer.remove(&slot.key);
             }
             slot.dirty = false;
@@ -300,6 +308,24 @@ impl<V> KeyedTable<V> {
             }
         }
         Ok(())
+    }
+}
+
+impl<V> KeyedTable<V> {
+    /// Key groups in which more than half of the keys changed (or were
+    /// removed) since the previous snapshot.
+    fn mostly_changed_key_groups(&self) -> std::collections::BTreeSet<u16> {
+        // key group -> (keys now, keys changed or removed)
+        let mut counts: BTreeMap<u16, (usize, usize)> = BTreeMap::new();
+        for slot in &self.table {
+            let count = counts.entry(slot.key_group).or_default();
+            count.0 += 1;
+            count.1 += usize::from(slot.dirty);
+        }
+        for (key_group, _) in &self.removed {
+            counts.entry(*key_group).or_default().1 += 1;
+        }
+        counts.into_iter().filter(|(_, (keys, changed))| *keys > 0 && changed * 2 > *keys).map(|(g, _)| g).collect()
     }
 }
 
