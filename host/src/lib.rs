@@ -16,6 +16,47 @@
 //! # Ok::<(), weir_host::Error>(())
 //! ```
 //!
+//! A complete job that runs as it is (a doc test): generated events, an
+//! operator compiled into the host ([`operator::NativeOperator`], the same
+//! abstraction a component runs behind), checkpoints in memory taken on
+//! demand, and the statistics of one.
+//!
+//! ```
+//! use std::time::Duration;
+//! use weir_guest::{Context, Event, OpenContext, Operator, ValueState};
+//! use weir_host::operator::NativeOperator;
+//! use weir_host::{CheckpointConfig, Engine, GeneratorSpec, JobSpec, JobStatus, OperatorSpec, SinkSpec, SourceSpec};
+//!
+//! /// Counts events per key, like `examples/counter`.
+//! struct Count(ValueState<u64>);
+//!
+//! impl Operator for Count {
+//!     fn open(ctx: &mut OpenContext) -> weir_guest::Result<Self> {
+//!         Ok(Count(ctx.keyed_value("count")?))
+//!     }
+//!     fn process(&mut self, ctx: &mut Context, event: Event<'_>) -> weir_guest::Result<()> {
+//!         let n = self.0.get(ctx).copied().unwrap_or(0) + 1;
+//!         self.0.set(ctx, n);
+//!         ctx.emit(event.key(), n.to_string());
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let source = SourceSpec::Generator(GeneratorSpec { count: 200_000, keys: 1_000, rate_limit: Some(400_000), ..Default::default() });
+//! let job = JobSpec::new("count", source, SinkSpec::Discard)
+//!     .operator(OperatorSpec::native("count", "count").parallelism(2).key_by(true))
+//!     .checkpoint(CheckpointConfig::new("memory://doc-example", Duration::from_secs(3600)));
+//! let engine = Engine::new()?.with_native(NativeOperator::sdk::<Count>("count"));
+//! let running = engine.start(job)?;
+//! let checkpoint = running.trigger_checkpoint()?;
+//! let stats = running.checkpoint_stats();
+//! assert_eq!(stats.latest_completed().map(|c| c.id), Some(checkpoint));
+//! let report = running.wait()?;
+//! assert_eq!(report.status, JobStatus::Finished);
+//! assert_eq!(report.metrics.sink_events, 200_000);
+//! # Ok::<(), weir_host::Error>(())
+//! ```
+//!
 //! # Layout
 //!
 //! - [`job`]: what a job *is*: [`JobSpec`], the TOML job file, the job
