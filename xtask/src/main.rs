@@ -188,5 +188,6 @@ fn test(extra: &[String]) -> Result<()> {
     command.args(["test", "--release", "--workspace"]);
     command.args(extra).env("WEIR_GUEST_DIR", &guests).env("WEIR_MOTO_SERVER", &moto_server);
     command.env(browser_var, browser);
-    run(&mut command)
+    run(&mut command)?;
+    bench::smoke(&guests)
 }

@@ -104,6 +104,19 @@ impl CheckpointStorage {
             None => base.join(dir),
         };
         let absolute = std::path::absolute(&local).map_err(|e| storage_error(local.display(), e))?;
+        // object_store's paths have no `..`: it would become a directory
+        // literally named `%2E%2E`. Resolve it here, by name (the
+        // directory need not exist yet).
+        let absolute = absolute.components().fold(std::path::PathBuf::new(), |mut path, part| {
+            match part {
+                std::path::Component::ParentDir => {
+                    path.pop();
+                }
+                std::path::Component::CurDir => {}
+                other => path.push(other),
+            }
+            path
+        });
         Ok(CheckpointStorage {
             store: Arc::new(object_store::local::LocalFileSystem::new()),
             root: Path::from(absolute.to_string_lossy().trim_start_matches('/')),
@@ -326,6 +339,14 @@ pub fn parse_checkpoint_dir(name: &str) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_local_root_with_dot_dot_is_resolved_by_name() {
+        let storage = CheckpointStorage::open("a/../b/./c", FsPath::new("/jobs/x")).unwrap();
+        assert_eq!(storage.root.as_ref(), "jobs/x/b/c");
+        let storage = CheckpointStorage::open("file:///data/../ckpt", FsPath::new("/")).unwrap();
+        assert_eq!(storage.root.as_ref(), "ckpt");
+    }
+
     use super::*;
 
     fn block_on<F: std::future::Future>(future: F) -> F::Output {
