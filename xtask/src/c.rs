@@ -22,9 +22,11 @@ use std::collections::hash_map::DefaultHasher;
 use std::fs::File;
 use std::hash::Hasher;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use anyhow::{Context, Result, bail};
+
+use crate::tools::{executable, find_python, quiet};
 
 /// The `ziglang` release (PyPI) the C guests are compiled with.
 pub const ZIGLANG_VERSION: &str = "0.17.1";
@@ -153,7 +155,8 @@ pub fn ensure_zig(target_dir: &Path) -> Result<PathBuf> {
         return Ok(python);
     }
 
-    let system_python = find_python()?;
+    let system_python =
+        find_python("the C guests (examples/*-c) are compiled with Zig, installed from PyPI's `ziglang` package")?;
     crate::step(&format!("installing {wanted} into {}", venv.display()));
     if venv.exists() {
         std::fs::remove_dir_all(&venv).with_context(|| format!("cannot remove the stale {}", venv.display()))?;
@@ -178,48 +181,6 @@ pub fn ensure_zig(target_dir: &Path) -> Result<PathBuf> {
     }
     std::fs::write(&stamp, format!("{wanted}\n")).with_context(|| format!("cannot write {}", stamp.display()))?;
     Ok(python)
-}
-
-/// Directory of a virtual environment's executables.
-fn bin_dir(venv: &Path) -> PathBuf {
-    if cfg!(windows) { venv.join("Scripts") } else { venv.join("bin") }
-}
-
-fn executable(venv: &Path, name: &str) -> PathBuf {
-    bin_dir(venv).join(if cfg!(windows) { format!("{name}.exe") } else { name.to_owned() })
-}
-
-/// The Python interpreter that creates the venv: `python3`, or `python` when
-/// that is Python 3 (Windows); a clear error when there is none.
-fn find_python() -> Result<PathBuf> {
-    for candidate in ["python3", "python"] {
-        let Ok(output) = Command::new(candidate).arg("--version").output() else { continue };
-        let version = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
-        if output.status.success() && version.trim().starts_with("Python 3") {
-            return Ok(candidate.into());
-        }
-    }
-    bail!(
-        "python3 was not found: the C guests (examples/*-c) are compiled with Zig, installed from \
-         PyPI's `ziglang` package, which needs Python 3 with pip and venv (on Debian/Ubuntu: \
-         `apt-get install python3 python3-venv`; on macOS: `brew install python`)"
-    )
-}
-
-/// Runs a command with its output captured; the output is shown only when
-/// it fails.
-fn quiet(command: &mut Command) -> Result<Output> {
-    let line = format!("{command:?}");
-    let output = command.output().with_context(|| format!("cannot run {line}"))?;
-    if !output.status.success() {
-        bail!(
-            "{line} failed ({})\n{}{}",
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    Ok(output)
 }
 
 fn has_extension(path: &Path, extension: &str) -> bool {

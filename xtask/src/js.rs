@@ -28,9 +28,11 @@
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use anyhow::{Context, Result, bail};
+
+use crate::tools::quiet;
 
 /// The componentize-js release the JS guests are built with (npm).
 pub const COMPONENTIZE_JS_VERSION: &str = "0.23.0";
@@ -347,20 +349,4 @@ fn check_node() -> Result<()> {
 
 fn npm() -> &'static str {
     if cfg!(windows) { "npm.cmd" } else { "npm" }
-}
-
-/// Runs a command with its output captured; the output is shown only when
-/// it fails.
-fn quiet(command: &mut Command) -> Result<Output> {
-    let line = format!("{command:?}");
-    let output = command.output().with_context(|| format!("cannot run {line}"))?;
-    if !output.status.success() {
-        bail!(
-            "{line} failed ({})\n{}{}",
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    Ok(output)
 }
