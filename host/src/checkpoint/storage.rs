@@ -178,7 +178,13 @@ impl CheckpointStorage {
     }
 
     pub async fn put_file(&self, path: &Path, bytes: Vec<u8>) -> Result<()> {
-        self.store.put(path, PutPayload::from(bytes)).await.map_err(|e| storage_error(path, e))?;
+        self.put_parts(path, vec![bytes.into()]).await
+    }
+
+    /// Writes one file made of `parts`, in order, without joining them in
+    /// memory first.
+    pub async fn put_parts(&self, path: &Path, parts: Vec<bytes::Bytes>) -> Result<()> {
+        self.store.put(path, parts.into_iter().collect::<PutPayload>()).await.map_err(|e| storage_error(path, e))?;
         Ok(())
     }
 

@@ -139,36 +139,47 @@ impl CheckpointWriter {
         } else {
             StateFile::Exclusive(format!("op{operator}-{subtask}.state"))
         };
-        let mut bytes = Vec::with_capacity(total);
-        let mut refs = Vec::with_capacity(chunks.len());
-        for chunk in chunks {
-            refs.push(ChunkRef {
-                handle: chunk.handle,
-                kind: chunk.kind.into(),
-                key_group: chunk.key_group,
-                data: ChunkData::File {
-                    file: file.clone(),
-                    offset: bytes.len() as u64,
-                    len: chunk.data.len() as u64,
-                    crc32c: crc32c::crc32c(&chunk.data),
-                },
-            });
-            bytes.extend_from_slice(&chunk.data);
-        }
         let path = storage.file_path(&job, checkpoint_id, &file);
         let events = self.inner.events.clone();
+        // The subtask goes on processing from here. Checksumming the
+        // snapshot is CPU work proportional to its size, so it runs on the
+        // blocking pool (neither the subtask's thread nor an I/O worker), and
+        // the chunks are written as the parts of one file, never joined.
         self.inner.runtime.spawn(async move {
-            let event = match storage.put_file(&path, bytes).await {
-                Ok(()) => TaskEvent::SubtaskAck {
-                    checkpoint_id,
-                    operator,
-                    snapshot: SubtaskSnapshot { subtask, chunks: refs },
-                    incremental,
-                    deltas,
-                    stats: SubtaskStats { async_us: micros(submitted.elapsed()), files_written: 1, ..stats },
-                    staged,
+            let checksummed = tokio::task::spawn_blocking(move || {
+                let mut offset = 0u64;
+                let mut refs = Vec::with_capacity(chunks.len());
+                let mut parts = Vec::with_capacity(chunks.len());
+                for chunk in chunks {
+                    let len = chunk.data.len() as u64;
+                    refs.push(ChunkRef {
+                        handle: chunk.handle,
+                        kind: chunk.kind.into(),
+                        key_group: chunk.key_group,
+                        data: ChunkData::File { file: file.clone(), offset, len, crc32c: crc32c::crc32c(&chunk.data) },
+                    });
+                    offset += len;
+                    parts.push(bytes::Bytes::from(chunk.data));
+                }
+                (refs, parts)
+            })
+            .await;
+            let event = match checksummed {
+                Err(e) => {
+                    TaskEvent::Declined { checkpoint_id, reason: format!("internal error checksumming state: {e}") }
+                }
+                Ok((refs, parts)) => match storage.put_parts(&path, parts).await {
+                    Ok(()) => TaskEvent::SubtaskAck {
+                        checkpoint_id,
+                        operator,
+                        snapshot: SubtaskSnapshot { subtask, chunks: refs },
+                        incremental,
+                        deltas,
+                        stats: SubtaskStats { async_us: micros(submitted.elapsed()), files_written: 1, ..stats },
+                        staged,
+                    },
+                    Err(e) => TaskEvent::Declined { checkpoint_id, reason: e.to_string() },
                 },
-                Err(e) => TaskEvent::Declined { checkpoint_id, reason: e.to_string() },
             };
             let _ = events.send(event);
         });
