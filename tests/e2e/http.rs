@@ -2,12 +2,13 @@
 //! `weir_host::http`: the server is checked against its OpenAPI document
 //! (`host/openapi.json`: every documented operation answers with a
 //! documented status and a body that has the documented shape), the
-//! dashboard is loaded in headless Chromium, and the CLI's progress output
-//! is checked on a pseudo-terminal and as JSON logs.
+//! dashboard is loaded in headless Chromium, and the library's registry is
+//! served for an embedded job. The client and the schema check are in
+//! `http_support.rs`; the CLI's own output is tested in `cli_output.rs`.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -19,185 +20,12 @@ use weir_host::{
 };
 
 use crate::checkpoint_support::*;
+use crate::http_support::*;
 use crate::support::*;
 
 /// The OpenAPI document the server must follow.
 fn openapi() -> Value {
     serde_json::from_str(http::OPENAPI_JSON).expect("host/openapi.json is JSON")
-}
-
-// ---- a tiny HTTP/1.1 client ------------------------------------------------
-
-struct Response {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Response {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
-    }
-}
-
-/// One request without a body on a fresh connection.
-fn request(addr: SocketAddr, method: &str, path: &str) -> std::io::Result<Response> {
-    request_with(addr, method, path, &[])
-}
-
-/// [`request`] with more headers.
-fn request_with(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> std::io::Result<Response> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
-    let extra: String = headers.iter().map(|(name, value)| format!("{name}: {value}\r\n")).collect();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Content-Length: 0\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
-    let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{what}: {raw:?}"));
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| bad("no end of headers"))?;
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let mut body = raw[split + 4..].to_vec();
-    let mut lines = head.lines();
-    let status = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|c| c.parse().ok());
-    let status = status.ok_or_else(|| bad("no status"))?;
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    if headers.iter().any(|(n, v)| n == "transfer-encoding" && v.contains("chunked")) {
-        body = dechunk(&body).ok_or_else(|| bad("bad chunked body"))?;
-    }
-    let body = String::from_utf8(body).map_err(|_| bad("body is not UTF-8"))?;
-    Ok(Response { status, headers, body })
-}
-
-fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = data.windows(2).position(|w| w == b"\r\n")?;
-        let size =
-            usize::from_str_radix(std::str::from_utf8(&data[..line_end]).ok()?.split(';').next()?.trim(), 16).ok()?;
-        data = &data[line_end + 2..];
-        if size == 0 {
-            return Some(out);
-        }
-        out.extend_from_slice(data.get(..size)?);
-        data = data.get(size + 2..)?;
-    }
-}
-
-fn get(addr: SocketAddr, path: &str) -> Response {
-    request(addr, "GET", path).unwrap_or_else(|e| panic!("GET {path}: {e}"))
-}
-
-fn post(addr: SocketAddr, path: &str) -> Response {
-    request(addr, "POST", path).unwrap_or_else(|e| panic!("POST {path}: {e}"))
-}
-
-// ---- a minimal OpenAPI 3.0 schema check -------------------------------------
-
-/// Checks `value` against an OpenAPI schema (type, required, properties,
-/// additionalProperties, items, enum, minimum, nullable, allOf, $ref);
-/// returns every mismatch.
-fn check_schema(spec: &Value, schema: &Value, value: &Value, at: &str, errors: &mut Vec<String>) {
-    if let Some(reference) = schema["$ref"].as_str() {
-        let name = reference.strip_prefix("#/components/schemas/").expect("local schema references only");
-        let target = &spec["components"]["schemas"][name];
-        assert!(target.is_object(), "{at}: dangling $ref {reference}");
-        return check_schema(spec, target, value, at, errors);
-    }
-    if value.is_null() {
-        if schema["nullable"] != true {
-            errors.push(format!("{at}: null, but not nullable"));
-        }
-        return;
-    }
-    for part in schema["allOf"].as_array().into_iter().flatten() {
-        check_schema(spec, part, value, at, errors);
-    }
-    let ok = match schema["type"].as_str() {
-        None => true,
-        Some("object") => value.is_object(),
-        Some("array") => value.is_array(),
-        Some("string") => value.is_string(),
-        Some("integer") => value.is_u64() || value.is_i64(),
-        Some("number") => value.is_number(),
-        Some("boolean") => value.is_boolean(),
-        Some(other) => panic!("{at}: unknown schema type {other}"),
-    };
-    if !ok {
-        errors.push(format!("{at}: expected {}, got {value}", schema["type"]));
-        return;
-    }
-    if let Some(allowed) = schema["enum"].as_array()
-        && !allowed.contains(value)
-    {
-        errors.push(format!("{at}: {value} is not one of {allowed:?}"));
-    }
-    if let (Some(minimum), Some(number)) = (schema["minimum"].as_f64(), value.as_f64())
-        && number < minimum
-    {
-        errors.push(format!("{at}: {number} < minimum {minimum}"));
-    }
-    if let Some(object) = value.as_object() {
-        for required in schema["required"].as_array().into_iter().flatten() {
-            let name = required.as_str().expect("required names are strings");
-            if !object.contains_key(name) {
-                errors.push(format!("{at}: missing required field '{name}'"));
-            }
-        }
-        let properties = schema["properties"].as_object();
-        for (name, field) in object {
-            match properties.and_then(|p| p.get(name)) {
-                Some(field_schema) => check_schema(spec, field_schema, field, &format!("{at}.{name}"), errors),
-                None if schema["additionalProperties"].is_object() => {
-                    check_schema(spec, &schema["additionalProperties"], field, &format!("{at}.{name}"), errors)
-                }
-                None => {}
-            }
-        }
-    }
-    if let Some(items) = value.as_array() {
-        for (i, item) in items.iter().enumerate() {
-            check_schema(spec, &schema["items"], item, &format!("{at}[{i}]"), errors);
-        }
-    }
-}
-
-/// Checks an answer against the operation's documented responses: its
-/// status must be documented, its content type too, and a JSON body must
-/// match the schema. Returns the JSON body (Null for other media types).
-fn check_response(spec: &Value, template: &str, method: &str, response: &Response) -> Value {
-    let operation = &spec["paths"][template][method];
-    assert!(operation.is_object(), "{method} {template} is not documented");
-    let documented = &operation["responses"][response.status.to_string()];
-    assert!(
-        documented.is_object(),
-        "{method} {template} answered {}, which is not documented: {}",
-        response.status,
-        response.body
-    );
-    let content_type = response.header("content-type").unwrap_or_default();
-    let media = content_type.split(';').next().unwrap_or_default().trim();
-    let Some(content) = documented["content"][media].as_object() else {
-        panic!("{method} {template} {}: content type {content_type:?} is not documented", response.status);
-    };
-    if media != "application/json" {
-        assert!(!response.body.is_empty(), "{method} {template}: empty body");
-        return Value::Null;
-    }
-    let body = response.json();
-    let mut errors = Vec::new();
-    check_schema(spec, &content["schema"], &body, "body", &mut errors);
-    assert!(errors.is_empty(), "{method} {template} {}: {errors:#?}\n{body:#}", response.status);
-    body
 }
 
 // ---- weir run --http ---------------------------------------------------------
@@ -750,75 +578,4 @@ fn embedders_serve_a_registry_of_jobs() {
 
     server.shutdown();
     assert!(request(addr, "GET", "/jobs").is_err(), "the server still answers after shutdown");
-}
-
-// ---- CLI: progress on a terminal, JSON logs ----------------------------------------
-
-#[test]
-fn weir_run_shows_a_live_line_on_a_terminal_and_plain_lines_otherwise() {
-    let job = CheckpointedJob::new(&Shape { lines: 4000, rate: 2000, interval_ms: 200, ..Shape::default() });
-    // `script` (util-linux) runs weir on a pseudo-terminal.
-    let command = format!(
-        "'{}' run '{}' --progress-interval 0.3",
-        env!("CARGO_BIN_EXE_weir"),
-        job.job.path("job.toml").display()
-    );
-    let output = Command::new("script")
-        .args(["-q", "-e", "-c", &command, "/dev/null"])
-        .current_dir(job.job.dir.path())
-        .stdin(Stdio::null())
-        .output()
-        .expect("run `script` (util-linux) to give weir a terminal");
-    let screen = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "weir on a terminal failed:\n{screen}");
-    assert!(screen.contains("\r\x1b[2K▶ "), "no live line:\n{screen:?}");
-    let live: Vec<&str> = screen.split("\r\x1b[2K").filter(|s| s.starts_with("▶ ")).collect();
-    assert!(live.len() >= 3, "the live line was drawn {} time(s):\n{screen:?}", live.len());
-    assert!(live.iter().all(|l| l.contains(" ev/s | in ")), "{live:?}");
-    assert!(live.iter().any(|l| l.contains("| checkpoint ") && l.contains(" ms, ")), "{live:?}");
-    assert!(screen.contains("finished"), "{screen}");
-    job.assert_exact();
-
-    // Not a terminal: periodic log lines, no carriage returns.
-    let job = CheckpointedJob::new(&Shape { lines: 3000, rate: 2000, interval_ms: 200, ..Shape::default() });
-    let output = job.run(&["--progress-interval", "0.3"]);
-    assert_success(&output);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!stderr.contains('\r'), "{stderr:?}");
-    let progress: Vec<&str> = stderr.lines().filter(|l| l.contains(" ev/s) | tokenizer ")).collect();
-    assert!(progress.len() >= 3, "{stderr}");
-    assert!(progress.iter().any(|l| l.contains("| checkpoint ")), "{stderr}");
-}
-
-#[test]
-fn log_format_json_writes_one_json_object_per_line() {
-    let job = CheckpointedJob::new(&Shape { lines: 3000, rate: 3000, interval_ms: 200, ..Shape::default() });
-    let output = job.run(&["--log-format", "json", "--progress-interval", "0.3"]);
-    assert_success(&output);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let events: Vec<Value> = stderr
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line:?}")))
-        .collect();
-    assert!(events.iter().all(|e| e["level"].is_string() && e["message"].is_string()), "{stderr}");
-    let progress: Vec<&Value> = events.iter().filter(|e| e["message"] == "progress").collect();
-    assert!(!progress.is_empty(), "{stderr}");
-    assert!(progress.iter().all(|e| e["source_events"].is_u64() && e["events_per_s"].is_number()), "{stderr}");
-    let end = events.last().expect("a last line");
-    assert_eq!(end["message"], "job 'wordcount' finished", "{stderr}");
-    assert_eq!(end["source_events"], 3000);
-    assert!(end["checkpoint"].is_u64(), "{stderr}");
-    assert!(
-        events
-            .iter()
-            .any(|e| e["checkpoint"].is_u64() && e["message"].as_str().is_some_and(|m| m.contains("complete")))
-    );
-
-    // A failure is a JSON line too.
-    let output = weir().args(["run", "--log-format", "json", "/no/such/job.toml"]).output().expect("run weir");
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let last: Value = serde_json::from_str(stderr.lines().last().unwrap_or_default()).expect("a JSON line");
-    assert_eq!(last["level"], "ERROR");
-    assert!(last["message"].as_str().is_some_and(|m| m.contains("/no/such/job.toml")), "{stderr}");
 }

@@ -6,12 +6,14 @@
 mod cache;
 mod checkpoint_support;
 mod checkpoints;
+mod cli_output;
 mod coordinator;
 mod damage;
 mod errors;
 mod faults;
 mod guest_state;
 mod http;
+mod http_support;
 mod incremental;
 mod lease;
 mod native;

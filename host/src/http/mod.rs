@@ -490,22 +490,34 @@ async fn checkpoint_details(
     }
 }
 
+/// What every `POST /jobs/{id}/...` checks first: a valid path, not a
+/// cross-site request, a known job that is still running. The job, or the
+/// answer refusing the request.
+fn running_job_for_post(
+    state: &ServerState,
+    headers: &HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<(String, Entry), Box<Response>> {
+    let Path(id) = id.map_err(|rejection| Box::new(bad_path(rejection)))?;
+    if let Some(refused) = refuse_cross_site(headers) {
+        return Err(Box::new(refused));
+    }
+    let Some(entry) = state.jobs.get(&id) else { return Err(Box::new(unknown_job(&id))) };
+    if !entry.observer.is_running() {
+        return Err(Box::new(error(StatusCode::CONFLICT, format!("job '{id}' has already ended"))));
+    }
+    Ok((id, entry))
+}
+
 async fn trigger_checkpoint(
     State(state): State<Arc<ServerState>>,
     headers: HeaderMap,
     id: Result<Path<String>, PathRejection>,
 ) -> Response {
-    let Path(id) = match id {
-        Ok(id) => id,
-        Err(rejection) => return bad_path(rejection),
+    let (id, entry) = match running_job_for_post(&state, &headers, id) {
+        Ok(job) => job,
+        Err(refused) => return *refused,
     };
-    if let Some(refused) = refuse_cross_site(&headers) {
-        return refused;
-    }
-    let Some(entry) = state.jobs.get(&id) else { return unknown_job(&id) };
-    if !entry.observer.is_running() {
-        return error(StatusCode::CONFLICT, format!("job '{id}' has ended"));
-    }
     // Blocks until the checkpoint is complete: on the blocking pool, never
     // on the runtime's worker.
     let observer = entry.observer.clone();
@@ -532,17 +544,10 @@ async fn cancel(
     headers: HeaderMap,
     id: Result<Path<String>, PathRejection>,
 ) -> Response {
-    let Path(id) = match id {
-        Ok(id) => id,
-        Err(rejection) => return bad_path(rejection),
+    let (id, entry) = match running_job_for_post(&state, &headers, id) {
+        Ok(job) => job,
+        Err(refused) => return *refused,
     };
-    if let Some(refused) = refuse_cross_site(&headers) {
-        return refused;
-    }
-    let Some(entry) = state.jobs.get(&id) else { return unknown_job(&id) };
-    if !entry.observer.is_running() {
-        return error(StatusCode::CONFLICT, format!("job '{id}' has already ended"));
-    }
     entry.observer.cancel();
     state.jobs.mark_cancel_requested(&id);
     json(StatusCode::ACCEPTED, &api::JobSummary { id, name: entry.observer.name().to_owned(), status: "CANCELLING" })
