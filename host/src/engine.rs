@@ -241,8 +241,12 @@ impl Engine {
         match from {
             StartFrom::Fresh => Ok(Vec::new()),
             StartFrom::Checkpoint { path, .. } => {
-                let location = CheckpointStorage::locate(path, &std::env::current_dir().unwrap_or_default())?;
-                Ok(vec![(self.io.block_on(restore::open(&location))?, Vec::new())])
+                let cwd = std::env::current_dir().unwrap_or_default();
+                let restored = self.io.block_on(async {
+                    let location = CheckpointStorage::locate(path, &cwd).await?;
+                    restore::open(&location).await
+                })?;
+                Ok(vec![(restored, Vec::new())])
             }
             StartFrom::Resume => {
                 let Some(storage) = storage else {
@@ -254,24 +258,12 @@ impl Engine {
                 }
                 // Resuming owns every earlier complete checkpoint, as if the
                 // job had never stopped.
-                let complete: Vec<u64> = self
-                    .io
-                    .block_on(storage.list_checkpoints(id))?
-                    .into_iter()
-                    .filter_map(|(n, complete)| complete.then_some(n))
-                    .collect();
+                let complete = self.io.block_on(storage.complete_checkpoints(id))?;
                 Ok(candidates
                     .into_iter()
                     .map(|restored| {
-                        let owned = complete
-                            .iter()
-                            .filter(|&&n| n <= restored.metadata.checkpoint_id)
-                            .map(|&n| CheckpointLocation {
-                                storage: storage.clone(),
-                                job_dir: id.to_owned(),
-                                checkpoint_id: n,
-                            })
-                            .collect();
+                        let owned =
+                            complete.iter().filter(|c| c.id() <= restored.metadata.checkpoint_id).cloned().collect();
                         (restored, owned)
                     })
                     .collect())
@@ -344,13 +336,14 @@ impl JobPlan {
         let mut source = sources::open(&spec.source)?;
         let mut restored_state = Vec::new();
         let mut first_checkpoint_id = 1;
+        let mut lineage = Vec::new();
         match &restored {
             Some(restored) => {
                 let metadata = &restored.metadata;
                 tracing::info!(
                     "restoring from checkpoint {} ({})",
                     metadata.checkpoint_id,
-                    restored.location.storage.describe(&restored.location.job_dir, metadata.checkpoint_id)
+                    restored.location.describe()
                 );
                 // State first: a damaged checkpoint must be refused before
                 // anything (the sink above all) has been changed for it.
@@ -362,19 +355,27 @@ impl JobPlan {
                     restored_state.push(per_subtask);
                 }
                 source.seek(metadata.source.position)?;
-                sinks::restore(&spec.sink, &metadata.sink.staged)?;
+                sinks::restore(&spec.sink, &metadata.sink.staged, &metadata.sink.lineage)?;
                 first_checkpoint_id = metadata.checkpoint_id + 1;
+                lineage = metadata.sink.lineage.clone();
             }
             // A restart with nothing to restore starts over: what the
-            // failed attempt staged is discarded.
-            None if attempt > 0 => sinks::restore(&spec.sink, &[])?,
-            None => {}
+            // failed attempt staged or committed is discarded.
+            None if attempt > 0 => sinks::restore(&spec.sink, &[], &[])?,
+            // A fresh run must not mix its output with another run's.
+            None => sinks::check_unused(&spec.sink)?,
         }
 
         // Ids go on after the restored checkpoint, and never reuse the id
         // of a complete checkpoint already in the job's directory (a fixed
         // job id run again, or an older checkpoint restored): `_metadata`
-        // is never overwritten, so a collision would fail the job.
+        // is never overwritten, so a collision would fail the job. Nor the
+        // id any output in the sink's directory is tagged with: every id
+        // then names one checkpoint's output, whichever job wrote it.
+        let tagged = sinks::highest_checkpoint_tag(&spec.sink)?;
+        if tagged >= first_checkpoint_id {
+            first_checkpoint_id = tagged + 1;
+        }
         if let Some(storage) = &self.storage {
             let existing = io.block_on(storage.list_checkpoints(&self.id))?;
             let highest = existing.iter().filter(|(_, complete)| *complete).map(|(n, _)| *n).max().unwrap_or(0);
@@ -388,9 +389,9 @@ impl JobPlan {
             }
         }
 
-        let run = random_hex(8);
         let last = spec.operators.last().map_or(1, |op| op.parallelism);
-        let sinks = (0..last).map(|subtask| sinks::open(&spec.sink, subtask, &run)).collect::<Result<_>>()?;
+        let sinks =
+            (0..last).map(|subtask| sinks::open(&spec.sink, subtask, first_checkpoint_id)).collect::<Result<_>>()?;
         let graph = GraphFingerprint {
             max_parallelism: spec.execution.max_parallelism,
             operators: spec
@@ -416,6 +417,7 @@ impl JobPlan {
                 config: spec.checkpoint.clone(),
                 storage: self.storage.clone(),
                 first_checkpoint_id,
+                lineage,
                 retained: owned,
                 graph,
                 history: self.history.clone(),
@@ -428,12 +430,32 @@ impl JobPlan {
 }
 
 impl AttemptFactory for JobPlan {
-    fn prepare(&mut self, attempt: u32, owned: Vec<CheckpointLocation>) -> Result<Prepared> {
-        let restored = match owned.last() {
-            Some(location) => Some(self.engine.io.block_on(restore::open(location))?),
-            None => self.initial.clone(),
-        };
-        self.prepare_from(attempt, restored, owned)
+    /// Restores the newest owned checkpoint, or the one before it when it
+    /// turns out damaged, and so on; with none owned, the checkpoint the
+    /// job started from (or nothing). A storage error is not damage: it
+    /// fails the preparation (the restart strategy decides what next).
+    fn prepare(&mut self, attempt: u32, mut owned: Vec<CheckpointLocation>) -> Result<Prepared> {
+        if owned.is_empty() {
+            return self.prepare_from(attempt, self.initial.clone(), owned);
+        }
+        let mut damaged = Vec::new();
+        while let Some(location) = owned.last().cloned() {
+            let prepared = self
+                .engine
+                .io
+                .block_on(restore::open(&location))
+                .and_then(|restored| self.prepare_from(attempt, Some(restored), owned.clone()));
+            match prepared {
+                Err(Error::Restore(why)) => {
+                    tracing::warn!("skipping damaged checkpoint {}: {why}", location.id());
+                    damaged.push(format!("{}: {why}", location.describe()));
+                    // Kept on storage, no longer owned: nothing deletes it.
+                    owned.pop();
+                }
+                other => return other,
+            }
+        }
+        Err(Error::Restore(format!("no owned checkpoint could be restored: {}", damaged.join("; "))))
     }
 
     fn release(&mut self, owned: Vec<CheckpointLocation>, end: JobEnd) {
@@ -442,13 +464,8 @@ impl AttemptFactory for JobPlan {
             return;
         }
         for location in &owned {
-            if let Err(e) =
-                self.engine.io.block_on(location.storage.delete_checkpoint(&location.job_dir, location.checkpoint_id))
-            {
-                tracing::warn!(
-                    "cannot delete checkpoint {}: {e}",
-                    location.storage.describe(&location.job_dir, location.checkpoint_id)
-                );
+            if let Err(e) = self.engine.io.block_on(location.delete()) {
+                tracing::warn!("cannot delete checkpoint {}: {e}", location.describe());
             }
         }
         // Incremental checkpoints leave their shared files to whoever

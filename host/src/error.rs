@@ -37,9 +37,28 @@ pub enum Error {
     #[error("sink: {0}")]
     Sink(String),
 
-    /// Checkpoint storage could not be reached, read or written.
-    #[error("checkpoint storage: {0}")]
-    Storage(String),
+    /// A checkpoint storage operation failed for another reason than the
+    /// object's absence: the store could not be asked (network, permissions,
+    /// a 503 after retries). Nothing follows from it, least of all that the
+    /// object is gone: callers stop and delete nothing.
+    #[error("checkpoint storage: cannot {operation} {path}: {source}")]
+    Storage {
+        /// What was attempted: `read`, `write`, `list`, `delete`...
+        operation: &'static str,
+        /// The object or prefix, as the store names it.
+        path: String,
+        #[source]
+        source: object_store::Error,
+    },
+
+    /// The object does not exist: the only storage answer that means
+    /// "absent" (an aborted checkpoint, a missing data file).
+    #[error("checkpoint storage: {path} does not exist")]
+    NotFound { path: String },
+
+    /// A checkpoint directory, URL or reference that cannot be used.
+    #[error("checkpoint storage: {location}: {reason}")]
+    StorageLocation { location: String, reason: String },
 
     /// A checkpoint failed, or failed too often in a row.
     #[error("checkpoint: {0}")]
@@ -92,7 +111,7 @@ impl Error {
             }
             Error::Source(_) => "source",
             Error::Sink(_) => "sink",
-            Error::Storage(_) => "storage",
+            Error::Storage { .. } | Error::NotFound { .. } | Error::StorageLocation { .. } => "storage",
             Error::Checkpoint(_) => "checkpoint",
             Error::Restore(_) => "restore",
             Error::Lease(_) => "lease",

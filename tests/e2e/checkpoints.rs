@@ -2,7 +2,6 @@
 //! retention per policy and ending, restore from a moved checkpoint,
 //! rescaling, and the `weir checkpoints` commands.
 
-use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -151,20 +150,17 @@ fn num_retained_bounds_the_checkpoints_and_each_retained_one_restores() {
     let retained = complete_checkpoints(&job.checkpoint_dir());
     assert_eq!(retained.len(), 3, "{retained:?}");
 
-    let expected: BTreeSet<String> = expected_output(&job.input).into_iter().collect();
     for id in retained {
-        // Each restore works on its own copy of the job directory (output
-        // committed after an older checkpoint is produced again by its
-        // replay, so the check is on distinct lines: none missing, none
-        // wrong).
+        // Each restore works on its own copy of the job directory. Output
+        // committed after an older checkpoint is moved aside, so every
+        // retained checkpoint restores to exactly the failure-free output.
         let copy = JobDir::new();
         copy_dir(job.job.dir.path(), copy.dir.path());
         let restored = CheckpointedJob { job: copy, input: job.input.clone(), job_id: job.job_id.clone() };
         let chk = format!("ckpt/{}/chk-{id}", job.job_id);
         let output = restored.run(&["-s", &chk]);
         assert_success(&output);
-        let got: BTreeSet<String> = restored.output().into_iter().collect();
-        assert!(got == expected, "restore from chk-{id} does not reproduce the output");
+        restored.assert_exact();
     }
 }
 
@@ -241,7 +237,18 @@ fn damaged_metadata_is_refused_with_a_reason() {
     std::fs::write(&metadata, bytes).expect("damage metadata");
     let chk = format!("ckpt/{}/chk-{newest}", job.job_id);
     assert_failure(&job.run(&["-s", &chk]), &["_metadata", "checksum mismatch"]);
-    assert_failure(&job.run(&["-s", "ckpt/wc-test/chk-999"]), &["chk-999", "not a complete checkpoint"]);
+    // Nothing there at all, and a directory without `_metadata`: each said
+    // once, with the full path.
+    let stderr = assert_failure(&job.run(&["-s", "ckpt/wc-test/chk-999"]), &["ckpt/wc-test/chk-999 does not exist"]);
+    assert_eq!(stderr.matches("chk-999").count(), 1, "{stderr}");
+    let aborted = job.checkpoint_dir().join("chk-998");
+    std::fs::create_dir_all(&aborted).expect("create an aborted checkpoint");
+    std::fs::write(aborted.join("op1-0.state"), b"partial").expect("write");
+    assert_failure(
+        &job.run(&["-s", "ckpt/wc-test/chk-998"]),
+        &["ckpt/wc-test/chk-998/_metadata does not exist", "not a complete checkpoint"],
+    );
+    assert_failure(&job.run(&["-s", "file:///nope/chk-1"]), &["file:///nope/chk-1 does not exist"]);
 }
 
 #[test]

@@ -37,8 +37,10 @@ pub enum Op {
     /// `put_opts` (also `put`): data files and `_metadata`.
     Put,
     PutMultipart,
-    /// `get_opts` (also `get`, `get_range`, `head`).
+    /// `get_opts` reading data (also `get`, `get_range`).
     Get,
+    /// `get_opts` asking only for the metadata (`head`).
+    Head,
     /// One location of `delete_stream` (also `delete`).
     Delete,
     List,
@@ -61,6 +63,8 @@ struct Rule {
     /// Selects calls whose path (or listing prefix) contains this.
     path_contains: String,
     fault: Fault,
+    /// Selected calls still let through before the fault applies.
+    skip: u64,
 }
 
 #[derive(Debug, Default)]
@@ -85,13 +89,20 @@ impl Faults {
 
     /// From now on, `op` calls on paths containing `path_contains` fail.
     pub fn fail(&self, op: Op, path_contains: &str) {
-        self.state().rules.push(Rule { op, path_contains: path_contains.into(), fault: Fault::Fail });
+        self.fail_after(op, path_contains, 0);
+    }
+
+    /// Like [`fail`](Self::fail), but the first `skip` selected calls go
+    /// through: for a fault that must hit a later reader of an object, not
+    /// the first one.
+    pub fn fail_after(&self, op: Op, path_contains: &str, skip: u64) {
+        self.state().rules.push(Rule { op, path_contains: path_contains.into(), fault: Fault::Fail, skip });
     }
 
     /// From now on, `op` calls on paths containing `path_contains` wait
     /// `delay` first.
     pub fn delay(&self, op: Op, path_contains: &str, delay: Duration) {
-        self.state().rules.push(Rule { op, path_contains: path_contains.into(), fault: Fault::Delay(delay) });
+        self.state().rules.push(Rule { op, path_contains: path_contains.into(), fault: Fault::Delay(delay), skip: 0 });
     }
 
     /// Removes every fault (calls already waiting keep waiting).
@@ -124,7 +135,14 @@ impl Faults {
     fn on_call(&self, op: Op, path: &str) -> Option<Fault> {
         let mut state = self.state();
         *state.calls.entry(op).or_default() += 1;
-        let fault = state.rules.iter().find(|r| r.op == op && path.contains(&r.path_contains)).map(|r| r.fault);
+        let rule = state.rules.iter_mut().find(|r| r.op == op && path.contains(&r.path_contains));
+        let fault = match rule {
+            Some(rule) if rule.skip > 0 => {
+                rule.skip -= 1;
+                None
+            }
+            rule => rule.map(|r| r.fault),
+        };
         if matches!(fault, Some(Fault::Fail)) {
             *state.injected.entry(op).or_default() += 1;
         }
@@ -235,10 +253,11 @@ impl ObjectStore for FaultyStore {
         'life1: 'async_trait,
         Self: 'async_trait,
     {
+        let op = if options.head { Op::Head } else { Op::Get };
         Box::pin(async move {
-            self.faults.before(Op::Get, location.as_ref()).await?;
+            self.faults.before(op, location.as_ref()).await?;
             let result = self.inner.get_opts(location, options).await;
-            self.faults.on_return(Op::Get, None);
+            self.faults.on_return(op, None);
             result
         })
     }
@@ -340,23 +359,23 @@ const RATE: u64 = 4_000;
 
 /// One test's job: its directory, its own `memory://<name>` store (a
 /// [`FaultyStore`] over `inner`) and the faults' handle.
-struct FaultyJob {
-    job: JobDir,
-    input: String,
+pub(crate) struct FaultyJob {
+    pub(crate) job: JobDir,
+    pub(crate) input: String,
     /// The store's name and the job's id.
-    name: String,
-    faults: Faults,
+    pub(crate) name: String,
+    pub(crate) faults: Faults,
     /// The objects themselves, seen without faults.
     inner: Arc<InMemory>,
-    engine: Engine,
-    runtime: tokio::runtime::Runtime,
+    pub(crate) engine: Engine,
+    pub(crate) runtime: tokio::runtime::Runtime,
 }
 
 /// One stored object: path, size, e-tag and contents.
-type Object = (String, u64, Option<String>, Vec<u8>);
+pub(crate) type Object = (String, u64, Option<String>, Vec<u8>);
 
 impl FaultyJob {
-    fn new(name: &str) -> Self {
+    pub(crate) fn new(name: &str) -> Self {
         let job = JobDir::new();
         let input = input_lines(LINES, 7);
         job.write("input.txt", &input);
@@ -369,7 +388,7 @@ impl FaultyJob {
 
     /// Manual checkpoints only (the interval is an hour), every subtask's
     /// state in a data file, kept on cancellation, one failure tolerated.
-    fn config(&self) -> CheckpointConfig {
+    pub(crate) fn config(&self) -> CheckpointConfig {
         let mut config = CheckpointConfig::new(format!("memory://{}", self.name), Duration::from_secs(3600));
         config.inline_threshold_bytes = 0;
         config.retention = Retention::RetainOnCancellation;
@@ -379,7 +398,7 @@ impl FaultyJob {
     }
 
     /// The word count, with no restarts: a failure ends the job.
-    fn spec(&self, rate_limit: Option<u64>, checkpoint: Option<CheckpointConfig>) -> JobSpec {
+    pub(crate) fn spec(&self, rate_limit: Option<u64>, checkpoint: Option<CheckpointConfig>) -> JobSpec {
         let mut spec = JobSpec::new(
             "faults",
             SourceSpec::Lines { path: self.job.path("input.txt"), rate_limit },
@@ -402,15 +421,24 @@ impl FaultyJob {
     /// Starts the rate-limited run with `config`, and waits until it has
     /// read some input: a counter with no state yet would write no data
     /// file (empty state is always inline).
-    fn start(&self, config: CheckpointConfig) -> RunningJob {
+    pub(crate) fn start(&self, config: CheckpointConfig) -> RunningJob {
         let running = self.engine.start(self.spec(Some(RATE), Some(config))).expect("start");
         wait_for("input read", || running.metrics().source_events >= 1000);
         running
     }
 
     /// Every object of checkpoint `id`, sorted, read past the faults.
-    fn objects(&self, id: u64) -> Vec<Object> {
-        let prefix = Path::from(format!("{}/chk-{id}", self.name));
+    pub(crate) fn objects(&self, id: u64) -> Vec<Object> {
+        self.objects_under(&format!("{}/chk-{id}", self.name))
+    }
+
+    /// Every object of the job's store, sorted, read past the faults.
+    pub(crate) fn all_objects(&self) -> Vec<Object> {
+        self.objects_under(&self.name)
+    }
+
+    fn objects_under(&self, prefix: &str) -> Vec<Object> {
+        let prefix = Path::from(prefix);
         self.runtime.block_on(async {
             let mut metas: Vec<ObjectMeta> = self.inner.list(Some(&prefix)).try_collect().await.expect("list");
             metas.sort_by(|a, b| a.location.cmp(&b.location));
@@ -424,12 +452,18 @@ impl FaultyJob {
     }
 
     /// File names of checkpoint `id`.
-    fn names(&self, id: u64) -> Vec<String> {
+    pub(crate) fn names(&self, id: u64) -> Vec<String> {
         self.objects(id).into_iter().map(|(path, ..)| path.rsplit('/').next().unwrap_or_default().to_owned()).collect()
     }
 
+    /// Writes an object past the faults.
+    pub(crate) fn put(&self, path: &str, bytes: &[u8]) {
+        let payload = object_store::PutPayload::from(bytes.to_vec());
+        self.runtime.block_on(self.inner.put(&Path::from(path), payload)).expect("put");
+    }
+
     /// Every `chk-<n>` holding objects, with whether it has `_metadata`.
-    fn checkpoints(&self) -> BTreeMap<u64, bool> {
+    pub(crate) fn checkpoints(&self) -> BTreeMap<u64, bool> {
         let prefix = Path::from(self.name.as_str());
         let metas: Vec<ObjectMeta> = self.runtime.block_on(self.inner.list(Some(&prefix)).try_collect()).expect("list");
         let mut found = BTreeMap::new();
@@ -444,21 +478,21 @@ impl FaultyJob {
     }
 
     /// Asserts that checkpoint `id` is complete and has data files.
-    fn assert_complete(&self, id: u64) {
+    pub(crate) fn assert_complete(&self, id: u64) {
         let names = self.names(id);
         assert!(names.iter().any(|n| n == "_metadata"), "checkpoint {id} has no _metadata: {names:?}");
         assert!(names.iter().any(|n| n.ends_with(".state")), "checkpoint {id} has no data files: {names:?}");
     }
 
     /// Waits (up to 15 s) until checkpoint `id` holds no object.
-    fn wait_until_gone(&self, id: u64) {
+    pub(crate) fn wait_until_gone(&self, id: u64) {
         wait_for(&format!("removal of checkpoint {id}"), || self.names(id).is_empty());
     }
 
     /// Restores checkpoint `id` (no claim) into a second job reading all the
     /// input at full speed into the same output directory; the committed
     /// output must be exactly the failure-free result.
-    fn assert_restores_exactly(&self, id: u64) {
+    pub(crate) fn assert_restores_exactly(&self, id: u64) {
         self.faults.clear();
         let before = self.objects(id);
         let options = StartOptions {
@@ -480,7 +514,7 @@ impl FaultyJob {
 }
 
 /// Waits (up to 15 s) until `done`.
-fn wait_for(what: &str, done: impl Fn() -> bool) {
+pub(crate) fn wait_for(what: &str, done: impl Fn() -> bool) {
     let started = Instant::now();
     while !done() {
         assert!(started.elapsed() < Duration::from_secs(15), "no {what} after 15 s");
@@ -489,7 +523,7 @@ fn wait_for(what: &str, done: impl Fn() -> bool) {
 }
 
 /// Cancels a job that must still be running and waits for it.
-fn cancel_and_wait(running: RunningJob) {
+pub(crate) fn cancel_and_wait(running: RunningJob) {
     assert!(!running.is_finished(), "the job ended on its own");
     running.cancel();
     let report = running.wait().expect("the job failed");

@@ -30,7 +30,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use super::CheckpointConfig;
 use super::metadata::{
     CheckpointMetadata, ChunkData, GraphFingerprint, OperatorSnapshot, SinkSnapshot, SourcePosition, StateFile,
-    SubtaskSnapshot,
+    SubtaskSnapshot, extend_lineage,
 };
 use super::retention::JobEnd;
 use super::shared::SharedFiles;
@@ -61,6 +61,9 @@ pub(crate) struct CoordinatorSetup {
     /// Subtasks per operator, in job order.
     pub(crate) parallelism: Vec<u32>,
     pub(crate) first_checkpoint_id: u64,
+    /// The lineage of the checkpoint the attempt restored (empty for a
+    /// fresh start): this attempt's checkpoints extend it.
+    pub(crate) lineage: Vec<(u64, u64)>,
     /// Complete checkpoints this job owns from before it started (resume,
     /// claim), oldest first.
     pub(crate) retained: Vec<CheckpointLocation>,
@@ -386,7 +389,10 @@ impl Coordinator {
             graph: self.setup.graph.clone(),
             source: SourcePosition { position: pending.source.unwrap_or(0) },
             operators,
-            sink: SinkSnapshot { staged: pending.staged.clone() },
+            sink: SinkSnapshot {
+                staged: pending.staged.clone(),
+                lineage: extend_lineage(&self.setup.lineage, self.setup.first_checkpoint_id, pending.id),
+            },
             stats: None,
         }
     }
@@ -396,7 +402,7 @@ impl Coordinator {
         let id = metadata.checkpoint_id;
         if let Some(storage) = &self.setup.storage {
             let started = Instant::now();
-            storage.put_metadata(&self.setup.job_id, id, metadata.encode()).await?;
+            storage.checkpoint(&self.setup.job_id, id).write_metadata(metadata.encode()).await?;
             if let Some(stats) = &metadata.stats {
                 stats::update(&self.setup.history, stats.clone());
             }
@@ -413,11 +419,7 @@ impl Coordinator {
                 );
             }
             self.shared.add(id, &metadata);
-            self.retained.push_back(CheckpointLocation {
-                storage: storage.clone(),
-                job_dir: self.setup.job_id.clone(),
-                checkpoint_id: id,
-            });
+            self.retained.push_back(storage.checkpoint(&self.setup.job_id, id));
         }
         // From here the checkpoint exists: a failure to commit is a job
         // failure, and a restore from it will commit again.
@@ -460,13 +462,14 @@ impl Coordinator {
             })
             .collect();
         files.dedup();
+        let location = storage.checkpoint(&self.setup.job_id, id);
         for file in files {
-            let path = storage.file_path(&self.setup.job_id, id, file);
+            let path = location.file(file);
             if let Err(e) = storage.delete(&path).await {
                 tracing::warn!("cannot remove {path} of aborted checkpoint {id}: {e}");
             }
         }
-        storage.remove_empty_local_dir(&storage.checkpoint_dir(&self.setup.job_id, id));
+        storage.remove_empty_local_dir(&location.dir());
     }
 
     /// Removes what an aborted checkpoint wrote: the files of the
@@ -477,7 +480,7 @@ impl Coordinator {
             self.delete_late_files(pending.id, &ack.snapshot).await;
         }
         if let Some(storage) = &self.setup.storage
-            && let Err(e) = storage.delete_checkpoint(&self.setup.job_id, pending.id).await
+            && let Err(e) = storage.checkpoint(&self.setup.job_id, pending.id).delete().await
         {
             tracing::warn!("cannot remove aborted checkpoint {}: {e}", pending.id);
         }
@@ -552,17 +555,17 @@ impl Coordinator {
     /// Deletes a checkpoint, then the shared files only it referenced;
     /// false (with a warning) if the checkpoint could not be deleted.
     async fn delete_checkpoint(&mut self, location: &CheckpointLocation, why: &str) -> bool {
-        let CheckpointLocation { storage, job_dir, checkpoint_id } = location;
-        if let Err(e) = storage.delete_checkpoint(job_dir, *checkpoint_id).await {
-            tracing::warn!("cannot delete checkpoint {}: {e}", storage.describe(job_dir, *checkpoint_id));
+        if let Err(e) = location.delete().await {
+            tracing::warn!("cannot delete checkpoint {}: {e}", location.describe());
             return false;
         }
-        tracing::debug!("deleted checkpoint {} ({why})", storage.describe(job_dir, *checkpoint_id));
-        // A checkpoint restored from another job's directory was never
-        // registered here: it releases nothing.
-        if *job_dir == self.setup.job_id {
-            for name in self.shared.remove(*checkpoint_id) {
-                let path = storage.file_path(job_dir, *checkpoint_id, &StateFile::Shared(name));
+        tracing::debug!("deleted checkpoint {} ({why})", location.describe());
+        // A checkpoint restored from another job's directory (or a copy)
+        // was never registered here: it releases nothing.
+        if self.setup.storage.as_ref().is_some_and(|own| location.is_of_job(own, &self.setup.job_id)) {
+            for name in self.shared.remove(location.id()) {
+                let path = location.file(&StateFile::Shared(name));
+                let storage = location.storage();
                 if let Err(e) = storage.delete(&path).await {
                     // Left for `weir checkpoints gc`: nothing references it.
                     tracing::warn!("cannot delete unreferenced shared file {path}: {e}");

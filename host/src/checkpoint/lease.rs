@@ -51,11 +51,19 @@ impl LeaseRecord {
 
 /// Who runs `job` now, if anyone: the holder of a lease that is not stale
 /// (`weir checkpoints gc` leaves such a job alone, since its checkpoint in
-/// flight looks aborted).
-pub async fn active_holder(storage: &CheckpointStorage, job: &str) -> Option<String> {
-    let bytes = storage.get(&storage.job_file(job, LEASE_FILE)).await.ok()?;
-    let record: LeaseRecord = serde_json::from_slice(&bytes).ok()?;
-    (!record.is_stale(now_ms())).then(|| record.describe())
+/// flight looks aborted). Only a lease that does not exist means nobody; a
+/// lease that cannot be read is an error (the job may well be running).
+pub async fn active_holder(storage: &CheckpointStorage, job: &str) -> Result<Option<String>> {
+    let path = storage.job_file(job, LEASE_FILE);
+    let bytes = match storage.get(&path).await {
+        Ok(bytes) => bytes,
+        Err(Error::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    // An unparsable lease was not written by a live host of this version:
+    // it holds nothing.
+    let Ok(record) = serde_json::from_slice::<LeaseRecord>(&bytes) else { return Ok(None) };
+    Ok((!record.is_stale(now_ms())).then(|| record.describe()))
 }
 
 /// A lease held by this process. Dropping it stops renewing; call
@@ -112,7 +120,8 @@ impl Lease {
             let holder = match storage.get(&path).await {
                 Ok(bytes) => serde_json::from_slice::<LeaseRecord>(&bytes).ok(),
                 // Deleted between our create and our read: try again.
-                Err(_) => continue,
+                Err(Error::NotFound { .. }) => continue,
+                Err(e) => return Err(e),
             };
             match holder {
                 Some(holder) if !holder.is_stale(now_ms()) => {
@@ -152,16 +161,44 @@ impl Lease {
                     _ = tokio::time::sleep(ttl / 3) => {}
                     _ = &mut stopped => return,
                 }
-                let current =
-                    storage.get(&path).await.ok().and_then(|b| serde_json::from_slice::<LeaseRecord>(&b).ok());
+                let current = match storage.get(&path).await {
+                    Ok(bytes) => serde_json::from_slice::<LeaseRecord>(&bytes).ok(),
+                    Err(Error::NotFound { .. }) => None,
+                    // Could not ask: the lease is still ours until it
+                    // expires; past that, another host may take it over,
+                    // so this one must stop writing.
+                    Err(e) if now_ms() < record.expires_at_ms => {
+                        tracing::warn!("cannot check the job's lease (will retry): {e}");
+                        continue;
+                    }
+                    Err(e) => {
+                        lost(Error::Lease(format!(
+                            "could not renew the job's lease before it expired ({e}): stopping so that only one \
+                             host writes"
+                        )));
+                        return;
+                    }
+                };
                 if current.as_ref().map(|c| &c.token) != Some(&record.token) {
                     let who = current.map_or_else(|| "nobody (it was deleted)".to_owned(), |c| c.describe());
                     lost(Error::Lease(format!("lost the job's lease to {who}: stopping so that only one host writes")));
                     return;
                 }
-                record.expires_at_ms = now_ms() + ttl.as_millis() as u64;
-                if let Err(e) = storage.put_file(&path, serde_json::to_vec(&record).unwrap_or_default()).await {
-                    tracing::warn!("cannot renew the job's lease: {e}");
+                // `record` keeps the expiry the store holds until a renewal
+                // is known to be written.
+                let renewed = LeaseRecord { expires_at_ms: now_ms() + ttl.as_millis() as u64, ..record.clone() };
+                match storage.put_file(&path, serde_json::to_vec(&renewed).unwrap_or_default()).await {
+                    Ok(()) => record = renewed,
+                    Err(e) if now_ms() < record.expires_at_ms => {
+                        tracing::warn!("cannot renew the job's lease (will retry): {e}")
+                    }
+                    Err(e) => {
+                        lost(Error::Lease(format!(
+                            "could not renew the job's lease before it expired ({e}): stopping so that only one \
+                             host writes"
+                        )));
+                        return;
+                    }
                 }
             }
         });

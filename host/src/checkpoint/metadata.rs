@@ -2,12 +2,14 @@
 //!
 //! ```text
 //! magic    8 bytes  "WEIRCKPT"
-//! version  u16 LE   FORMAT_VERSION (2); version 1 is read too; a reader
-//!                   refuses any other by number
+//! version  u16 LE   FORMAT_VERSION (3); versions 1 and 2 are read too; a
+//!                   reader refuses any other by number
 //! reserved u16      0
 //! length   u64 LE   length of the body
-//! body     postcard encoding of `CheckpointMetadata` (without `stats`), then,
-//!          from version 2, the postcard encoding of `Option<CheckpointStats>`
+//! body     postcard encoding of `CheckpointMetadata` (without `stats` and the
+//!          sink's `lineage`), then, from version 2, the postcard encoding of
+//!          `Option<CheckpointStats>`, then, from version 3, of the lineage
+//!          (`Vec<(u64, u64)>`)
 //! crc32c   u32 LE   CRC-32C of everything before it
 //! ```
 //!
@@ -22,7 +24,7 @@ use super::stats::CheckpointStats;
 use crate::guest::StateKind;
 
 pub const MAGIC: &[u8; 8] = b"WEIRCKPT";
-pub const FORMAT_VERSION: u16 = 2;
+pub const FORMAT_VERSION: u16 = 3;
 /// The oldest version this host still reads (no statistics).
 pub const OLDEST_READABLE_VERSION: u16 = 1;
 const HEADER_LEN: usize = 8 + 2 + 2 + 8;
@@ -200,6 +202,29 @@ impl From<KindTag> for StateKind {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SinkSnapshot {
     pub staged: Vec<String>,
+    /// The checkpoints whose committed output is part of this checkpoint's
+    /// history, as sorted, disjoint, inclusive id ranges: the job's own ids
+    /// since its last restore, and the lineage of the checkpoint it was
+    /// restored from before that. A restore keeps exactly that output
+    /// (DESIGN.md, files sink). Version 3 on; older checkpoints have
+    /// `[(0, checkpoint_id)]`, every id up to theirs.
+    #[serde(skip)]
+    pub lineage: Vec<(u64, u64)>,
+}
+
+/// `lineage` followed by `first..=last`, merged where they touch.
+pub fn extend_lineage(lineage: &[(u64, u64)], first: u64, last: u64) -> Vec<(u64, u64)> {
+    let mut extended = lineage.to_vec();
+    match extended.last_mut() {
+        Some((_, end)) if end.saturating_add(1) >= first => *end = (*end).max(last),
+        _ => extended.push((first, last)),
+    }
+    extended
+}
+
+/// Whether checkpoint `id` is in `lineage`.
+pub fn in_lineage(lineage: &[(u64, u64)], id: u64) -> bool {
+    lineage.iter().any(|&(first, last)| (first..=last).contains(&id))
 }
 
 impl CheckpointMetadata {
@@ -230,7 +255,7 @@ impl CheckpointMetadata {
 
     pub fn encode(&self) -> Vec<u8> {
         // Serializing plain data into a Vec cannot fail.
-        let body = postcard::to_allocvec(&(self, &self.stats)).unwrap_or_default();
+        let body = postcard::to_allocvec(&(self, &self.stats, &self.sink.lineage)).unwrap_or_default();
         let mut out = Vec::with_capacity(HEADER_LEN + body.len() + TRAILER_LEN);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -271,6 +296,11 @@ impl CheckpointMetadata {
             postcard::take_from_bytes(&covered[HEADER_LEN..]).map_err(malformed)?;
         if version >= 2 {
             (metadata.stats, rest) = postcard::take_from_bytes(rest).map_err(malformed)?;
+        }
+        if version >= 3 {
+            (metadata.sink.lineage, rest) = postcard::take_from_bytes(rest).map_err(malformed)?;
+        } else {
+            metadata.sink.lineage = vec![(0, metadata.checkpoint_id)];
         }
         if !rest.is_empty() {
             return Err(MetadataError::Malformed(format!("{} bytes after the body", rest.len())));
@@ -330,7 +360,7 @@ pub(crate) mod tests {
                     ],
                 }],
             }],
-            sink: SinkSnapshot { staged: vec!["part-0-7-abcd".into()] },
+            sink: SinkSnapshot { staged: vec!["part-0000000007-00000".into()], lineage: vec![(1, 3), (5, 7)] },
             stats: Some(CheckpointStats {
                 status: crate::checkpoint::stats::CheckpointStatus::Completed,
                 end_to_end_us: Some(250_000),
@@ -357,40 +387,54 @@ pub(crate) mod tests {
         assert_eq!(metadata.files(), vec![StateFile::Exclusive("op0-0.state".into())]);
     }
 
-    #[test]
-    fn version_1_files_still_read_without_statistics() {
-        let mut metadata = sample();
-        metadata.stats = None;
-        let body = postcard::to_allocvec(&metadata).unwrap();
+    /// A `_metadata` file of `version` around `body`.
+    fn framed(version: u16, body: &[u8]) -> Vec<u8> {
         let mut bytes = Vec::new();
         bytes.extend_from_slice(MAGIC);
-        bytes.extend_from_slice(&1u16.to_le_bytes());
+        bytes.extend_from_slice(&version.to_le_bytes());
         bytes.extend_from_slice(&0u16.to_le_bytes());
         bytes.extend_from_slice(&(body.len() as u64).to_le_bytes());
-        bytes.extend_from_slice(&body);
+        bytes.extend_from_slice(body);
         let crc = crc32c::crc32c(&bytes);
         bytes.extend_from_slice(&crc.to_le_bytes());
-        assert_eq!(CheckpointMetadata::decode(&bytes).unwrap(), metadata);
-        // Version 2 keeps the statistics.
+        bytes
+    }
+
+    #[test]
+    fn older_versions_still_read() {
+        let mut metadata = sample();
+        // Version 1: no statistics; versions 1 and 2: no lineage, so every
+        // id up to theirs.
+        metadata.stats = None;
+        let v1 = framed(1, &postcard::to_allocvec(&metadata).unwrap());
+        let legacy = CheckpointMetadata {
+            sink: SinkSnapshot { lineage: vec![(0, 7)], ..metadata.sink.clone() },
+            ..metadata.clone()
+        };
+        assert_eq!(CheckpointMetadata::decode(&v1).unwrap(), legacy);
         let with_stats = sample();
+        let v2 = framed(2, &postcard::to_allocvec(&(&with_stats, &with_stats.stats)).unwrap());
+        assert_eq!(CheckpointMetadata::decode(&v2).unwrap().stats, with_stats.stats);
+        // Version 3 keeps both.
         assert!(with_stats.stats.is_some());
         assert_eq!(CheckpointMetadata::decode(&with_stats.encode()).unwrap(), with_stats);
+    }
+
+    #[test]
+    fn lineages_extend_and_merge() {
+        assert_eq!(extend_lineage(&[], 1, 4), [(1, 4)]);
+        assert_eq!(extend_lineage(&[(1, 4)], 5, 9), [(1, 9)]);
+        assert_eq!(extend_lineage(&[(1, 4)], 8, 9), [(1, 4), (8, 9)]);
+        assert!(in_lineage(&[(1, 4), (8, 9)], 8) && !in_lineage(&[(1, 4), (8, 9)], 5));
     }
 
     #[test]
     fn bytes_after_the_body_are_refused_and_sizes_saturate() {
         // Found by the fuzzer: extra bytes inside a valid frame and CRC.
         let metadata = sample();
-        let mut body = postcard::to_allocvec(&(&metadata, &metadata.stats)).unwrap();
+        let mut body = postcard::to_allocvec(&(&metadata, &metadata.stats, &metadata.sink.lineage)).unwrap();
         body.push(0);
-        let mut bytes = Vec::new();
-        bytes.extend_from_slice(MAGIC);
-        bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        bytes.extend_from_slice(&0u16.to_le_bytes());
-        bytes.extend_from_slice(&(body.len() as u64).to_le_bytes());
-        bytes.extend_from_slice(&body);
-        let crc = crc32c::crc32c(&bytes);
-        bytes.extend_from_slice(&crc.to_le_bytes());
+        let bytes = framed(FORMAT_VERSION, &body);
         assert!(
             matches!(CheckpointMetadata::decode(&bytes), Err(MetadataError::Malformed(m)) if m.contains("after the body"))
         );

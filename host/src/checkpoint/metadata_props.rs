@@ -128,7 +128,7 @@ fn metadata() -> impl Strategy<Value = CheckpointMetadata> {
                 graph: GraphFingerprint { max_parallelism, operators: operators_fp },
                 source: SourcePosition { position },
                 operators,
-                sink: SinkSnapshot { staged },
+                sink: SinkSnapshot { staged, lineage: vec![(0, checkpoint_id)] },
                 stats: None,
             },
         )

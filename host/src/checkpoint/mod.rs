@@ -12,6 +12,7 @@
 //!   state of the key groups it owns.
 //! - [`retention`]: the policy table of DESIGN.md, as code.
 //! - [`lease`]: one writer per job, through a conditionally created object.
+//! - [`lifecycle`]: garbage collection of a directory no job is writing.
 //! - [`stats`]: what each checkpoint cost, per subtask; kept in memory and
 //!   in `_metadata`.
 //! - `shared`: which checkpoints reference which `shared/` files (incremental
@@ -22,6 +23,7 @@
 
 pub(crate) mod coordinator;
 pub mod lease;
+pub mod lifecycle;
 pub mod metadata;
 #[cfg(test)]
 mod metadata_props;

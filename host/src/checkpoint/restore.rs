@@ -31,14 +31,23 @@ pub struct Restored {
 /// range is read (or allocated for) before this check, so a damaged or
 /// crafted `_metadata` cannot make the host read past a file or allocate
 /// from an absurd length.
+///
+/// A damaged checkpoint (missing or short files, bad metadata) is an
+/// [`Error::Restore`]; a store that could not be asked is an
+/// [`Error::Storage`], which says nothing about the checkpoint.
 pub async fn open(location: &CheckpointLocation) -> Result<Restored> {
     let metadata = read(location).await?;
-    let CheckpointLocation { storage, job_dir, checkpoint_id } = location;
+    let storage = location.storage();
     let mut sizes = std::collections::HashMap::new();
     for file in metadata.files() {
-        let path = storage.file_path(job_dir, *checkpoint_id, &file);
-        let size =
-            storage.size(&path).await.map_err(|e| Error::Restore(format!("state file {path} is missing: {e}")))?;
+        let path = location.file(&file);
+        let size = match storage.size(&path).await {
+            Ok(size) => size,
+            Err(Error::NotFound { .. }) => {
+                return Err(Error::Restore(format!("{}: state file {path} is missing", location.describe())));
+            }
+            Err(e) => return Err(e),
+        };
         sizes.insert(file, (path, size));
     }
     for chunk in metadata.chunks() {
@@ -56,37 +65,34 @@ pub async fn open(location: &CheckpointLocation) -> Result<Restored> {
     Ok(Restored { location: location.clone(), metadata })
 }
 
-/// Reads and decodes a checkpoint's `_metadata`.
+/// Reads and decodes a checkpoint's `_metadata`. One that does not exist or
+/// does not decode is an [`Error::Restore`] naming its full path; a failure
+/// to read it is an [`Error::Storage`].
 pub async fn read(location: &CheckpointLocation) -> Result<CheckpointMetadata> {
-    let CheckpointLocation { storage, job_dir, checkpoint_id } = location;
-    let where_ = storage.describe(job_dir, *checkpoint_id);
-    let bytes = storage.get_metadata(job_dir, *checkpoint_id).await.map_err(|e| {
-        Error::Restore(format!("{where_}: no readable _metadata, so it is not a complete checkpoint ({e})"))
-    })?;
-    let metadata =
-        CheckpointMetadata::decode(&bytes).map_err(|e| Error::Restore(format!("{where_}/_metadata: {e}")))?;
-    if metadata.checkpoint_id != *checkpoint_id {
+    let bytes = location.storage().read_checkpoint_metadata(location).await?;
+    let where_ = location.describe_metadata();
+    let metadata = CheckpointMetadata::decode(&bytes).map_err(|e| Error::Restore(format!("{where_}: {e}")))?;
+    if metadata.checkpoint_id != location.id() {
         return Err(Error::Restore(format!(
-            "{where_}/_metadata: holds checkpoint {} but lives in chk-{checkpoint_id}",
-            metadata.checkpoint_id
+            "{where_}: holds checkpoint {} but lives in chk-{}",
+            metadata.checkpoint_id,
+            location.id()
         )));
     }
     Ok(metadata)
 }
 
 /// The complete checkpoints of `job` whose metadata and files check out
-/// ([`open`]), newest first; damaged ones are skipped with a warning.
+/// ([`open`]), newest first; damaged ones are skipped with a warning. A
+/// storage failure stops the search: a checkpoint that could not be read
+/// is not known to be damaged, and falling back past it would lose it.
 pub async fn candidates(storage: &CheckpointStorage, job: &str) -> Result<Vec<Restored>> {
-    let checkpoints = storage.list_checkpoints(job).await?;
     let mut found = Vec::new();
-    for &(id, complete) in checkpoints.iter().rev() {
-        if !complete {
-            continue;
-        }
-        let location = CheckpointLocation { storage: storage.clone(), job_dir: job.to_owned(), checkpoint_id: id };
+    for location in storage.complete_checkpoints(job).await?.into_iter().rev() {
         match open(&location).await {
             Ok(restored) => found.push(restored),
-            Err(e) => tracing::warn!("skipping damaged checkpoint {}: {e}", storage.describe(job, id)),
+            Err(Error::Restore(why)) => tracing::warn!("skipping damaged checkpoint {}: {why}", location.id()),
+            Err(e) => return Err(e),
         }
     }
     Ok(found)
@@ -259,21 +265,21 @@ impl Restored {
     }
 
     fn damaged(&self, operator: &str, handle: &str, e: impl std::fmt::Display) -> Error {
-        Error::Restore(format!(
-            "{}: operator '{operator}' state '{handle}' is damaged: {e}",
-            self.location.storage.describe(&self.location.job_dir, self.location.checkpoint_id)
-        ))
+        Error::Restore(format!("{}: operator '{operator}' state '{handle}' is damaged: {e}", self.location.describe()))
     }
 
     async fn read_chunk(&self, operator: &str, data: &ChunkData) -> Result<Vec<u8>> {
         match data {
             ChunkData::Inline(bytes) => Ok(bytes.clone()),
             ChunkData::File { file, offset, len, crc32c } => {
-                let CheckpointLocation { storage, job_dir, checkpoint_id } = &self.location;
-                let path = storage.file_path(job_dir, *checkpoint_id, file);
-                let bytes = storage.get_range(&path, *offset, *len).await.map_err(|e| {
-                    Error::Restore(format!("operator '{operator}': state file {path} is missing or short: {e}"))
-                })?;
+                let path = self.location.file(file);
+                let bytes = match self.location.storage().get_range(&path, *offset, *len).await {
+                    Ok(bytes) => bytes,
+                    Err(Error::NotFound { .. }) => {
+                        return Err(Error::Restore(format!("operator '{operator}': state file {path} is missing")));
+                    }
+                    Err(e) => return Err(e),
+                };
                 if bytes.len() as u64 != *len {
                     return Err(Error::Restore(format!("operator '{operator}': state file {path} is truncated")));
                 }

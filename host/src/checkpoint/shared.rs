@@ -59,7 +59,8 @@ impl SharedFiles {
             if !complete {
                 continue;
             }
-            let metadata = match storage.get_metadata(job, id).await {
+            let location = storage.checkpoint(job, id);
+            let metadata = match location.read_metadata().await {
                 Ok(bytes) => CheckpointMetadata::decode(&bytes).map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
             };
@@ -71,7 +72,7 @@ impl SharedFiles {
                 Err(e) => {
                     tracing::warn!(
                         "cannot read {}: its shared files are unknown, so none will be deleted ({e})",
-                        storage.describe(job, id)
+                        location.describe()
                     );
                     shared.complete = false;
                 }

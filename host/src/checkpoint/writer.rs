@@ -139,7 +139,7 @@ impl CheckpointWriter {
         } else {
             StateFile::Exclusive(format!("op{operator}-{subtask}.state"))
         };
-        let path = storage.file_path(&job, checkpoint_id, &file);
+        let path = storage.checkpoint(&job, checkpoint_id).file(&file);
         let events = self.inner.events.clone();
         // The subtask goes on processing from here. Checksumming the
         // snapshot is CPU work proportional to its size, so it runs on the

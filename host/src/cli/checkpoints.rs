@@ -1,12 +1,10 @@
 //! `weir checkpoints list|inspect|gc`: looking at and cleaning up a
 //! checkpoint directory without running a job.
 
-use std::collections::HashSet;
-
 use anyhow::{Context, Result};
 use weir_host::checkpoint::metadata::{CheckpointMetadata, ChunkData, StateFile};
-use weir_host::checkpoint::storage::{CheckpointLocation, CheckpointStorage, METADATA_FILE};
-use weir_host::checkpoint::{lease, restore};
+use weir_host::checkpoint::storage::{CheckpointStorage, METADATA_FILE};
+use weir_host::checkpoint::{lifecycle, restore};
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -42,34 +40,41 @@ pub fn run(command: Command) -> Result<()> {
     match command {
         Command::List { dir, job } => {
             let storage = CheckpointStorage::open(&dir, &cwd)?;
-            runtime.block_on(list(&storage, job))
+            runtime.block_on(list(&storage, job.as_deref()))
         }
         Command::Inspect { path } => {
-            let location = CheckpointStorage::locate(&path, &cwd)?;
-            let metadata = runtime.block_on(restore::read(&location))?;
+            let metadata = runtime.block_on(async {
+                let location = CheckpointStorage::locate(&path, &cwd).await?;
+                restore::read(&location).await
+            })?;
             println!("{}", serde_json::to_string_pretty(&to_json(&metadata))?);
             Ok(())
         }
         Command::Gc { dir, job, dry_run } => {
             let storage = CheckpointStorage::open(&dir, &cwd)?;
-            runtime.block_on(gc(&storage, job, dry_run))
+            let report = runtime
+                .block_on(lifecycle::collect_garbage(&storage, job.as_deref(), dry_run))
+                .with_context(|| format!("gc of {dir} stopped"))?;
+            let verb = if dry_run { "would remove" } else { "removed" };
+            for skipped in &report.skipped {
+                println!("skipping {skipped}");
+            }
+            for removal in &report.removed {
+                println!("{verb} {} {}", removal.what, removal.location);
+            }
+            println!("{} item(s) {verb}", report.removed.len());
+            Ok(())
         }
     }
 }
 
-async fn jobs(storage: &CheckpointStorage, job: Option<String>) -> Result<Vec<String>> {
-    Ok(match job {
-        Some(job) => vec![job],
-        None => storage.list_jobs().await?,
-    })
-}
-
-async fn list(storage: &CheckpointStorage, job: Option<String>) -> Result<()> {
+async fn list(storage: &CheckpointStorage, job: Option<&str>) -> Result<()> {
+    let jobs = lifecycle::jobs(storage, job).await?;
     println!(
         "{:<24} {:>6}  {:<19}  {:>12}  {:>5}  {:>15}  status",
         "job", "id", "completed (UTC)", "state bytes", "files", "inline/external"
     );
-    for job in jobs(storage, job).await? {
+    for job in jobs {
         for (id, complete) in storage.list_checkpoints(&job).await? {
             if !complete {
                 println!(
@@ -78,8 +83,7 @@ async fn list(storage: &CheckpointStorage, job: Option<String>) -> Result<()> {
                 );
                 continue;
             }
-            let location = CheckpointLocation { storage: storage.clone(), job_dir: job.clone(), checkpoint_id: id };
-            match restore::read(&location).await {
+            match restore::read(&storage.checkpoint(&job, id)).await {
                 Ok(m) => {
                     let inline = m.chunks().filter(|c| matches!(c.data, ChunkData::Inline(_))).count();
                     let external = m.chunks().count() - inline;
@@ -92,79 +96,13 @@ async fn list(storage: &CheckpointStorage, job: Option<String>) -> Result<()> {
                         format!("{inline}/{external}")
                     );
                 }
-                Err(e) => {
+                Err(e @ weir_host::Error::Restore(_)) => {
                     println!("{job:<24} {id:>6}  {:<19}  {:>12}  {:>5}  {:>15}  damaged: {e}", "-", "-", "-", "-")
                 }
+                Err(e) => return Err(e.into()),
             }
         }
     }
-    Ok(())
-}
-
-async fn gc(storage: &CheckpointStorage, job: Option<String>, dry_run: bool) -> Result<()> {
-    let verb = if dry_run { "would remove" } else { "removed" };
-    let mut removed = 0usize;
-    for job in jobs(storage, job).await? {
-        if let Some(holder) = lease::active_holder(storage, &job).await {
-            println!("skipping job {job}: it is running on {holder}");
-            continue;
-        }
-        let mut shared_in_use: HashSet<String> = HashSet::new();
-        let mut damaged = false;
-        for (id, complete) in storage.list_checkpoints(&job).await? {
-            let where_ = storage.describe(&job, id);
-            if !complete {
-                println!("{verb} aborted checkpoint {where_}");
-                if !dry_run {
-                    storage.delete_checkpoint(&job, id).await.with_context(|| format!("cannot remove {where_}"))?;
-                }
-                removed += 1;
-                continue;
-            }
-            let location = CheckpointLocation { storage: storage.clone(), job_dir: job.clone(), checkpoint_id: id };
-            let metadata = match restore::read(&location).await {
-                Ok(metadata) => metadata,
-                Err(e) => {
-                    // Never delete around a checkpoint we cannot read: its
-                    // references are unknown.
-                    println!("skipping damaged checkpoint {where_}: {e}");
-                    damaged = true;
-                    continue;
-                }
-            };
-            let mut referenced: HashSet<String> = HashSet::new();
-            for file in metadata.files() {
-                match file {
-                    StateFile::Exclusive(name) => referenced.insert(name),
-                    StateFile::Shared(name) => shared_in_use.insert(name),
-                };
-            }
-            for (path, _) in storage.checkpoint_objects(&job, id).await? {
-                let name = path.filename().unwrap_or_default();
-                if name != METADATA_FILE && !referenced.contains(name) {
-                    println!("{verb} unreferenced file {where_}/{name}");
-                    if !dry_run {
-                        storage.delete(&path).await?;
-                    }
-                    removed += 1;
-                }
-            }
-        }
-        if damaged {
-            continue;
-        }
-        for (path, _) in storage.shared_objects(&job).await? {
-            let name = path.filename().unwrap_or_default();
-            if !shared_in_use.contains(name) {
-                println!("{verb} unreferenced shared file {path}");
-                if !dry_run {
-                    storage.delete(&path).await?;
-                }
-                removed += 1;
-            }
-        }
-    }
-    println!("{removed} item(s) {verb}");
     Ok(())
 }
 

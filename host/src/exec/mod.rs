@@ -203,6 +203,8 @@ pub(crate) struct CheckpointPlan {
     pub(crate) config: Option<crate::checkpoint::CheckpointConfig>,
     pub(crate) storage: Option<crate::checkpoint::storage::CheckpointStorage>,
     pub(crate) first_checkpoint_id: u64,
+    /// The restored checkpoint's sink lineage (empty for a fresh start).
+    pub(crate) lineage: Vec<(u64, u64)>,
     pub(crate) retained: Vec<crate::checkpoint::storage::CheckpointLocation>,
     pub(crate) graph: crate::checkpoint::metadata::GraphFingerprint,
     /// The job's statistics, shared by all its attempts.
@@ -271,6 +273,7 @@ pub(crate) fn start(prepared: Prepared) -> Result<Attempt> {
             graph: checkpoints.graph,
             parallelism: graph.vertices.iter().map(|v| v.parallelism).collect(),
             first_checkpoint_id: checkpoints.first_checkpoint_id,
+            lineage: checkpoints.lineage,
             retained: checkpoints.retained,
             sink: spec.sink.clone(),
             source_barriers: barriers_tx,

@@ -340,13 +340,12 @@ fn run(
         let metrics = attempt.control().metrics();
         let report =
             |status, restarts: &Restarts| JobReport { status, metrics: metrics.clone(), restarts: restarts.total() };
-        let lease_lost = control.lease_lost.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(lost) = lease_lost {
+        if let Some(lost) = take_lost_lease(control) {
             // Another host owns the job now: stop, delete nothing.
             let _ = attempt.settle(JobEnd::Restarting);
             return Err(lost);
         }
-        let error = match end {
+        let mut error = match end {
             AttemptEnd::Finished => {
                 attempt.settle(JobEnd::Finished)?;
                 return Ok(report(JobStatus::Finished, &restarts));
@@ -359,31 +358,66 @@ fn run(
             }
             AttemptEnd::Failed(error) => error,
         };
-        *control.failures.lock().unwrap_or_else(|p| p.into_inner()).entry(error.kind()).or_insert(0) += 1;
-        let Some(delay) = restarts.next_delay(started) else {
+        count_failure(control, &error);
+        let Some(mut delay) = restarts.next_delay(started) else {
             if let Err(e) = attempt.settle(JobEnd::Failed) {
                 tracing::warn!("while failing: {e}");
             }
-            return Err(match restarts.total() {
-                0 => error,
-                n => Error::GaveUp { restarts: n, cause: Box::new(error) },
-            });
+            return Err(gave_up(&restarts, error));
         };
-        control.restarts.store(restarts.total(), Ordering::Relaxed);
-        tracing::warn!("job failed: {error}; restart {} in {delay:?}", restarts.total());
         let owned = attempt.settle(JobEnd::Restarting)?;
         *control.current.lock().unwrap_or_else(|p| p.into_inner()) = None;
-        if sleep_unless_cancelled(delay, control) {
-            factory.release(owned, JobEnd::Cancelled);
-            return Ok(report(JobStatus::Cancelled, &restarts));
-        }
-        number += 1;
-        attempt = super::start(factory.prepare(number, owned)?)?;
+        // Until an attempt runs again: a failure to prepare one (a
+        // checkpoint that cannot be read right now, an input file gone) is
+        // a failure like any other, and the restart strategy decides.
+        attempt = loop {
+            control.restarts.store(restarts.total(), Ordering::Relaxed);
+            tracing::warn!("job failed: {error}; restart {} in {delay:?}", restarts.total());
+            if sleep_unless_cancelled(delay, control) {
+                factory.release(owned, JobEnd::Cancelled);
+                return Ok(report(JobStatus::Cancelled, &restarts));
+            }
+            if let Some(lost) = take_lost_lease(control) {
+                return Err(lost);
+            }
+            number += 1;
+            match factory.prepare(number, owned.clone()).and_then(super::start) {
+                Ok(next) => break next,
+                Err(e) => {
+                    tracing::warn!("cannot restart the job: {e}");
+                    count_failure(control, &e);
+                    error = e;
+                    match restarts.next_delay(Instant::now()) {
+                        Some(next) => delay = next,
+                        None => {
+                            // "Fails" retention, as for a failed attempt.
+                            factory.release(owned, JobEnd::Failed);
+                            return Err(gave_up(&restarts, error));
+                        }
+                    }
+                }
+            }
+        };
         *control.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(attempt.control());
         // A cancel that came while the attempt was being prepared.
         if control.cancelled.load(Ordering::SeqCst) {
             control.cancel();
         }
+    }
+}
+
+fn take_lost_lease(control: &Control) -> Option<Error> {
+    control.lease_lost.lock().unwrap_or_else(|p| p.into_inner()).take()
+}
+
+fn count_failure(control: &Control, error: &Error) {
+    *control.failures.lock().unwrap_or_else(|p| p.into_inner()).entry(error.kind()).or_insert(0) += 1;
+}
+
+fn gave_up(restarts: &Restarts, error: Error) -> Error {
+    match restarts.total() {
+        0 => error,
+        n => Error::GaveUp { restarts: n, cause: Box::new(error) },
     }
 }
 

@@ -62,11 +62,11 @@ impl Sink for DiscardSink {
     }
 }
 
-/// Opens the sink writer of one subtask of the last operator. `run`
-/// distinguishes this run's output files from earlier runs'.
-pub(crate) fn open(spec: &SinkSpec, subtask: u32, run: &str) -> Result<Box<dyn Sink>> {
+/// Opens the sink writer of one subtask of the last operator;
+/// `first_checkpoint_id` is the id of the attempt's first checkpoint.
+pub(crate) fn open(spec: &SinkSpec, subtask: u32, first_checkpoint_id: u64) -> Result<Box<dyn Sink>> {
     Ok(match spec {
-        SinkSpec::Files { path } => Box::new(FilesSink::open(path, subtask, run)?),
+        SinkSpec::Files { path } => Box::new(FilesSink::open(path, subtask, first_checkpoint_id)?),
         SinkSpec::Stdout => Box::new(StdoutSink::default()),
         SinkSpec::Discard => Box::new(DiscardSink),
     })
@@ -80,11 +80,31 @@ pub(crate) fn commit(spec: &SinkSpec, staged: &[String]) -> Result<()> {
     }
 }
 
-/// Brings the sink to the state of a restored checkpoint: what it staged is
-/// committed, anything staged after it is discarded.
-pub(crate) fn restore(spec: &SinkSpec, staged: &[String]) -> Result<()> {
+/// Brings the sink to the state of a restored checkpoint, given by its
+/// staged output and its lineage (empty: a restart before any checkpoint):
+/// what it staged is committed, anything staged after it is discarded,
+/// anything committed outside its lineage is moved aside. `stdout` cannot
+/// take back what it printed: it is at-least-once after a restore.
+pub(crate) fn restore(spec: &SinkSpec, staged: &[String], lineage: &[(u64, u64)]) -> Result<()> {
     match spec {
-        SinkSpec::Files { path } => files::restore(path, staged),
+        SinkSpec::Files { path } => files::restore(path, staged, lineage),
+        SinkSpec::Stdout | SinkSpec::Discard => Ok(()),
+    }
+}
+
+/// The highest checkpoint id any output of the sink is tagged with (0 for
+/// none), so that a job's new checkpoints never reuse one.
+pub(crate) fn highest_checkpoint_tag(spec: &SinkSpec) -> Result<u64> {
+    match spec {
+        SinkSpec::Files { path } => files::highest_checkpoint_tag(path),
+        SinkSpec::Stdout | SinkSpec::Discard => Ok(0),
+    }
+}
+
+/// Before a fresh start: refuses output that already holds another run's.
+pub(crate) fn check_unused(spec: &SinkSpec) -> Result<()> {
+    match spec {
+        SinkSpec::Files { path } => files::check_unused(path),
         SinkSpec::Stdout | SinkSpec::Discard => Ok(()),
     }
 }
