@@ -123,6 +123,9 @@ fn foreign_handle() -> ! {
 
 /// What `open` gets: the instance's [`OperatorInfo`] and the means to declare
 /// state handles. Declaring a handle loads its restored state, if any.
+///
+/// Keyed handles (`keyed_*`) need a keyed input: declaring one when
+/// [`OperatorInfo::key_groups`] is `None` (`key_by = false`) is an error.
 pub struct OpenContext {
     ctx: Context,
     /// Restored chunks not yet claimed by a declaration.
@@ -174,6 +177,17 @@ impl OpenContext {
         let kind = store.kind();
         if name.is_empty() {
             return Err(Error::msg("a state handle name must not be empty"));
+        }
+        // Keyed state is scoped by the event's key group, which the host sets
+        // only on a keyed input: refuse it here, where the job file is at
+        // fault, rather than at the first event.
+        if kind.is_keyed() && self.ctx.info.key_groups().is_none() {
+            return Err(Error::msg(format!(
+                "operator '{}': state `{name}` is keyed ({}), but the operator's input is not keyed: set \
+                 key_by = true for this operator in the job file (or declare operator state instead)",
+                self.ctx.info.name(),
+                kind_name(kind)
+            )));
         }
         if self.ctx.stores.iter().any(|declared| declared.name() == name) {
             return Err(Error::msg(format!("state handle `{name}` is declared twice")));

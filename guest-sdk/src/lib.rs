@@ -61,8 +61,9 @@
 //! | [`OpenContext::operator_list`]   | [`ListState<T>`]  | one list per subtask    |
 //!
 //! Keyed state follows the key of the event being processed, as in Flink:
-//! the operator's input must be keyed (`key_by = true` in the job file), and
-//! using keyed state where there is no current event (in `finish`) panics.
+//! the operator's input must be keyed (`key_by = true` in the job file;
+//! declaring keyed state for an unkeyed input fails `open`), and using keyed
+//! state where there is no current event (in `finish`) panics.
 //! The host assigns key groups to subtasks, and the SDK saves keyed state one
 //! chunk per key group, so a job can be restored with another parallelism.
 //! Operator state belongs to the subtask and is usable anywhere.

@@ -7,7 +7,7 @@ use weir_wire::state::{ChunkReader, Entry, Kind};
 
 use crate::state::{Chunk, ListState, MapState, ValueState};
 use crate::testing::{Harness, NO_KEY_GROUP};
-use crate::{Context, Event, OpenContext, Operator, Result};
+use crate::{Context, Event, OpenContext, Operator, OperatorInfo, Result};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Visit {
@@ -279,6 +279,78 @@ fn keyed_access_without_a_key_panics() {
 fn keyed_access_on_an_unkeyed_input_panics() {
     let mut harness = Harness::<Counter>::new().unwrap();
     let _ = harness.process("k", "x", NO_KEY_GROUP);
+}
+
+/// Declares one handle `h` of the kind its config `kind` names, and counts
+/// events in the operator-scope ones.
+struct OneHandle {
+    value: Option<ValueState<u64>>,
+    list: Option<ListState<u64>>,
+}
+
+impl Operator for OneHandle {
+    fn open(ctx: &mut OpenContext) -> Result<Self> {
+        let mut op = OneHandle { value: None, list: None };
+        match ctx.info().config("kind").unwrap_or_default() {
+            "keyed_value" => {
+                ctx.keyed_value::<u64>("h")?;
+            }
+            "keyed_map" => {
+                ctx.keyed_map::<String, u64>("h")?;
+            }
+            "keyed_list" => {
+                ctx.keyed_list::<u64>("h")?;
+            }
+            "operator_value" => op.value = Some(ctx.operator_value("h")?),
+            "operator_list" => op.list = Some(ctx.operator_list("h")?),
+            other => return Err(crate::Error::msg(format!("test bug: kind {other:?}"))),
+        }
+        Ok(op)
+    }
+
+    fn process(&mut self, ctx: &mut Context, _event: Event<'_>) -> Result<()> {
+        if let Some(value) = &self.value {
+            let n = value.get(ctx).copied().unwrap_or(0) + 1;
+            value.set(ctx, n);
+        }
+        if let Some(list) = &self.list {
+            list.push(ctx, 1);
+        }
+        Ok(())
+    }
+}
+
+fn unkeyed(kind: &str) -> OperatorInfo {
+    OperatorInfo::new("counter").with_key_groups(None).with_config("kind", kind)
+}
+
+#[test]
+fn keyed_state_on_an_unkeyed_input_fails_open_naming_the_handle_and_key_by() {
+    for (kind, wit_kind) in [("keyed_value", "keyed-value"), ("keyed_map", "keyed-map"), ("keyed_list", "keyed-list")] {
+        let err = Harness::<OneHandle>::with_info(unkeyed(kind)).err().expect("open should fail").to_string();
+        assert_eq!(
+            err,
+            format!(
+                "operator 'counter': state `h` is keyed ({wit_kind}), but the operator's input is not keyed: set \
+                 key_by = true for this operator in the job file (or declare operator state instead)"
+            )
+        );
+        // The same operator opens on a keyed input (the harness default).
+        let info = OperatorInfo::new("counter").with_config("kind", kind);
+        assert!(Harness::<OneHandle>::with_info(info).is_ok(), "{kind}");
+    }
+}
+
+#[test]
+fn operator_state_works_on_an_unkeyed_input() {
+    for kind in ["operator_value", "operator_list"] {
+        let mut harness = Harness::<OneHandle>::with_info(unkeyed(kind)).unwrap();
+        harness.process_all([("a", "", NO_KEY_GROUP), ("b", "", NO_KEY_GROUP)]).unwrap();
+        let chunks = harness.snapshot().unwrap();
+        assert_eq!(chunks.len(), 1, "{kind}: {chunks:?}");
+        assert_eq!((chunks[0].handle.as_str(), chunks[0].key_group), ("h", None), "{kind}");
+        harness.finish().unwrap();
+    }
 }
 
 #[test]
