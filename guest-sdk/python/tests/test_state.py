@@ -69,6 +69,19 @@ class Profile(weir.Operator):
         ctx.emit("total", str(self.total.get(0)))
 
 
+def one_handle(declaration):
+    """An operator whose ``open`` runs ``declaration(ctx)`` and nothing else."""
+
+    class OneHandle(weir.Operator):
+        def open(self, ctx):
+            declaration(ctx)
+
+        def process(self, ctx, event):
+            pass
+
+    return OneHandle
+
+
 class RustCounterBytesTest(unittest.TestCase):
     """The Rust counter's snapshot, computed from STATE.md by hand: version 1,
     then per key `len:u32 key len:u32 postcard(u64)`."""
@@ -150,6 +163,44 @@ class HandlesTest(unittest.TestCase):
             harness.finish()
         with self.assertRaisesRegex(Error, "not keyed"):
             harness.process("k", "", NO_KEY_GROUP)
+
+    def test_keyed_state_on_an_unkeyed_input_fails_open(self):
+        unkeyed = OperatorInfo("counter", key_groups=None)
+        declare = {
+            "keyed-value": lambda ctx: ctx.keyed_value("h"),
+            "keyed-map": lambda ctx: ctx.keyed_map("h"),
+            "keyed-list": lambda ctx: ctx.keyed_list("h"),
+        }
+        for kind, declaration in declare.items():
+            OneHandle = one_handle(declaration)
+            with self.subTest(kind=kind):
+                with self.assertRaises(Error) as caught:
+                    Harness(OneHandle, unkeyed)
+                self.assertEqual(
+                    str(caught.exception),
+                    f"operator 'counter': state `h` is keyed ({kind}), but the operator's input is not keyed: "
+                    "set key_by = true for this operator in the job file (or declare operator state instead)",
+                )
+                # The default harness input is keyed.
+                Harness(OneHandle)
+
+    def test_operator_state_works_on_an_unkeyed_input(self):
+        class Tally(weir.Operator):
+            def open(self, ctx):
+                self.total = ctx.operator_value("total", codec=codec.U64)
+                self.seen = ctx.operator_list("seen", codec=codec.BYTES)
+
+            def process(self, ctx, event):
+                self.total.set(self.total.get(0) + 1)
+                self.seen.push(event.key)
+
+        harness = Harness(Tally, OperatorInfo("tally", key_groups=None))
+        harness.process_all([("a", "", NO_KEY_GROUP), ("b", "", NO_KEY_GROUP)])
+        chunks = harness.snapshot()
+        self.assertEqual(sorted((c.handle, c.key_group) for c in chunks), [("seen", None), ("total", None)])
+        restored = Harness.restore(Tally, chunks, OperatorInfo("tally", key_groups=None))
+        self.assertEqual(restored.operator.total.get(), 2)
+        self.assertEqual(restored.operator.seen.get(), [b"a", b"b"])
 
     def test_declarations_are_checked(self):
         class Twice(weir.Operator):

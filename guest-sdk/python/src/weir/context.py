@@ -128,6 +128,9 @@ class OpenContext:
     declare state handles. Declaring a handle loads its restored state, if
     the checkpoint holds any.
 
+    Keyed handles (``keyed_*``) need a keyed input: declaring one when
+    ``info.key_groups`` is None (``key_by = false``) raises ``weir.Error``.
+
     Every ``codec`` defaults to ``weir.codec.JSON`` (see ``weir.codec``);
     declare ``weir.codec.U64`` and friends for compact, typed state that a
     Rust operator can read too.
@@ -178,6 +181,15 @@ class OpenContext:
             raise Error(f"state handle `{name}` is declared after `open`: declare every handle in `open`")
         if not isinstance(name, str) or not name:
             raise Error("a state handle name must be a non-empty string")
+        # Keyed state is scoped by the event's key group, which the host sets
+        # only on a keyed input: refuse it here, where the job file is at
+        # fault, rather than at the first event.
+        if store.kind.is_keyed and self._ctx.info.key_groups is None:
+            raise Error(
+                f"operator '{self._ctx.info.name}': state `{name}` is keyed ({store.kind.wit_name}), but the "
+                "operator's input is not keyed: set key_by = true for this operator in the job file (or declare "
+                "operator state instead)"
+            )
         if any(declared.name == name for declared in self._ctx._stores):
             raise Error(f"state handle `{name}` is declared twice")
         mine = [chunk for chunk in self._restored if chunk.handle == name]

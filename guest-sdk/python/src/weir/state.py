@@ -19,8 +19,9 @@ handle                  keyed (``keyed_*``)      operator (``operator_*``)
 Flink: the same handle reads another value for another key. Every key is kept
 with the key group the host passed with its events, and snapshots hold one
 chunk per (handle, key group), so that the host can hand key groups to other
-subtasks when it rescales. Using keyed state where there is no current key
-(in ``finish``, or for an input that is not keyed) raises ``weir.Error``.
+subtasks when it rescales. Declaring keyed state for an input that is not
+keyed fails ``open``; using it where there is no current key (in ``finish``)
+raises ``weir.Error``.
 
 **Operator** state is one value or list per subtask, usable from ``process``
 and ``finish``, and saved as one chunk per handle.
