@@ -35,7 +35,9 @@ export class Context {
 /**
  * What the operator's constructor gets: the instance's info and the means to
  * declare state handles. Declaring a handle loads its restored state, if any.
- * Handles can only be declared while the operator is being created.
+ * Handles can only be declared while the operator is being created. Keyed
+ * handles need a keyed input: declaring one when `info.keyGroups` is null
+ * (`key_by = false`) throws.
  */
 export class OpenContext {
   constructor(info, current, restored) {
@@ -81,6 +83,15 @@ export class OpenContext {
       throw new Error(`state handle \`${name}\` is declared after the operator was created: declare every handle in its constructor`);
     }
     if (typeof name !== 'string' || name === '') throw new Error('a state handle name must be a non-empty string');
+    // Keyed state is scoped by the event's key group, which the host sets
+    // only on a keyed input: refuse it here, where the job file is at fault,
+    // rather than at the first event.
+    if (store.kind.startsWith('keyed-') && this.info.keyGroups === null) {
+      throw new Error(
+        `operator '${this.info.name}': state \`${name}\` is keyed (${store.kind}), but the operator's input is not ` +
+          'keyed: set key_by = true for this operator in the job file (or declare operator state instead)',
+      );
+    }
     if (this.stores.some((declared) => declared.name === name)) throw new Error(`state handle \`${name}\` is declared twice`);
     const mine = this.restored.filter((chunk) => chunk.handle === name);
     this.restored = this.restored.filter((chunk) => chunk.handle !== name);

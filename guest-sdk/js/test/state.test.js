@@ -220,6 +220,31 @@ test('keyed state needs a current key', () => {
   assert.throws(() => h.finish(), /keyed state `v` was used with no current key/);
 });
 
+test('keyed state on an unkeyed input fails the constructor, naming the handle and key_by', () => {
+  const unkeyed = new OperatorInfo('counter', { keyGroups: null });
+  const declarations = {
+    'keyed-value': (ctx) => ctx.keyedValue('h'),
+    'keyed-map': (ctx) => ctx.keyedMap('h'),
+    'keyed-list': (ctx) => ctx.keyedList('h'),
+  };
+  for (const [kind, declare] of Object.entries(declarations)) {
+    const Op = class {
+      constructor(ctx) {
+        declare(ctx);
+      }
+
+      process() {}
+    };
+    assert.throws(() => new Harness(Op, { info: unkeyed }), {
+      message:
+        `operator 'counter': state \`h\` is keyed (${kind}), but the operator's input is not keyed: ` +
+        'set key_by = true for this operator in the job file (or declare operator state instead)',
+    });
+    // The Harness's default input is keyed.
+    new Harness(Op);
+  }
+});
+
 test('declaration mistakes are errors naming the handle', () => {
   const declare = (f) => () => new Harness(class { constructor(ctx) { f(ctx); } process() {} });
   assert.throws(declare((ctx) => { ctx.keyedValue('a'); ctx.keyedList('a'); }), /state handle `a` is declared twice/);
