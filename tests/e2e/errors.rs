@@ -115,3 +115,21 @@ fn missing_job_file() {
     let output = weir().args(["run", "/nonexistent/job.toml"]).output().expect("run weir");
     assert_failure(&output, &["/nonexistent/job.toml", "cannot read"]);
 }
+
+#[test]
+fn keyed_state_without_key_by_fails_init_naming_the_handle() {
+    // The counter of every SDK declares keyed state `count`; with `key_by =
+    // false` the host passes no key groups, and `init` must say what to fix
+    // (it used to panic or fail at the first event instead).
+    for counter in ["counter", "counter-py", "counter-js"] {
+        let job = broken_job("key_by = true", "key_by = false");
+        let text = std::fs::read_to_string(job.path("job.toml")).expect("read job.toml");
+        let rust_counter = guest("counter").display().to_string();
+        job.write("job.toml", text.replace(&rust_counter, &guest(counter).display().to_string()));
+        let stderr = assert_failure(
+            &job.run("job.toml"),
+            &["operator 'counter'", "init returned an error", "state `count` is keyed", "set key_by = true"],
+        );
+        assert!(!stderr.contains("panicked"), "{counter}: a panic instead of an init error:\n{stderr}");
+    }
+}
