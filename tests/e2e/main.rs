@@ -21,6 +21,7 @@ mod output;
 mod polyglot;
 mod runtime;
 mod s3;
+mod s3_faults;
 mod sandbox;
 mod stats;
 mod support;
