@@ -77,7 +77,8 @@
 //!   source an embedder feeds (see `examples/edge-service`).
 //! - [`http`]: the REST API, the web dashboard and the Prometheus
 //!   endpoint of `weir run --http`, for embedders too: [`http::serve`]
-//!   shows the jobs of an [`http::Jobs`] registry.
+//!   shows the jobs of an [`http::Jobs`] registry, to the clients an
+//!   [`http::Access`] admits.
 //! - [`error`]: the [`Error`] type; every variant names the file, field,
 //!   operator or subtask at fault.
 //!

@@ -158,7 +158,12 @@ pub fn check_schema(spec: &Value, schema: &Value, value: &Value, at: &str, error
 pub fn check_response(spec: &Value, template: &str, method: &str, response: &Response) -> Value {
     let operation = &spec["paths"][template][method];
     assert!(operation.is_object(), "{method} {template} is not documented");
-    let documented = &operation["responses"][response.status.to_string()];
+    let mut documented = &operation["responses"][response.status.to_string()];
+    if let Some(reference) = documented["$ref"].as_str() {
+        let name = reference.strip_prefix("#/components/responses/").expect("local response references only");
+        documented = &spec["components"]["responses"][name];
+        assert!(documented.is_object(), "{method} {template}: dangling $ref {reference}");
+    }
     assert!(
         documented.is_object(),
         "{method} {template} answered {}, which is not documented: {}",

@@ -31,10 +31,26 @@
 //!
 //! Errors are `{"error": "..."}` with a 4xx or 5xx status.
 //!
-//! There is no authentication: bind to loopback (or put a proxy that
-//! authenticates in front). The two `POST`s refuse requests a browser
-//! marks as cross-site, so that another web page cannot cancel a job
-//! through a dashboard open on this machine.
+//! Without a token ([`serve`], [`serve_on`]) the server listens on
+//! loopback only and asks no one for anything. On any other address it
+//! needs a token ([`serve_with`], [`serve_on_with`] and an [`Access`]):
+//! every endpoint but `/metrics` (which may opt in) then answers `401`
+//! unless the request carries `Authorization: Bearer TOKEN`, or, for the
+//! dashboard page only, `/?token=TOKEN` (a browser cannot add a header
+//! when it opens a page; the page's script then sends the header itself).
+//!
+//! ```no_run
+//! use weir_host::http;
+//!
+//! let access = http::Access::from_token_file("/etc/weir/http-token")?;
+//! let server = http::serve_with("0.0.0.0:8081", http::Jobs::new(), access)?;
+//! // curl -H "Authorization: Bearer $(cat /etc/weir/http-token)" http://HOST:8081/jobs
+//! # Ok::<(), weir_host::Error>(())
+//! ```
+//!
+//! Either way the two `POST`s refuse requests a browser marks as
+//! cross-site, so that another web page cannot cancel a job through a
+//! dashboard open on this machine.
 //!
 //! The server runs on its own tokio runtime ([`serve`]) or on one the
 //! embedder gives ([`serve_on`]). It only reads counters and statistics and
@@ -42,11 +58,14 @@
 //! waits (triggering a checkpoint) waits on the runtime's blocking pool.
 
 mod api;
+mod auth;
 mod prometheus;
+
+pub use auth::Access;
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -65,6 +84,12 @@ use crate::job::graph::JobGraph;
 pub const OPENAPI_JSON: &str = include_str!("../../openapi.json");
 const INDEX_HTML: &str = include_str!("dashboard/index.html");
 const DASHBOARD_JS: &str = include_str!("dashboard/dashboard.js");
+/// The page as served: the script inlined, so that a browser that opened
+/// `/?token=TOKEN` needs no second request that it could not add the token
+/// to (a `<script src>` sends no `Authorization` header).
+static DASHBOARD_PAGE: LazyLock<String> = LazyLock::new(|| {
+    INDEX_HTML.replacen(r#"<script src="dashboard.js"></script>"#, &format!("<script>\n{DASHBOARD_JS}</script>"), 1)
+});
 
 /// How often the server samples each job's counters (for rates and the
 /// checkpoint histograms).
@@ -230,15 +255,30 @@ impl Drop for ServerHandle {
 
 /// Serves `jobs` on `addr` (e.g. `127.0.0.1:8081`; port 0 picks a free
 /// port, see [`ServerHandle::local_addr`]) from a runtime of its own, on
-/// one thread named `weir-http`.
+/// one thread named `weir-http`. Without a token: refuses an address other
+/// than loopback (see [`serve_with`]).
 pub fn serve(addr: impl ToSocketAddrs, jobs: Jobs) -> Result<ServerHandle> {
-    let listener = bind(addr)?;
+    serve_with(addr, jobs, Access::default())
+}
+
+/// [`serve`] for the clients `access` admits: with a token, `addr` may be
+/// any address.
+///
+/// ```no_run
+/// use weir_host::http;
+///
+/// let access = http::Access::with_token("s3cret")?.metrics_need_token(true);
+/// let server = http::serve_with("0.0.0.0:8081", http::Jobs::new(), access)?;
+/// # Ok::<(), weir_host::Error>(())
+/// ```
+pub fn serve_with(addr: impl ToSocketAddrs, jobs: Jobs, access: Access) -> Result<ServerHandle> {
+    let listener = bind(addr, &access)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .thread_name("weir-http")
         .build()
         .map_err(|e| Error::Usage(format!("cannot start the HTTP server's runtime: {e}")))?;
-    let (mut handle, start) = prepare(listener, jobs)?;
+    let (mut handle, start) = prepare(listener, jobs, access)?;
     let thread = std::thread::Builder::new()
         .name("weir-http".into())
         .spawn(move || {
@@ -255,15 +295,28 @@ pub fn serve(addr: impl ToSocketAddrs, jobs: Jobs) -> Result<ServerHandle> {
 /// [`serve`] on an existing tokio runtime (which needs its I/O and time
 /// drivers enabled).
 pub fn serve_on(runtime: &tokio::runtime::Handle, addr: impl ToSocketAddrs, jobs: Jobs) -> Result<ServerHandle> {
-    let listener = bind(addr)?;
-    let (handle, start) = prepare(listener, jobs)?;
+    serve_on_with(runtime, addr, jobs, Access::default())
+}
+
+/// [`serve_with`] on an existing tokio runtime.
+pub fn serve_on_with(
+    runtime: &tokio::runtime::Handle,
+    addr: impl ToSocketAddrs,
+    jobs: Jobs,
+    access: Access,
+) -> Result<ServerHandle> {
+    let listener = bind(addr, &access)?;
+    let (handle, start) = prepare(listener, jobs, access)?;
     runtime.spawn(start.run());
     Ok(handle)
 }
 
-fn bind(addr: impl ToSocketAddrs) -> Result<TcpListener> {
+/// Listens on `addr`, once `access` allows it (checked before binding, so
+/// that a refused address is never listened on, not even briefly).
+fn bind(addr: impl ToSocketAddrs, access: &Access) -> Result<TcpListener> {
     let addrs: Vec<SocketAddr> =
         addr.to_socket_addrs().map_err(|e| Error::Usage(format!("cannot resolve the HTTP address: {e}")))?.collect();
+    access.check_address(&addrs)?;
     let listener = TcpListener::bind(&addrs[..]).map_err(|e| {
         let shown: Vec<String> = addrs.iter().map(ToString::to_string).collect();
         Error::Usage(format!("cannot listen on {}: {e}", shown.join(", ")))
@@ -276,22 +329,23 @@ fn bind(addr: impl ToSocketAddrs) -> Result<TcpListener> {
 struct Start {
     listener: TcpListener,
     state: Arc<ServerState>,
+    access: Access,
     stop: tokio::sync::watch::Receiver<bool>,
     stopped: std::sync::mpsc::Sender<()>,
 }
 
-fn prepare(listener: TcpListener, jobs: Jobs) -> Result<(ServerHandle, Start)> {
+fn prepare(listener: TcpListener, jobs: Jobs, access: Access) -> Result<(ServerHandle, Start)> {
     let addr = listener.local_addr().map_err(|e| Error::Usage(format!("the HTTP listener has no address: {e}")))?;
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let (stopped, stopped_rx) = std::sync::mpsc::channel();
     let state = Arc::new(ServerState { jobs, samples: Mutex::default(), histograms: Mutex::default() });
     let handle = ServerHandle { addr, stop: stop_tx, stopped: stopped_rx, thread: None };
-    Ok((handle, Start { listener, state, stop, stopped }))
+    Ok((handle, Start { listener, state, access, stop, stopped }))
 }
 
 impl Start {
     async fn run(self) {
-        let Start { listener, state, stop, stopped } = self;
+        let Start { listener, state, access, stop, stopped } = self;
         let listener = match tokio::net::TcpListener::from_std(listener) {
             Ok(listener) => listener,
             Err(e) => {
@@ -302,7 +356,7 @@ impl Start {
         };
         let sampler = tokio::spawn(sample_forever(state.clone(), stop.clone()));
         let mut graceful = stop.clone();
-        let server = axum::serve(listener, router(state)).with_graceful_shutdown(async move {
+        let server = axum::serve(listener, router(state, access)).with_graceful_shutdown(async move {
             let _ = graceful.wait_for(|stop| *stop).await;
         });
         let mut deadline = stop;
@@ -382,9 +436,9 @@ async fn sample_forever(state: Arc<ServerState>, mut stop: tokio::sync::watch::R
     }
 }
 
-fn router(state: Arc<ServerState>) -> Router {
+fn router(state: Arc<ServerState>, access: Access) -> Router {
     Router::new()
-        .route("/", get(|| async { static_file(INDEX_HTML, "text/html; charset=utf-8") }))
+        .route("/", get(dashboard))
         .route("/dashboard.js", get(|| async { static_file(DASHBOARD_JS, "text/javascript; charset=utf-8") }))
         .route("/openapi.json", get(|| async { static_file(OPENAPI_JSON, "application/json") }))
         .route("/jobs", get(list_jobs))
@@ -400,6 +454,20 @@ fn router(state: Arc<ServerState>) -> Router {
             error(StatusCode::METHOD_NOT_ALLOWED, format!("{method} is not allowed on {}", uri.path()))
         })
         .with_state(state)
+        // Outermost, so that it also guards the 404 and 405 answers.
+        .layer(axum::middleware::from_fn_with_state(access, auth::require_token))
+}
+
+/// The dashboard page. Its address may carry the token (`/?token=`):
+/// `no-referrer` keeps it from leaving in a `Referer` header, should the
+/// page ever link elsewhere.
+async fn dashboard() -> Response {
+    let headers = [
+        (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::CACHE_CONTROL, "no-store"),
+    ];
+    (headers, DASHBOARD_PAGE.as_str()).into_response()
 }
 
 fn static_file(body: &'static str, content_type: &'static str) -> Response {
@@ -592,6 +660,14 @@ fn prune(seen: &mut BTreeSet<u64>, history: &CheckpointHistory) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_dashboard_page_inlines_its_script() {
+        // A `</script` in the script would end the inlined element early.
+        assert!(!super::DASHBOARD_JS.to_ascii_lowercase().contains("</script"));
+        assert!(!super::DASHBOARD_PAGE.contains(r#"src="dashboard.js""#));
+        assert!(super::DASHBOARD_PAGE.contains(super::DASHBOARD_JS));
+    }
+
     #[test]
     fn path_segments_are_percent_encoded() {
         assert_eq!(super::percent_encode("wc-1_a.b~"), "wc-1_a.b~");

@@ -10,6 +10,12 @@ const CHART_POINTS = 60;
 
 const state = { jobId: null, selectedCheckpoint: null, detailsStatus: null, busy: false };
 
+// A server that needs a token serves this page at /?token=TOKEN only. The
+// token is read from there and sent as a Bearer header with every call; it
+// is kept nowhere else (no cookie, no storage), so that the browser never
+// attaches it by itself to a request another site makes.
+const TOKEN = new URLSearchParams(location.search).get("token");
+
 // ---- formatting ------------------------------------------------------------
 
 function human(n) {
@@ -75,7 +81,8 @@ function message(text, isError) {
 }
 
 async function api(path, options) {
-  const response = await fetch(path, Object.assign({ cache: "no-store" }, options || {}));
+  const headers = TOKEN === null ? {} : { Authorization: "Bearer " + TOKEN };
+  const response = await fetch(path, Object.assign({ cache: "no-store", headers }, options || {}));
   let body = null;
   try { body = await response.json(); } catch (e) { body = null; }
   if (!response.ok) throw new Error((body && body.error) || response.status + " " + response.statusText);
