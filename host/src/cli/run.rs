@@ -57,9 +57,21 @@ pub struct RunArgs {
 
     /// Serves the REST API, the web dashboard (at /) and Prometheus metrics
     /// (at /metrics) on this address while the job runs, e.g.
-    /// 127.0.0.1:8081; port 0 picks a free port (the log says which).
+    /// 127.0.0.1:8081; port 0 picks a free port (the log says which). An
+    /// address other than loopback needs --http-token-file.
     #[arg(long, value_name = "ADDR")]
     http: Option<String>,
+
+    /// Every endpoint but /metrics needs the token in this file (read once,
+    /// surrounding whitespace removed): `Authorization: Bearer TOKEN`, or
+    /// /?token=TOKEN to open the dashboard in a browser.
+    #[arg(long, value_name = "FILE", requires = "http")]
+    http_token_file: Option<PathBuf>,
+
+    /// /metrics needs the token too (Prometheus: `authorization:
+    /// credentials_file`).
+    #[arg(long, requires = "http_token_file")]
+    http_metrics_need_token: bool,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -89,8 +101,15 @@ pub fn run(args: RunArgs, log_format: LogFormat) -> Result<()> {
     // Listening first: a taken port fails before the job starts.
     let server = match &args.http {
         Some(addr) => {
+            let access = match &args.http_token_file {
+                Some(path) => http::Access::from_token_file(path)
+                    .context("--http-token-file")?
+                    .metrics_need_token(args.http_metrics_need_token),
+                None => http::Access::default(),
+            };
             let jobs = http::Jobs::new();
-            let server = http::serve(addr.as_str(), jobs.clone()).with_context(|| format!("--http {addr}"))?;
+            let server =
+                http::serve_with(addr.as_str(), jobs.clone(), access).with_context(|| format!("--http {addr}"))?;
             Some((jobs, server))
         }
         None => None,
@@ -101,7 +120,10 @@ pub fn run(args: RunArgs, log_format: LogFormat) -> Result<()> {
     if let Some((jobs, server)) = &server {
         jobs.add(job.observer());
         let addr = server.local_addr();
-        tracing::info!(address = %addr, "REST API, dashboard and metrics on http://{addr}/");
+        // Never the token itself: logs are read by more people than may
+        // cancel the job.
+        let how = if args.http_token_file.is_some() { " (token required; dashboard: /?token=TOKEN)" } else { "" };
+        tracing::info!(address = %addr, "REST API, dashboard and metrics on http://{addr}/{how}");
     }
 
     let cancel = job.cancel_handle();
