@@ -30,8 +30,7 @@ fn openapi() -> Value {
 
 // ---- weir run --http ---------------------------------------------------------
 
-/// `weir run --http 127.0.0.1:0 ...` with its stderr collected in the
-/// background.
+/// `weir run --http ADDR ...` with its stderr collected in the background.
 struct Served {
     child: Child,
     addr: SocketAddr,
@@ -40,8 +39,13 @@ struct Served {
 }
 
 impl Served {
+    /// On `127.0.0.1:0`.
     fn start(job: &CheckpointedJob, extra: &[&str]) -> Served {
-        let mut args = vec!["--http", "127.0.0.1:0"];
+        Served::start_on(job, "127.0.0.1:0", extra)
+    }
+
+    fn start_on(job: &CheckpointedJob, listen: &str, extra: &[&str]) -> Served {
+        let mut args = vec!["--http", listen];
         args.extend_from_slice(extra);
         let mut child = job.spawn(&args);
         let pipe = child.stderr.take().expect("stderr is piped");
@@ -126,11 +130,16 @@ impl Drop for Served {
     }
 }
 
-/// The `http://HOST:PORT/` weir logs once it serves.
+/// The `http://HOST:PORT/` weir logs once it serves (`0.0.0.0` is
+/// reached on loopback).
 fn served_address(stderr: &str) -> Option<SocketAddr> {
     let start = stderr.find("metrics on http://")? + "metrics on http://".len();
     let rest = &stderr[start..];
-    rest[..rest.find('/')?].parse().ok()
+    let mut addr: SocketAddr = rest[..rest.find('/')?].parse().ok()?;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    Some(addr)
 }
 
 /// A checkpointed word count that runs for about a minute unless cancelled.
@@ -382,6 +391,161 @@ fn parse_sample(line: &str) -> Sample {
     (name, labels, value)
 }
 
+// ---- a token for addresses other than loopback ---------------------------------
+
+/// The token of the tests (with the newline an editor leaves, which is no
+/// part of it).
+const TOKEN: &str = "s3cret-token-0123456789";
+
+/// `Authorization: Bearer TOKEN`.
+fn bearer(token: &str) -> [(&'static str, String); 1] {
+    [("Authorization", format!("Bearer {token}"))]
+}
+
+fn request_as(addr: SocketAddr, method: &str, path: &str, token: &str) -> Response {
+    let [(name, value)] = bearer(token);
+    request_with(addr, method, path, &[(name, &value)]).unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+}
+
+/// A refused request: 401, the documented body, a Bearer challenge.
+fn assert_unauthorized(response: &Response, what: &str) {
+    assert_eq!(response.status, 401, "{what}: {}", response.body);
+    let challenge = response.header("www-authenticate").unwrap_or_default();
+    assert!(challenge.starts_with("Bearer realm=\"weir\""), "{what}: WWW-Authenticate {challenge:?}");
+    assert!(response.json()["error"].as_str().is_some_and(|e| !e.is_empty()), "{what}: {}", response.body);
+}
+
+#[test]
+fn without_a_token_only_loopback_is_served() {
+    let job = long_job(500);
+    // Refused before the job starts, naming the address and the way out.
+    let output = job.run(&["--http", "0.0.0.0:0"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "weir served 0.0.0.0 without a token:\n{stderr}");
+    for part in ["0.0.0.0:0", "without a token", "--http-token-file"] {
+        assert!(stderr.contains(part), "the refusal lacks {part:?}:\n{stderr}");
+    }
+    assert!(!stderr.contains("running;"), "the job started:\n{stderr}");
+
+    // An empty token file is no token; the error names the file.
+    let empty = job.job.write("empty-token", " \n");
+    let output = job.run(&["--http", "0.0.0.0:0", "--http-token-file", &empty.display().to_string()]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "weir took an empty token:\n{stderr}");
+    assert!(stderr.contains(&empty.display().to_string()) && stderr.contains("empty"), "{stderr}");
+    // Opting /metrics in means nothing without a token: refused.
+    let output = job.run(&["--http", "127.0.0.1:0", "--http-metrics-need-token"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success() && stderr.contains("--http-token-file"), "{stderr}");
+
+    // Embedders: the same rule.
+    let refused = http::serve("0.0.0.0:0", http::Jobs::new()).map(|s| s.local_addr());
+    let message = refused.expect_err("serve on 0.0.0.0 without a token").to_string();
+    assert!(message.contains("0.0.0.0:0") && message.contains("without a token"), "{message}");
+    let access = http::Access::with_token(TOKEN).expect("a token");
+    let server = http::serve_with("0.0.0.0:0", http::Jobs::new(), access).expect("serve with a token");
+    let addr = SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, server.local_addr().port()));
+    assert_unauthorized(&get(addr, "/jobs"), "GET /jobs without the token");
+    assert_eq!(request_as(addr, "GET", "/jobs", TOKEN).json(), serde_json::json!({"jobs": []}));
+    server.shutdown();
+}
+
+#[test]
+fn a_token_guards_every_endpoint_but_metrics() {
+    let spec = openapi();
+    let job = long_job(200);
+    let token_file = job.job.write("http-token", format!("{TOKEN}\n"));
+    let token_file = token_file.display().to_string();
+    let mut served = Served::start_on(&job, "0.0.0.0:0", &["--http-token-file", &token_file]);
+    let addr = served.addr;
+    let id = job.job_id.clone();
+    assert!(served.stderr().contains("token required"), "{}", served.stderr());
+    assert!(!served.stderr().contains(TOKEN), "the token is in the log:\n{}", served.stderr());
+
+    // Without the token, and with a wrong one: every documented operation
+    // answers the documented 401, /metrics alone answers.
+    for (template, item) in spec["paths"].as_object().expect("paths") {
+        for method in ["get", "post"] {
+            if !item[method].is_object() {
+                continue;
+            }
+            let path = template.replace("{id}", &id).replace("{n}", "1");
+            let what = format!("{method} {path}");
+            let without = request(addr, &method.to_uppercase(), &path).unwrap_or_else(|e| panic!("{what}: {e}"));
+            let wrong = request_as(addr, &method.to_uppercase(), &path, "s3cret-token-0123456788");
+            if template == "/metrics" {
+                assert_eq!(without.status, 200, "{what} without the token: {}", without.body);
+                assert!(without.body.contains("weir_job_running"), "{}", without.body);
+                continue;
+            }
+            assert_unauthorized(&without, &format!("{what} without the token"));
+            check_response(&spec, template, method, &without);
+            assert_unauthorized(&wrong, &format!("{what} with a wrong token"));
+            check_response(&spec, template, method, &wrong);
+            let challenge = wrong.header("www-authenticate").unwrap_or_default();
+            assert!(challenge.contains("invalid_token"), "{what}: {challenge}");
+        }
+    }
+    // Nothing is learnt without it, not even which paths exist; a token of
+    // another length, another scheme, a token in the query of the API: no.
+    assert_unauthorized(&get(addr, "/nowhere"), "GET /nowhere");
+    assert_unauthorized(&request_as(addr, "GET", "/jobs", "s3cret"), "a shorter token");
+    assert_unauthorized(&request_as(addr, "GET", "/jobs", &format!("{TOKEN}x")), "a longer token");
+    let basic = request_with(addr, "GET", "/jobs", &[("Authorization", &format!("Basic {TOKEN}"))]).expect("GET");
+    assert_unauthorized(&basic, "Basic instead of Bearer");
+    assert_unauthorized(&get(addr, &format!("/jobs?token={TOKEN}")), "the token in the API's query");
+
+    // With the token (the scheme in any case): as without one on loopback.
+    let listed = request_as(addr, "GET", "/jobs", TOKEN);
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    let listed = check_response(&spec, "/jobs", "get", &listed);
+    assert_eq!(listed["jobs"][0]["id"], id.as_str());
+    let lower = request_with(addr, "GET", &format!("/jobs/{id}"), &[("authorization", &format!("bearer {TOKEN}"))]);
+    assert_eq!(lower.expect("GET").status, 200);
+    // The page also takes it from its address (what a browser opens).
+    let page = get(addr, &format!("/?token={TOKEN}"));
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(page.header("referrer-policy"), Some("no-referrer"));
+    assert_unauthorized(&get(addr, "/?token=wrong"), "the page with a wrong token");
+
+    // A cancel without the token changes nothing: the job keeps running
+    // and counting.
+    let events = |addr| request_as(addr, "GET", &format!("/jobs/{id}"), TOKEN).json()["source"]["events"].as_u64();
+    let before = events(addr);
+    assert_unauthorized(&post(addr, &format!("/jobs/{id}/cancel")), "POST cancel without the token");
+    assert_unauthorized(&request_as(addr, "POST", &format!("/jobs/{id}/cancel"), "wrong"), "POST cancel, wrong token");
+    std::thread::sleep(Duration::from_millis(800));
+    let details = request_as(addr, "GET", &format!("/jobs/{id}"), TOKEN).json();
+    assert_eq!(details["status"], "RUNNING", "{details:#}");
+    assert!(details["source"]["events"].as_u64() > before, "the job stopped counting: {details:#}");
+    assert!(served.child.try_wait().is_ok_and(|status| status.is_none()), "weir ended:\n{}", served.stderr());
+
+    // With the token: cancelled; weir exits as after Ctrl-C.
+    let cancelled = request_as(addr, "POST", &format!("/jobs/{id}/cancel"), TOKEN);
+    assert_eq!(cancelled.status, 202, "{}", cancelled.body);
+    let (success, stderr) = served.wait();
+    assert!(success, "weir failed after the API cancelled it:\n{stderr}");
+    assert!(stderr.contains("cancelled"), "{stderr}");
+}
+
+#[test]
+fn metrics_need_the_token_when_asked() {
+    let job = long_job(500);
+    let token_file = job.job.write("http-token", TOKEN);
+    let token_file = token_file.display().to_string();
+    // On loopback too, a token given is a token required.
+    let served = Served::start(&job, &["--http-token-file", &token_file, "--http-metrics-need-token"]);
+    let addr = served.addr;
+    assert_unauthorized(&get(addr, "/metrics"), "GET /metrics without the token");
+    check_response(&openapi(), "/metrics", "get", &get(addr, "/metrics"));
+    assert_unauthorized(&get(addr, "/jobs"), "GET /jobs without the token");
+    let metrics = request_as(addr, "GET", "/metrics", TOKEN);
+    assert_eq!(metrics.status, 200, "{}", metrics.body);
+    assert!(metrics.body.contains(&format!("weir_job_running{{job=\"{}\"}} 1", job.job_id)), "{}", metrics.body);
+    let (success, stderr) = served.terminate();
+    assert!(success, "weir failed after SIGTERM:\n{stderr}");
+}
+
 // ---- the dashboard in a real browser -----------------------------------------
 
 /// Debian's chromium: `WEIR_CHROMIUM` (set by `cargo xtask test`, which
@@ -489,7 +653,7 @@ fn the_dashboard_shows_a_completed_checkpoint_in_headless_chromium() {
     for text in ["wordcount", "tokenizer  ×2", "counter  ×2", "key_by", "checkpoint id", "RUNNING"] {
         assert!(dom.contains(text), "the page lacks {text:?}:\n{dom}");
     }
-    assert!(!dom.contains("Cannot reach the server ("), "the page could not read the API:\n{dom}");
+    assert!(!offline_banner(&dom).contains("Cannot reach the server ("), "the page could not read the API:\n{dom}");
 
     let screenshot = artifacts_dir().join("dashboard.png");
     let _ = std::fs::remove_file(&screenshot);
@@ -507,6 +671,44 @@ fn the_dashboard_shows_a_completed_checkpoint_in_headless_chromium() {
 
     let (success, stderr) = served.terminate();
     assert!(success, "weir failed after SIGTERM:\n{stderr}");
+}
+
+#[test]
+fn the_dashboard_takes_its_token_from_its_address_in_headless_chromium() {
+    let Some(chromium) = chromium() else { return };
+    let job = long_job(500);
+    // Characters a URL must escape: the server and the page's script have
+    // to decode them alike.
+    let token = "s3cret+token/=%";
+    let token_file = job.job.write("http-token", format!("{token}\n"));
+    let token_file = token_file.display().to_string();
+    let served = Served::start_on(&job, "0.0.0.0:0", &["--http-token-file", &token_file]);
+    let profile = tempfile::tempdir().expect("a chromium profile directory");
+
+    // With the token in its address, the page reads the API (which takes
+    // the token only as a header): it draws the job.
+    let url = format!("http://{}/?token=s3cret%2Btoken%2F%3D%25", served.addr);
+    let dom = run_chromium(&chromium, profile.path(), &["--dump-dom".into()], &url);
+    for text in ["wordcount", "tokenizer  ×2", "RUNNING"] {
+        assert!(dom.contains(text), "the page lacks {text:?}:\n{dom}");
+    }
+    assert!(!offline_banner(&dom).contains("Cannot reach the server ("), "the page could not read the API:\n{dom}");
+
+    // Without it there is no page, only the refusal.
+    let url = format!("http://{}/", served.addr);
+    let dom = run_chromium(&chromium, profile.path(), &["--dump-dom".into()], &url);
+    assert!(dom.contains("needs a token") && !dom.contains("Checkpoint now"), "{dom}");
+
+    let (success, stderr) = served.terminate();
+    assert!(success, "weir failed after SIGTERM:\n{stderr}");
+}
+
+/// The element the page shows when it cannot read the API (looked up, not
+/// searched for: the inlined script holds the same words).
+fn offline_banner(dom: &str) -> &str {
+    let start = dom.find("<div id=\"offline\"").unwrap_or_else(|| panic!("no offline banner in\n{dom}"));
+    let end = dom[start..].find("</div>").map_or(dom.len(), |end| start + end);
+    &dom[start..end]
 }
 
 /// The numeric value of `attribute` in the element whose tag contains
