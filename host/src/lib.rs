@@ -96,12 +96,15 @@ pub mod job;
 pub mod operator;
 mod sinks;
 mod sources;
+mod util;
 
 pub use checkpoint::{CheckpointConfig, RestoreMode, Retention, StartFrom, StartOptions};
 pub use engine::{Engine, EngineConfig};
 pub use error::{Error, Result};
 pub use exec::restart::RestartStrategy;
-pub use exec::{CancelHandle, JobMetrics, JobObserver, JobOutcome, JobReport, JobStatus, OperatorMetrics, RunningJob};
+pub use exec::{
+    CancelHandle, JobMetrics, JobObserver, JobOutcome, JobReport, JobStatus, OperatorMetrics, Restarting, RunningJob,
+};
 pub use guest::Limits;
 pub use job::{
     EmbeddedSource, ExecutionConfig, FeedError, Feeder, GeneratorSpec, JobSpec, OperatorCode, OperatorSpec, Rewind,

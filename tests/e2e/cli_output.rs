@@ -76,3 +76,22 @@ fn log_format_json_writes_one_json_object_per_line() {
     assert_eq!(last["level"], "ERROR");
     assert!(last["message"].as_str().is_some_and(|m| m.contains("/no/such/job.toml")), "{stderr}");
 }
+
+#[test]
+fn while_a_job_restarts_the_progress_says_so_and_why() {
+    let shape = Shape {
+        tokenizer: "faulty",
+        lines: 10,
+        restart: "strategy = \"fixed-delay\"\nattempts = 1\ndelay_ms = 1500",
+        ..Shape::default()
+    };
+    let mut input = input_lines(10, 1);
+    input.push_str("PANIC\n");
+    let job = CheckpointedJob::with_input(&shape, input);
+    let output = job.run(&["--progress-interval", "0.2"]);
+    let stderr = assert_failure(&output, &["gave up after 1 restart(s)"]);
+    let line = stderr.lines().find(|l| l.contains("restarting (attempt 1, last error: ")).unwrap_or_else(|| {
+        panic!("no progress line says the job is restarting:\n{stderr}");
+    });
+    assert!(line.contains("operator 'tokenizer'") && line.contains("trapped in process"), "{line}");
+}

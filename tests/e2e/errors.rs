@@ -30,6 +30,31 @@ fn missing_component_file() {
 }
 
 #[test]
+fn a_missing_relative_component_path_is_shown_resolved_from_the_job_file() {
+    let job = broken_job(&guest("counter").display().to_string(), "../elsewhere/./counter.wasm");
+    let parent = job.dir.path().parent().expect("the temporary directory has a parent");
+    let resolved = parent.join("elsewhere").join("counter.wasm");
+    let stderr = assert_failure(&job.run("job.toml"), &["operator 'counter'", &resolved.display().to_string()]);
+    assert!(!stderr.contains(".."), "the path is not resolved: {stderr}");
+}
+
+#[test]
+fn checkpoint_commands_on_a_directory_that_does_not_exist_say_so() {
+    let job = JobDir::new();
+    let missing = job.path("no-such-dir").display().to_string();
+    for command in ["list", "gc"] {
+        let output = weir().args(["checkpoints", command, &missing]).output().expect("run weir");
+        assert_failure(&output, &[&missing, "does not exist"]);
+    }
+    std::fs::create_dir_all(job.path("ckpt/some-job/chk-1")).expect("create a job directory");
+    let root = job.path("ckpt").display().to_string();
+    for command in ["list", "gc"] {
+        let output = weir().args(["checkpoints", command, &root, "--job", "other"]).output().expect("run weir");
+        assert_failure(&output, &["holds no job 'other'", "some-job"]);
+    }
+}
+
+#[test]
 fn garbage_instead_of_a_component() {
     let job = job_with_tokenizer_bytes(b"this is not wasm at all");
     assert_failure(&job.run("job.toml"), &["operator 'tokenizer'", "tokenizer.wasm", "not a WebAssembly file"]);
@@ -132,4 +157,21 @@ fn keyed_state_without_key_by_fails_init_naming_the_handle() {
         );
         assert!(!stderr.contains("panicked"), "{counter}: a panic instead of an init error:\n{stderr}");
     }
+}
+
+#[test]
+fn a_guest_failure_names_the_input_that_caused_it() {
+    let job = JobDir::new();
+    let mut input = String::from("one two\nthree four\n");
+    let offset = input.len();
+    input.push_str("PANIC\n");
+    let path = job.write("input.txt", &input);
+    job.write(
+        "job.toml",
+        wordcount_job(1, 1).replace(&guest("tokenizer").display().to_string(), &guest("faulty").display().to_string()),
+    );
+    let stderr = assert_failure(&job.run("job.toml"), &["operator 'tokenizer'", "on input from"]);
+    // The batch held all three lines: the range ends at the failing one.
+    let expected = format!("{}, the line(s) starting at bytes 0..={offset}", path.display());
+    assert!(stderr.contains(&expected), "stderr lacks {expected:?}:\n{stderr}");
 }

@@ -80,7 +80,10 @@ pub async fn jobs(storage: &CheckpointStorage, job: Option<&str>) -> Result<Vec<
         Some(job) if all.iter().any(|j| j == job) => Ok(vec![job.to_owned()]),
         Some(job) => Err(Error::StorageLocation {
             location: storage.display().to_owned(),
-            reason: format!("holds no job '{job}' (jobs there: {})", all.join(", ")),
+            reason: match all.as_slice() {
+                [] => format!("holds no job '{job}' (it holds no job at all)"),
+                _ => format!("holds no job '{job}' (jobs there: {})", all.join(", ")),
+            },
         }),
     }
 }

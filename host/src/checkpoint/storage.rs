@@ -255,16 +255,7 @@ impl CheckpointStorage {
         // object_store's paths have no `..`: it would become a directory
         // literally named `%2E%2E`. Resolve it here, by name (the
         // directory need not exist yet).
-        let absolute = absolute.components().fold(std::path::PathBuf::new(), |mut path, part| {
-            match part {
-                std::path::Component::ParentDir => {
-                    path.pop();
-                }
-                std::path::Component::CurDir => {}
-                other => path.push(other),
-            }
-            path
-        });
+        let absolute = crate::util::normalize_lexically(&absolute);
         Ok(CheckpointStorage {
             store: Arc::new(object_store::local::LocalFileSystem::new()),
             backend: "file".into(),

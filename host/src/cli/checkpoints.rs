@@ -1,7 +1,7 @@
 //! `weir checkpoints list|inspect|gc`: looking at and cleaning up a
 //! checkpoint directory without running a job.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use weir_host::checkpoint::metadata::{CheckpointMetadata, ChunkData, StateFile};
 use weir_host::checkpoint::storage::{CheckpointStorage, METADATA_FILE};
 use weir_host::checkpoint::{lifecycle, restore};
@@ -52,9 +52,7 @@ pub fn run(command: Command) -> Result<()> {
         }
         Command::Gc { dir, job, dry_run } => {
             let storage = CheckpointStorage::open(&dir, &cwd)?;
-            let report = runtime
-                .block_on(lifecycle::collect_garbage(&storage, job.as_deref(), dry_run))
-                .with_context(|| format!("gc of {dir} stopped"))?;
+            let report = runtime.block_on(lifecycle::collect_garbage(&storage, job.as_deref(), dry_run))?;
             let verb = if dry_run { "would remove" } else { "removed" };
             for skipped in &report.skipped {
                 println!("skipping {skipped}");

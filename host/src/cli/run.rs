@@ -143,6 +143,21 @@ pub fn run(args: RunArgs, log_format: LogFormat) -> Result<()> {
         last_print = Instant::now();
         let checkpoints = job.checkpoint_stats();
         let latest = checkpoints.latest_completed();
+        // Between attempts the counters are the failed attempt's or none:
+        // say what is going on instead.
+        if let Some(restarting) = job.restarting() {
+            let line = restarting_line(&restarting);
+            match (live, log_format) {
+                (true, _) => super::show_live_line(&format!("▶ {}", shorten(&line, 76))),
+                (false, LogFormat::Text) => tracing::info!("{line}"),
+                (false, LogFormat::Json) => tracing::info!(
+                    attempt = restarting.attempt,
+                    last_error = %restarting.last_error,
+                    "restarting"
+                ),
+            }
+            continue;
+        }
         if live {
             super::show_live_line(&live_line(&metrics, throughput.rate(), latest, job.restarts()));
         } else {
@@ -261,6 +276,21 @@ fn live_line(m: &JobMetrics, rate: f64, checkpoint: Option<&CheckpointStats>, re
     line
 }
 
+/// `restarting (attempt 2, last error: operator 'counter' subtask 0: ...)`
+fn restarting_line(restarting: &weir_host::Restarting) -> String {
+    format!("restarting (attempt {}, last error: {})", restarting.attempt, restarting.last_error)
+}
+
+/// At most `max` characters, with `…` when cut.
+fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
 /// `17 (34 ms, 1.2 MiB)`: id, end-to-end duration, state size.
 fn checkpoint_summary(c: &CheckpointStats) -> String {
     let duration = match c.end_to_end_us {
@@ -322,6 +352,10 @@ mod tests {
             live_line(&m, 0.0, None, 2),
             "▶ 12.3s | 0 ev/s | in 73k | out 585k | no checkpoint yet | 2 restart(s)"
         );
+        let restarting = weir_host::Restarting { attempt: 2, last_error: "operator 'op' subtask 1: ".repeat(9) };
+        let line = format!("▶ {}", shorten(&restarting_line(&restarting), 76));
+        assert!(line.starts_with("▶ restarting (attempt 2, last error: operator 'op' subtask 1: "), "{line}");
+        assert!(line.chars().count() < 80 && line.ends_with('…'), "{line}");
         c.end_to_end_us = Some(420);
         assert!(live_line(&m, 0.0, Some(&c), 0).ends_with("| checkpoint 17 (0.4 ms, 1.2 MiB)"));
         c.end_to_end_us = Some(12_000_000);

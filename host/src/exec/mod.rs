@@ -32,9 +32,10 @@ use crossbeam_channel::{Receiver, Sender, bounded};
 use metrics::JobCounters;
 pub use metrics::{JobMetrics, OperatorMetrics};
 use operator_task::{OperatorTask, Output, SnapshotPolicy};
+pub(crate) use router::Origin;
 use router::Router;
 use source_task::SourceTask;
-pub use supervisor::{CancelHandle, JobObserver, JobOutcome, JobReport, JobStatus, RunningJob};
+pub use supervisor::{CancelHandle, JobObserver, JobOutcome, JobReport, JobStatus, Restarting, RunningJob};
 
 use crate::checkpoint::coordinator::{Command, Coordinator, CoordinatorSetup};
 use crate::checkpoint::retention::JobEnd;
@@ -50,8 +51,9 @@ use crate::sources::Source;
 
 /// What flows through a channel.
 pub(crate) enum Message {
-    /// Events packed as in `wit/FRAMING.md`.
-    Batch(Vec<u8>),
+    /// Events packed as in `wit/FRAMING.md`, and the source positions they
+    /// came from (for error messages).
+    Batch(Vec<u8>, Option<Origin>),
     /// Checkpoint barrier: everything before it belongs to checkpoint n.
     Barrier(u64),
     /// The sending subtask has no more events.
@@ -328,6 +330,9 @@ pub(crate) fn start(prepared: Prepared) -> Result<Attempt> {
     };
     spawn("weir-source".into(), Box::new(move |shared| source_task.run(shared)))?;
 
+    let source_spec = spec.source.clone();
+    let describe_positions: Arc<dyn Fn(u64, u64) -> String + Send + Sync> =
+        Arc::new(move |first, last| crate::sources::describe_positions(&source_spec, first, last));
     let mut sinks = sinks.into_iter();
     let last = graph.vertices.len() - 1;
     for (index, vertex) in graph.vertices.iter().enumerate() {
@@ -381,6 +386,7 @@ pub(crate) fn start(prepared: Prepared) -> Result<Attempt> {
                     .next()
                     .ok_or_else(|| Error::Usage("internal error: fewer completion channels than subtasks".into()))?,
                 snapshots,
+                describe_positions: describe_positions.clone(),
             };
             spawn(format!("weir-{}-{subtask}", vertex.name), Box::new(move |shared| task.run(shared)))?;
         }

@@ -18,7 +18,7 @@
 use crossbeam_channel::{Receiver, Select};
 use weir_wire::batch::{self, BatchReader};
 
-use super::router::{RouteError, Router};
+use super::router::{Origin, RouteError, Router};
 use super::{Message, Shared, TaskExit};
 use std::time::Duration;
 
@@ -50,6 +50,8 @@ pub(crate) struct OperatorTask {
     /// snapshots build on them.
     pub(crate) completions: Receiver<u64>,
     pub(crate) snapshots: SnapshotPolicy,
+    /// Names source positions `first..=last` for error messages.
+    pub(crate) describe_positions: std::sync::Arc<dyn Fn(u64, u64) -> String + Send + Sync>,
 }
 
 /// Whether snapshots may be incremental.
@@ -147,10 +149,10 @@ impl OperatorTask {
                 return Ok(TaskExit::Stopped);
             };
             match message {
-                Message::Batch(bytes) => {
+                Message::Batch(bytes, origin) => {
                     counters.events_in.add(batch::event_count(&bytes).unwrap_or(0) as u64);
-                    let output = instance.process(&bytes)?;
-                    let Some(emitted) = self.deliver(output)? else { return Ok(TaskExit::Stopped) };
+                    let output = instance.process(&bytes).map_err(|e| self.with_origin(e, origin))?;
+                    let Some(emitted) = self.deliver(output, origin)? else { return Ok(TaskExit::Stopped) };
                     self.count_output(shared, emitted);
                 }
                 Message::Barrier(checkpoint_id) => {
@@ -174,7 +176,7 @@ impl OperatorTask {
         }
 
         let output = instance.finish()?;
-        let Some(emitted) = self.deliver(output)? else { return Ok(TaskExit::Stopped) };
+        let Some(emitted) = self.deliver(output, None)? else { return Ok(TaskExit::Stopped) };
         self.count_output(shared, emitted);
         match self.output {
             Output::Router(mut router) => {
@@ -281,15 +283,16 @@ impl OperatorTask {
         Ok(operation.recv(&self.inputs[input]).ok().map(|message| (input, message)))
     }
 
-    /// Passes a guest's output on. `None` if the downstream is gone.
-    fn deliver(&mut self, output: Vec<u8>) -> Result<Option<usize>> {
+    /// Passes a guest's output (made from input of `origin`) on. `None` if
+    /// the downstream is gone.
+    fn deliver(&mut self, output: Vec<u8>, origin: Option<Origin>) -> Result<Option<usize>> {
         let bad_output = |e: weir_wire::DecodeError| Error::Guest {
             operator: self.context.operator.clone(),
             subtask: self.context.subtask_index,
             message: format!("emitted a malformed batch: {e}"),
         };
         match &mut self.output {
-            Output::Router(router) => match router.push_batch(output) {
+            Output::Router(router) => match router.push_batch(output, origin) {
                 Ok(count) => Ok(Some(count)),
                 Err(RouteError::Disconnected) => Ok(None),
                 Err(RouteError::BadBatch(e)) => Err(bad_output(e)),
@@ -305,6 +308,18 @@ impl OperatorTask {
                 sink.end_batch().map_err(|e| Error::Sink(format!("{}: {e}", sink.describe())))?;
                 Ok(Some(count))
             }
+        }
+    }
+
+    /// A guest's failure on a batch says which source input the batch was
+    /// made of, so that a user can find the event that broke it.
+    fn with_origin(&self, error: Error, origin: Option<Origin>) -> Error {
+        match (error, origin) {
+            (Error::Guest { operator, subtask, message }, Some(origin)) => {
+                let input = (self.describe_positions)(origin.first, origin.last);
+                Error::Guest { operator, subtask, message: format!("{message} (on input from {input})") }
+            }
+            (error, _) => error,
         }
     }
 

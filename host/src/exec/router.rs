@@ -23,8 +23,32 @@ pub(crate) enum RouteError {
     BadBatch(DecodeError),
 }
 
+/// The source positions a batch's events came from: the first and the last
+/// of the source events they were made of (a byte offset for `lines`, a
+/// sequence number for `generator`). Only for messages: "which input made
+/// the guest fail".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Origin {
+    pub(crate) first: u64,
+    pub(crate) last: u64,
+}
+
+impl Origin {
+    fn union(a: Option<Origin>, b: Option<Origin>) -> Option<Origin> {
+        match (a, b) {
+            (Some(a), Some(b)) => Some(Origin { first: a.first.min(b.first), last: a.last.max(b.last) }),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
 pub(crate) struct Router {
     edge: Edge,
+    /// Per writer: where the events it holds came from.
+    origins: Vec<Option<Origin>>,
+    /// Where the events routed now come from (the input batch being
+    /// processed), for [`Router::push`].
+    inherited: Option<Origin>,
     /// One per downstream subtask reachable from this subtask (one for
     /// `Forward`).
     targets: Vec<Sender<Message>>,
@@ -47,12 +71,27 @@ impl Router {
         let capacity = batch_size * 48;
         Router {
             edge,
+            origins: vec![None; writers],
+            inherited: None,
             writers: (0..writers).map(|_| BatchWriter::with_capacity(capacity)).collect(),
             targets,
             next_target: 0,
             batch_size,
             max_parallelism,
         }
+    }
+
+    /// Routes one event read at source position `position`.
+    #[inline]
+    pub(crate) fn push_from(
+        &mut self,
+        position: u64,
+        timestamp: i64,
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<(), RouteError> {
+        self.inherited = Some(Origin { first: position, last: position });
+        self.push(timestamp, key, value)
     }
 
     /// Routes one event.
@@ -67,16 +106,18 @@ impl Router {
             Edge::Forward | Edge::Rebalance => (0, NO_KEY_GROUP),
         };
         self.writers[writer].push(key_group, timestamp, key, value);
+        self.origins[writer] = Origin::union(self.origins[writer], self.inherited);
         if self.writers[writer].len() >= self.batch_size {
             self.send_writer(writer)?;
         }
         Ok(())
     }
 
-    /// Routes every event of a packed batch (a guest's output) and returns
-    /// how many there were. On unkeyed edges the batch is checked and passed
-    /// on as it is, without re-packing.
-    pub(crate) fn push_batch(&mut self, mut bytes: Vec<u8>) -> Result<usize, RouteError> {
+    /// Routes every event of a packed batch (a guest's output, made from
+    /// input of `origin`) and returns how many there were. On unkeyed edges
+    /// the batch is checked and passed on as it is, without re-packing.
+    pub(crate) fn push_batch(&mut self, mut bytes: Vec<u8>, origin: Option<Origin>) -> Result<usize, RouteError> {
+        self.inherited = origin;
         match self.edge {
             Edge::KeyBy => {
                 let mut count = 0;
@@ -93,7 +134,7 @@ impl Router {
                     // Keep event order: anything pushed singly goes first.
                     self.flush()?;
                     let target = self.pick_target();
-                    self.send(target, Message::Batch(bytes))?;
+                    self.send(target, Message::Batch(bytes, origin))?;
                 }
                 Ok(count)
             }
@@ -131,11 +172,12 @@ impl Router {
 
     fn send_writer(&mut self, writer: usize) -> Result<(), RouteError> {
         let bytes = self.writers[writer].take();
+        let origin = self.origins[writer].take();
         let target = match self.edge {
             Edge::KeyBy => writer,
             Edge::Forward | Edge::Rebalance => self.pick_target(),
         };
-        self.send(target, Message::Batch(bytes))
+        self.send(target, Message::Batch(bytes, origin))
     }
 
     fn pick_target(&mut self) -> usize {
@@ -162,7 +204,7 @@ mod tests {
     fn drain(receiver: &Receiver<Message>) -> Vec<(u16, Vec<u8>)> {
         let mut events = Vec::new();
         while let Ok(message) = receiver.try_recv() {
-            if let Message::Batch(bytes) = message {
+            if let Message::Batch(bytes, _) = message {
                 for event in BatchReader::new(&bytes).unwrap() {
                     let event = event.unwrap();
                     events.push((event.key_group, event.key.to_vec()));
@@ -206,9 +248,9 @@ mod tests {
         let (mut router, receivers) = router(Edge::Forward, 1, 10);
         let mut writer = BatchWriter::new();
         writer.push(5, 0, b"a", b"1");
-        assert_eq!(router.push_batch(writer.finish()).unwrap(), 1);
+        assert_eq!(router.push_batch(writer.finish(), None).unwrap(), 1);
         assert_eq!(drain(&receivers[0]), [(NO_KEY_GROUP, b"a".to_vec())]);
-        assert!(matches!(router.push_batch(b"garbage".to_vec()), Err(RouteError::BadBatch(_))));
+        assert!(matches!(router.push_batch(b"garbage".to_vec(), None), Err(RouteError::BadBatch(_))));
     }
 
     #[test]
@@ -221,7 +263,7 @@ mod tests {
         for receiver in &receivers {
             let messages: Vec<Message> = receiver.try_iter().collect();
             assert!(matches!(messages.last(), Some(Message::Barrier(7))));
-            assert!(messages[..messages.len() - 1].iter().all(|m| matches!(m, Message::Batch(_))));
+            assert!(messages[..messages.len() - 1].iter().all(|m| matches!(m, Message::Batch(..))));
         }
     }
 

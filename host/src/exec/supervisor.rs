@@ -61,6 +61,8 @@ struct Control {
     lease_lost: Mutex<Option<Error>>,
     /// Failed attempts by `Error::kind`.
     failures: Mutex<std::collections::BTreeMap<&'static str, u64>>,
+    /// The last failure's message, while the job restarts.
+    last_error: Mutex<Option<String>>,
     /// The supervisor is done: the job ended, however.
     ended: AtomicBool,
     /// How it ended; set just before `ended`.
@@ -128,6 +130,12 @@ impl RunningJob {
         self.observer.restarts()
     }
 
+    /// Whether the job is between attempts, and why (see
+    /// [`JobObserver::restarting`]).
+    pub fn restarting(&self) -> Option<Restarting> {
+        self.observer.restarting()
+    }
+
     /// Failed attempts so far, by [`Error::kind`] (a guest trap, a breached
     /// limit, a storage error...).
     pub fn failures(&self) -> std::collections::BTreeMap<&'static str, u64> {
@@ -177,6 +185,15 @@ impl RunningJob {
     }
 }
 
+/// A job between attempts: see [`JobObserver::restarting`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Restarting {
+    /// The restart being prepared (1 for the first).
+    pub attempt: u32,
+    /// What made the previous attempt fail (or the last preparation).
+    pub last_error: String,
+}
+
 /// What [`RunningJob::observer`] returns: a view of a job that does not own
 /// it (the owner still `wait`s for it).
 #[derive(Clone)]
@@ -210,6 +227,17 @@ impl JobObserver {
     /// Failed attempts so far, by [`Error::kind`].
     pub fn failures(&self) -> std::collections::BTreeMap<&'static str, u64> {
         self.control.failures.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// While the job is between a failed attempt and the next (waiting for
+    /// the restart delay, or restoring): which restart comes, and why.
+    /// `None` while an attempt runs and once the job has ended.
+    pub fn restarting(&self) -> Option<Restarting> {
+        if self.control.current().is_some() || !self.is_running() {
+            return None;
+        }
+        let last_error = self.control.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone()?;
+        Some(Restarting { attempt: self.restarts(), last_error })
     }
 
     /// Checkpoint counts and the recent history (see [`CheckpointHistory`]).
@@ -269,6 +297,7 @@ pub(crate) fn supervise(
         current: Mutex::default(),
         lease_lost: Mutex::default(),
         failures: Mutex::default(),
+        last_error: Mutex::default(),
         ended: AtomicBool::new(false),
         outcome: Mutex::default(),
     });
@@ -412,6 +441,7 @@ fn take_lost_lease(control: &Control) -> Option<Error> {
 
 fn count_failure(control: &Control, error: &Error) {
     *control.failures.lock().unwrap_or_else(|p| p.into_inner()).entry(error.kind()).or_insert(0) += 1;
+    *control.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(error.to_string());
 }
 
 fn gave_up(restarts: &Restarts, error: Error) -> Error {

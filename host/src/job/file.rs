@@ -206,15 +206,18 @@ enum SinkSection {
 pub(super) fn read(path: &Path) -> Result<JobSpec> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::JobFile { path: path.to_owned(), message: format!("cannot read: {e}") })?;
-    let base = path.parent().unwrap_or(Path::new("."));
-    parse(&text, base).map_err(|message| Error::JobFile { path: path.to_owned(), message })
+    // Absolute, so that every path resolved from the file (and every
+    // message naming one) says where it really is.
+    let parent = path.parent().unwrap_or(Path::new("."));
+    let base = std::path::absolute(parent).unwrap_or_else(|_| parent.to_owned());
+    parse(&text, &base).map_err(|message| Error::JobFile { path: path.to_owned(), message })
 }
 
 /// Parses a job file's text; relative paths are resolved against `base`.
 /// Errors are messages that the caller prefixes with the file's path.
 pub(super) fn parse(text: &str, base: &Path) -> std::result::Result<JobSpec, String> {
     let file: JobFile = toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())?;
-    let resolve = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
+    let resolve = |p: PathBuf| if p.is_absolute() { p } else { crate::util::normalize_lexically(&base.join(p)) };
 
     let defaults = ExecutionConfig::default();
     let execution = ExecutionConfig {

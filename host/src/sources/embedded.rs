@@ -636,7 +636,7 @@ impl Source for EmbeddedReader {
 
         // Routing may block on backpressure: never with the lock held.
         for event in self.batch.drain(..) {
-            out.push(event.timestamp, &event.key, &event.value)?;
+            out.push_from(event.position, event.timestamp, &event.key, &event.value)?;
             self.position = event.position;
         }
         let mut state = inner.lock();
@@ -679,7 +679,7 @@ mod tests {
     fn received(rx: &Receiver<Message>) -> Vec<String> {
         let mut events = Vec::new();
         for message in rx.try_iter() {
-            if let Message::Batch(bytes) = message {
+            if let Message::Batch(bytes, _) = message {
                 for event in BatchReader::new(&bytes).unwrap() {
                     let event = event.unwrap();
                     events.push(format!(

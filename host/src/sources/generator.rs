@@ -45,7 +45,7 @@ impl Source for GeneratorSource {
             generator_key(self.spec.seed, sequence, self.spec.keys, &mut self.key);
             let start = (sequence % 26) as usize;
             let value = &self.pattern[start..start + self.spec.value_size];
-            out.push(sequence as i64, &self.key, value)?;
+            out.push_from(sequence, sequence as i64, &self.key, value)?;
         }
         let events = (end - self.next) as usize;
         self.next = end;

@@ -60,6 +60,7 @@ impl Source for LinesSource {
             if read == 0 {
                 return Ok(Emitted { events, exhausted: true });
             }
+            let start = self.offset;
             self.offset += read as u64;
             self.line_number += 1;
             let mut line = self.line.as_slice();
@@ -73,7 +74,7 @@ impl Source for LinesSource {
                 let line_number = self.line_number;
                 return Err(self.fail(format!("line {line_number} is not valid UTF-8 ({e})")));
             }
-            out.push(NO_TIMESTAMP, b"", line)?;
+            out.push_from(start, NO_TIMESTAMP, b"", line)?;
         }
         Ok(Emitted { events: max_events, exhausted: false })
     }

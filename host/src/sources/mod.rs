@@ -65,6 +65,22 @@ pub(crate) fn open(spec: &SourceSpec) -> Result<Box<dyn Source>> {
     })
 }
 
+/// Where the source events `first..=last` (positions as [`Source::position`]
+/// counts them) came from, for a person: "which input made this fail".
+pub(crate) fn describe_positions(spec: &SourceSpec, first: u64, last: u64) -> String {
+    let range = |unit: &str| match first == last {
+        true => format!("{unit} {first}"),
+        false => format!("{unit}s {first}..={last}"),
+    };
+    match spec {
+        SourceSpec::Lines { path, .. } => {
+            format!("{}, the line(s) starting at {}", path.display(), range("byte"))
+        }
+        SourceSpec::Generator(_) => format!("the generator's {}", range("event")),
+        SourceSpec::Embedded(_) => format!("the embedded source's {}", range("position")),
+    }
+}
+
 /// The source's rate limit, in events per second.
 pub(crate) fn rate_limit(spec: &SourceSpec) -> Option<u64> {
     match spec {
