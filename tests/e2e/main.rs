@@ -10,6 +10,7 @@ mod cli_output;
 mod coordinator;
 mod damage;
 mod errors;
+mod examples;
 mod faults;
 mod guest_state;
 mod http;

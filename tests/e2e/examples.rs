@@ -1,0 +1,379 @@
+//! The example job files (`examples/*/job.toml`) run as written, so they
+//! cannot drift from the job-file contract (wasmtime runs its `examples/`
+//! in CI for the same reason).
+//!
+//! Every job file found is covered: each runs with the real `weir` binary
+//! from a temporary copy that keeps the repository's relative layout (the
+//! job file's own paths, e.g. `../../target/wasm32-wasip2/release/*.wasm`
+//! or `../wordcount/input.txt`, resolve unchanged), and its output must be
+//! exactly what a model of its operators computes from its input. A new
+//! example whose operators have no model here fails until one is added to
+//! [`model_of`].
+
+use std::collections::HashMap;
+use std::path::{Component, Path, PathBuf};
+
+use weir_guest::{Context, Event, OpenContext, Operator};
+use weir_host::operator::NativeOperator;
+use weir_host::{Engine, JobSpec, JobStatus, OperatorCode, OperatorSpec, SinkSpec, SourceSpec};
+
+use crate::checkpoint_support::output_lines;
+use crate::support::*;
+
+/// Where job files name the guest components, relative to the repository
+/// root (DESIGN.md: `cargo xtask build-guests` builds them there).
+const GUEST_BUILD_DIR: &str = "target/wasm32-wasip2/release";
+
+#[test]
+fn every_example_job_file_runs_and_its_output_is_exact() {
+    let examples = example_job_files();
+    // Guards the discovery itself: a broken glob would make this test pass
+    // by checking nothing.
+    assert!(
+        examples.iter().any(|path| path.ends_with("wordcount/job.toml")),
+        "no examples/wordcount/job.toml among {examples:?}"
+    );
+    for job_file in examples {
+        run_example(&job_file);
+    }
+}
+
+/// Every `examples/*/job.toml` of the repository, sorted.
+fn example_job_files() -> Vec<PathBuf> {
+    let examples = repo_root().join("examples");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&examples)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", examples.display()))
+        .map(|entry| entry.expect("directory entry").path().join("job.toml"))
+        .filter(|path| path.is_file())
+        .collect();
+    files.sort();
+    files
+}
+
+fn repo_root() -> PathBuf {
+    // The e2e tests belong to the host package, one level below the root.
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("host/ has a parent").to_owned()
+}
+
+/// Runs one example from a fresh copy and checks its output.
+fn run_example(job_file: &Path) {
+    let name = job_file.parent().and_then(Path::file_name).and_then(|n| n.to_str()).expect("example name");
+    let copy = ExampleCopy::new(job_file);
+    let spec = JobSpec::from_file(&copy.job_file).unwrap_or_else(|e| panic!("examples/{name}/job.toml: {e}"));
+    let expected = expected_output(name, &spec);
+
+    let mut command = weir();
+    command.arg("run").arg(&copy.job_file).current_dir(copy.job_file.parent().expect("the copy's directory"));
+    // A failing example with checkpoints restarts forever (the default
+    // strategy, as in Flink): bound the wait instead of hanging the suite.
+    let output = output_within(command, std::time::Duration::from_secs(120), &format!("examples/{name}"));
+    assert_success(&output);
+    let mut got = match &spec.sink {
+        SinkSpec::Files { path } => {
+            assert!(path.starts_with(copy.root.path()), "examples/{name}: the sink writes outside its copy");
+            output_lines(path)
+        }
+        SinkSpec::Stdout => {
+            String::from_utf8(output.stdout).expect("stdout is UTF-8").lines().map(str::to_owned).collect()
+        }
+        SinkSpec::Discard => panic!("examples/{name} discards its output: an example should show a result"),
+    };
+    got.sort();
+    assert_eq!(got.len(), expected.len(), "examples/{name}: wrong number of output lines");
+    if let Some(i) = (0..got.len()).find(|&i| got[i] != expected[i]) {
+        panic!("examples/{name}: output line {i} (sorted) is {:?}, expected {:?}", got[i], expected[i]);
+    }
+}
+
+/// Runs `command` to its end, killing it (and failing) after `limit`. Its
+/// output goes to files, so that a full pipe cannot stall it.
+fn output_within(mut command: std::process::Command, limit: std::time::Duration, what: &str) -> std::process::Output {
+    let logs = tempfile::tempdir().expect("temporary directory");
+    let (stdout, stderr) = (logs.path().join("stdout"), logs.path().join("stderr"));
+    let file = |path: &Path| std::fs::File::create(path).expect("create a log file");
+    let mut child = command.stdout(file(&stdout)).stderr(file(&stderr)).spawn().expect("cannot run weir");
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for weir") {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            let log = std::fs::read_to_string(&stderr).unwrap_or_default();
+            panic!("{what} did not end within {limit:?}:\n{log}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let read = |path: &Path| std::fs::read(path).expect("read a log file");
+    std::process::Output { status, stdout: read(&stdout), stderr: read(&stderr) }
+}
+
+/// A temporary directory laid out like the repository: `examples/<name>/`
+/// holds the example's files, every input file the job file reaches sits at
+/// its repository path, and `target/wasm32-wasip2/release` is a link to the
+/// guest components. The job file runs exactly as written, and nothing it
+/// writes (output, checkpoints) lands in the repository.
+struct ExampleCopy {
+    root: tempfile::TempDir,
+    job_file: PathBuf,
+}
+
+impl ExampleCopy {
+    fn new(job_file: &Path) -> Self {
+        let repo = repo_root();
+        let root = tempfile::tempdir().expect("temporary directory");
+        let example_dir = job_file.parent().expect("job file has a directory");
+        let relative_dir = example_dir.strip_prefix(&repo).expect("examples are in the repository");
+        let copy_dir = root.path().join(relative_dir);
+        std::fs::create_dir_all(&copy_dir).expect("create the example's copy");
+        // The example's own files (job file, data, README), not its
+        // subdirectories (sources, node_modules): a job file reaches those
+        // only through the paths checked below.
+        for entry in std::fs::read_dir(example_dir).expect("list the example") {
+            let path = entry.expect("directory entry").path();
+            if path.is_file() {
+                std::fs::copy(&path, copy_dir.join(path.file_name().unwrap())).expect("copy an example file");
+            }
+        }
+
+        let guests = root.path().join(GUEST_BUILD_DIR);
+        std::fs::create_dir_all(guests.parent().unwrap()).expect("create target/wasm32-wasip2");
+        let guest_dir = guest_dir().canonicalize().unwrap_or_else(|e| {
+            panic!("{}: {e}: run `cargo xtask build-guests` (or `cargo xtask test`)", guest_dir().display())
+        });
+        std::os::unix::fs::symlink(guest_dir, &guests).expect("link the guest components");
+
+        // Read in place so that its paths resolve against the repository:
+        // whatever they reach is mirrored into the copy.
+        let spec = JobSpec::from_file(job_file).unwrap_or_else(|e| panic!("{}: {e}", job_file.display()));
+        let in_repo = |path: &Path, what: &str| -> PathBuf {
+            let normal = normalize(path);
+            match normal.strip_prefix(&repo) {
+                Ok(relative) => relative.to_owned(),
+                Err(_) => panic!("{}: {what} {} is outside the repository", job_file.display(), path.display()),
+            }
+        };
+        if let SourceSpec::Lines { path, .. } = &spec.source {
+            let relative = in_repo(path, "the input");
+            let target = root.path().join(&relative);
+            if !target.exists() {
+                std::fs::create_dir_all(target.parent().unwrap()).expect("create the input's directory");
+                std::fs::copy(repo.join(&relative), &target)
+                    .unwrap_or_else(|e| panic!("{}: cannot copy {}: {e}", job_file.display(), relative.display()));
+            }
+        }
+        for op in &spec.operators {
+            let OperatorCode::Component(path) = &op.code else {
+                panic!("{}: operator '{}' is native: `weir run` has no native operators", job_file.display(), op.name)
+            };
+            let relative = in_repo(path, "the component");
+            assert!(
+                relative.parent() == Some(Path::new(GUEST_BUILD_DIR)),
+                "{}: operator '{}' names {}, not a component of {GUEST_BUILD_DIR}/ (`cargo xtask build-guests`)",
+                job_file.display(),
+                op.name,
+                relative.display()
+            );
+            // Fails with what to do when the component was not built.
+            guest(relative.file_stem().and_then(|s| s.to_str()).expect("component name"));
+        }
+
+        let job_file = copy_dir.join("job.toml");
+        ExampleCopy { root, job_file }
+    }
+}
+
+/// `path` without `.` and `..` components, without touching the disk
+/// (`canonicalize` would follow the guest directory's link out of the
+/// repository).
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// One event as the models see it.
+#[derive(Clone, Debug)]
+struct ModelEvent {
+    timestamp: Option<i64>,
+    key: String,
+    value: String,
+}
+
+/// What an example operator computes, written from its documentation (the
+/// comment at the top of its source, its README), not from its code.
+enum Model {
+    /// `examples/tokenizer`: one event per whitespace-separated word of the
+    /// value, keyed by the word, value `1`.
+    Tokenize,
+    /// `examples/counter` and its ports: the key with the number of events
+    /// seen so far for it.
+    RunningCount,
+    /// `examples/dedup-*`: the first event of a key, and then the next one
+    /// at least `ttl_ms` of event time away from the last forwarded.
+    Dedup { ttl_ms: i64 },
+}
+
+fn model_of(example: &str, op: &OperatorSpec) -> Model {
+    let OperatorCode::Component(path) = &op.code else { unreachable!("checked by ExampleCopy") };
+    let component = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+    match component {
+        "tokenizer" => Model::Tokenize,
+        "counter" | "counter-py" | "counter-js" | "counter-c" => Model::RunningCount,
+        "dedup-py" | "dedup-js" => {
+            // The default is the one dedup.py and dedup.js document.
+            let ttl_ms = op.config.get("ttl_ms").map_or(60_000, |v| v.parse().expect("ttl_ms is an integer"));
+            Model::Dedup { ttl_ms }
+        }
+        other => panic!(
+            "examples/{example}/job.toml: operator '{}' runs `{other}`, which tests/e2e/examples.rs has no \
+             model of: add one to `model_of`",
+            op.name
+        ),
+    }
+}
+
+impl Model {
+    /// The operator's output for `input`, events in the order one keyed
+    /// subtask sees them (the examples' sources run as one subtask, so every
+    /// key's events arrive in source order).
+    fn apply(&self, input: Vec<ModelEvent>) -> Vec<ModelEvent> {
+        match self {
+            Model::Tokenize => input
+                .into_iter()
+                .flat_map(|event| {
+                    let words: Vec<String> = event.value.split_whitespace().map(str::to_owned).collect();
+                    words.into_iter().map(move |word| ModelEvent {
+                        timestamp: event.timestamp,
+                        key: word,
+                        value: "1".into(),
+                    })
+                })
+                .collect(),
+            Model::RunningCount => {
+                let mut counts: HashMap<String, u64> = HashMap::new();
+                input
+                    .into_iter()
+                    .map(|event| {
+                        let count = counts.entry(event.key.clone()).or_insert(0);
+                        *count += 1;
+                        ModelEvent { value: count.to_string(), ..event }
+                    })
+                    .collect()
+            }
+            Model::Dedup { ttl_ms } => {
+                // Expiry is left out: it drops only keys whose window has
+                // closed, and in source order their next event is forwarded
+                // either way.
+                let mut forwarded_at: HashMap<String, i64> = HashMap::new();
+                input
+                    .into_iter()
+                    .filter(|event| {
+                        let ts = event.timestamp.expect("dedup needs timestamps");
+                        match forwarded_at.get(&event.key) {
+                            Some(&last) if (ts - last).abs() < *ttl_ms => false,
+                            _ => {
+                                forwarded_at.insert(event.key.clone(), ts);
+                                true
+                            }
+                        }
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
+/// The sink's `key<TAB>value` lines the example must produce, sorted.
+fn expected_output(example: &str, spec: &JobSpec) -> Vec<String> {
+    let mut events = source_events(spec);
+    for op in &spec.operators {
+        events = model_of(example, op).apply(events);
+    }
+    let mut lines: Vec<String> = events.into_iter().map(|e| format!("{}\t{}", e.key, e.value)).collect();
+    lines.sort();
+    lines
+}
+
+/// The events of the job's source, in order.
+fn source_events(spec: &JobSpec) -> Vec<ModelEvent> {
+    match &spec.source {
+        // The contract: one event per line, empty key, the line as value.
+        SourceSpec::Lines { path, .. } => std::fs::read_to_string(path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .lines()
+            .map(|line| ModelEvent { timestamp: None, key: String::new(), value: line.to_owned() })
+            .collect(),
+        SourceSpec::Generator(generator) => {
+            let events = recorded_events(spec);
+            // What the contract says of them, checked so that the models
+            // rest on it: `count` events, event i stamped i, `keys` keys.
+            assert_eq!(events.len() as u64, generator.count, "generator event count");
+            for (i, event) in events.iter().enumerate() {
+                assert_eq!(event.timestamp, Some(i as i64), "generator event {i}'s timestamp");
+                assert_eq!(event.value.len(), generator.value_size, "generator event {i}'s value size");
+            }
+            let keys: std::collections::HashSet<&str> = events.iter().map(|e| e.key.as_str()).collect();
+            assert!(keys.len() as u64 <= generator.keys, "{} keys from a generator of {}", keys.len(), generator.keys);
+            events
+        }
+        SourceSpec::Embedded(_) => unreachable!("job files cannot name an embedded source"),
+    }
+}
+
+/// Native code that passes each event on with its timestamp in front of
+/// its value (`-` for none), so that a files sink records all of it.
+struct Recorder;
+
+impl Operator for Recorder {
+    fn open(_: &mut OpenContext) -> weir_guest::Result<Self> {
+        Ok(Recorder)
+    }
+
+    fn process(&mut self, ctx: &mut Context, event: Event<'_>) -> weir_guest::Result<()> {
+        let mut value = event.timestamp().map_or_else(|| "-".to_owned(), |ts| ts.to_string()).into_bytes();
+        value.push(b'\t');
+        value.extend_from_slice(event.value());
+        ctx.emit(event.key(), value);
+        Ok(())
+    }
+}
+
+/// The generator's events as the host produces them: which keys a seed
+/// draws is the host's business, not the contract's, so the test asks the
+/// host's own source (through the library, with a recording operator in
+/// place of the example's) instead of re-implementing its hash.
+fn recorded_events(spec: &JobSpec) -> Vec<ModelEvent> {
+    let out = tempfile::tempdir().expect("temporary directory");
+    let mut record = JobSpec::new("record-source", spec.source.clone(), SinkSpec::files(out.path()));
+    record.execution = spec.execution.clone();
+    record.operators.push(OperatorSpec::native("recorder", "recorder"));
+    let engine = Engine::new().expect("engine").with_native(NativeOperator::sdk::<Recorder>("recorder"));
+    let report = engine.start(record).expect("start the recording").wait().expect("the recording failed");
+    assert_eq!(report.status, JobStatus::Finished);
+    let mut events: Vec<ModelEvent> = output_lines(out.path())
+        .into_iter()
+        .map(|line| {
+            let mut fields = line.splitn(3, '\t');
+            let (key, timestamp, value) = (fields.next(), fields.next(), fields.next());
+            let timestamp = timestamp.expect("recorded timestamp");
+            ModelEvent {
+                timestamp: (timestamp != "-").then(|| timestamp.parse().expect("recorded timestamp")),
+                key: key.expect("recorded key").to_owned(),
+                value: value.expect("recorded value").to_owned(),
+            }
+        })
+        .collect();
+    // Files hold no order among themselves; the timestamp is the sequence.
+    events.sort_by_key(|event| event.timestamp);
+    events
+}
