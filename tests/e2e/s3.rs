@@ -225,9 +225,11 @@ fn s3_checkpoints_survive_kill_9_and_resume_exactly() {
     moto.create_bucket(bucket);
     let env = moto.env();
     let root = format!("s3://{bucket}/checkpoints");
-    // One failure-free run takes about 3 s.
+    // The input lasts 12 s at this rate: enough for three restores and
+    // three kills on a loaded machine (an S3 restore alone can take
+    // seconds there); the last run goes at full speed.
     let shape = Shape {
-        lines: 24_000,
+        lines: 96_000,
         rate: 8000,
         interval_ms: 100,
         // Every subtask's state in its own object: restore reads ranges of them.
@@ -275,6 +277,7 @@ fn s3_checkpoints_survive_kill_9_and_resume_exactly() {
         restored_from = newest;
     }
 
+    job.write_job(&Shape { rate: 1_000_000, ..shape.clone() });
     let output = job.run_with_env(&["--resume"], &env);
     assert_success(&output);
     let stderr = String::from_utf8_lossy(&output.stderr);
