@@ -26,13 +26,12 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
+use weir_build::WORLD;
+
 use crate::tools::{executable, find_python, quiet};
 
 /// The `ziglang` release (PyPI) the C guests are compiled with.
 pub const ZIGLANG_VERSION: &str = "0.17.1";
-
-/// The WIT world every operator targets (`wit/operator.wit`).
-const WORLD: &str = "operator-component";
 
 /// C guests: the example's directory under `examples/` (its `src/*.c` are
 /// compiled together) and the name of the `.wasm` it is built into.

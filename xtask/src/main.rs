@@ -1,8 +1,9 @@
 //! `cargo xtask`: the project's own build steps, in Rust so that they run
 //! wherever cargo does.
 //!
-//! - `build-guests`: builds every guest component for `wasm32-wasip2`
-//!   (installing the target with rustup when it is missing).
+//! - `build-guests [--rust]`: builds every guest component for
+//!   `wasm32-wasip2` (installing the target with rustup when it is missing);
+//!   `--rust` builds the Rust ones only, which need nothing but Rust.
 //! - `demo`: builds everything and runs the word-count example.
 //! - `test`: builds the guests, then runs the whole test suite.
 //! - `bench`: runs the benchmarks and records them in BENCHMARKS.md.
@@ -27,18 +28,24 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
+use weir_build::rust::WASM_TARGET;
 
 /// Guest crates built by `build-guests`: the examples, then the fixtures the
 /// tests use.
 const GUESTS: &[&str] =
     &["tokenizer", "counter", "hostile", "hostile-net", "cli-command", "boundary", "chatty", "faulty", "store"];
-const WASM_TARGET: &str = "wasm32-wasip2";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let task = args.first().map(String::as_str).unwrap_or("help");
     match task {
-        "build-guests" => build_guests().map(drop),
+        "build-guests" => match args.get(1).map(String::as_str) {
+            None => build_guests().map(drop),
+            // The word count's guests (and the test fixtures) with nothing
+            // but the Rust toolchain: no Python, Node or zig.
+            Some("--rust") => build_rust_guests().map(drop),
+            Some(other) => bail!("build-guests: unknown option '{other}' (use --rust for the Rust guests only)"),
+        },
         "demo" => demo::run_demo(),
         "test" => test(&args[1..]),
         "bench" => bench::run_bench(&args[1..]),
@@ -48,7 +55,7 @@ fn main() -> Result<()> {
             eprintln!(
                 "usage: cargo xtask <task>\n\n\
                  tasks:\n  \
-                 build-guests   build every guest component for {WASM_TARGET}\n  \
+                 build-guests [--rust]  build every guest component for {WASM_TARGET} (--rust: Rust only)\n  \
                  demo           build everything and run the word-count example\n  \
                  test [ARGS]    build the guests and run the whole test suite (ARGS go to cargo test)\n  \
                  bench [--quick] run the benchmarks, print the table and record it in BENCHMARKS.md\n  \
@@ -96,20 +103,6 @@ fn step(message: &str) {
     eprintln!("\x1b[1m==> {message}\x1b[0m");
 }
 
-/// Adds the wasm target with rustup when the toolchain lacks it.
-fn ensure_wasm_target() -> Result<()> {
-    let sysroot = Command::new("rustc").args(["--print", "sysroot"]).current_dir(root()).output();
-    if let Ok(output) = sysroot {
-        let sysroot = String::from_utf8_lossy(&output.stdout).trim().to_owned();
-        if Path::new(&sysroot).join("lib/rustlib").join(WASM_TARGET).exists() {
-            return Ok(());
-        }
-    }
-    step(&format!("installing the {WASM_TARGET} target with rustup"));
-    run(Command::new("rustup").args(["target", "add", WASM_TARGET]).current_dir(root()))
-        .with_context(|| format!("the {WASM_TARGET} target is missing and rustup could not add it"))
-}
-
 /// Builds every guest, Rust and the other languages' (which need Python
 /// and Node); returns the directory holding the `.wasm` files.
 fn build_guests() -> Result<PathBuf> {
@@ -123,7 +116,7 @@ fn build_guests() -> Result<PathBuf> {
 /// Builds the Rust guests only: all the demo needs, with nothing but the
 /// Rust toolchain.
 fn build_rust_guests() -> Result<PathBuf> {
-    ensure_wasm_target()?;
+    weir_build::rust::ensure_wasm_target(&root(), &step)?;
     step("building guest components");
     let mut command = cargo();
     command.args(["build", "--quiet", "--release", "--target", WASM_TARGET]);

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use anyhow::{Context, Result, bail};
+pub(crate) use weir_build::{find_python, venv_executable as executable};
 
 /// The moto release the tests run against (PyPI).
 pub const MOTO_VERSION: &str = "5.2.5";
@@ -18,15 +19,6 @@ pub const MOTO_VERSION: &str = "5.2.5";
 /// The pip requirement installed into the virtual environment.
 fn moto_requirement() -> String {
     format!("moto[server]=={MOTO_VERSION}")
-}
-
-/// Directory of a virtual environment's executables.
-pub(crate) fn bin_dir(venv: &Path) -> PathBuf {
-    if cfg!(windows) { venv.join("Scripts") } else { venv.join("bin") }
-}
-
-pub(crate) fn executable(venv: &Path, name: &str) -> PathBuf {
-    bin_dir(venv).join(if cfg!(windows) { format!("{name}.exe") } else { name.to_owned() })
 }
 
 /// Makes sure `<target_dir>/tools/moto-venv` holds the pinned moto with its
@@ -85,23 +77,6 @@ pub fn ensure_moto(target_dir: &Path) -> Result<PathBuf> {
     }
     std::fs::write(&stamp, format!("{wanted}\n")).with_context(|| format!("cannot write {}", stamp.display()))?;
     Ok(server)
-}
-
-/// The Python interpreter that creates a venv: `python3`, or `python` when
-/// that is Python 3 (Windows); a clear error, saying what needs it
-/// (`needed_by`), when there is none.
-pub(crate) fn find_python(needed_by: &str) -> Result<PathBuf> {
-    for candidate in ["python3", "python"] {
-        let Ok(output) = Command::new(candidate).arg("--version").output() else { continue };
-        let version = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
-        if output.status.success() && version.trim().starts_with("Python 3") {
-            return Ok(candidate.into());
-        }
-    }
-    bail!(
-        "python3 was not found: {needed_by}, and need Python 3.9 or newer with pip and venv (on \
-         Debian/Ubuntu: `apt-get install python3 python3-venv`; on macOS: `brew install python`)"
-    )
 }
 
 /// Runs a command with its output captured; the output is shown only when
