@@ -18,6 +18,7 @@ mod http_support;
 mod incremental;
 mod lease;
 mod native;
+mod new_project;
 mod output;
 mod polyglot;
 mod runtime;

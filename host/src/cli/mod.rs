@@ -3,6 +3,7 @@
 //! call into the `weir_host` library.
 
 mod checkpoints;
+mod project;
 mod run;
 
 use std::io::Write;
@@ -39,6 +40,13 @@ enum Command {
     /// Lists, inspects and cleans up checkpoints.
     #[command(subcommand)]
     Checkpoints(checkpoints::Command),
+    /// Creates an operator project (Rust, Python or JavaScript): the
+    /// operator, its unit tests, a job file and a README.
+    New(project::NewArgs),
+    /// Builds an operator project into a component; prints its path.
+    Build(project::ProjectArgs),
+    /// Runs an operator project's unit tests.
+    Test(project::ProjectArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -47,6 +55,9 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::run(args, cli.log_format),
         Command::Checkpoints(command) => checkpoints::run(command),
+        Command::New(args) => project::new(args),
+        Command::Build(args) => project::build(args),
+        Command::Test(args) => project::test(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
