@@ -20,6 +20,7 @@ use crate::checkpoint::stats::SharedHistory;
 use crate::checkpoint::storage::{CheckpointLocation, CheckpointStorage};
 use crate::checkpoint::{RestoreMode, StartFrom, StartOptions};
 use crate::error::{Error, Result};
+use crate::exec::LoadedOperator;
 use crate::exec::restart::RestartStrategy;
 use crate::exec::supervisor::{AttemptFactory, JobIdentity, supervise};
 use crate::exec::{CheckpointPlan, JobReport, Prepared, RunningJob};
@@ -27,8 +28,9 @@ use crate::guest::cache::ComponentCache;
 use crate::guest::{GuestRuntime, LoadedComponent};
 use crate::job::graph::JobGraph;
 use crate::job::{JobSpec, OperatorCode};
-use crate::operator::{LoadedOperator, NativeOperator};
-use crate::{sinks, sources};
+use crate::operator::NativeOperator;
+use crate::sinks;
+use crate::util::random_hex;
 
 /// Runs jobs. One engine can run many jobs, one after another or at the
 /// same time; they share the wasmtime engine and the I/O runtime that
@@ -333,7 +335,7 @@ impl JobPlan {
     ) -> Result<Prepared> {
         let spec = &self.spec;
         let io = &self.engine.io;
-        let mut source = sources::open(&spec.source)?;
+        let mut source = spec.source.open()?;
         let mut restored_state = Vec::new();
         let mut first_checkpoint_id = 1;
         let mut lineage = Vec::new();
@@ -474,14 +476,4 @@ impl AttemptFactory for JobPlan {
             self.engine.io.block_on(SharedFiles::delete_unreferenced(storage, &self.id));
         }
     }
-}
-
-/// `digits` hex digits from the standard library's per-process random keys.
-pub(crate) fn random_hex(digits: usize) -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher
-        .write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
-    let hex = format!("{:016x}", hasher.finish());
-    hex[..digits.min(16)].to_owned()
 }

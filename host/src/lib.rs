@@ -59,28 +59,40 @@
 //!
 //! # Layout
 //!
-//! - [`job`]: what a job *is*: [`JobSpec`], the TOML job file, the job
-//!   graph and key groups.
-//! - [`engine`]: the embedding entry point, [`Engine`], which checks and
-//!   starts jobs.
+//! Layers, bottom-up; a module imports only from the layers below it
+//! (`layering.rs` is the test that holds this):
+//!
+//! - [`error`] and `util`: the [`Error`] type (every variant names the
+//!   file, field, operator or subtask at fault) and small helpers. Leaves.
+//! - `sources`: one file per kind of reader (`lines`, `generator`,
+//!   [`EmbeddedSource`], which an embedder feeds: see
+//!   `examples/edge-service`); they hand events to an `Emit`, not to the
+//!   executor. Below `job` because a job spec can hold an embedded source.
+//! - [`job`]: what a job *is*, as plain data: [`JobSpec`], the TOML job
+//!   file, [`CheckpointConfig`], [`Retention`], [`RestartStrategy`],
+//!   [`Limits`], the job graph and key groups.
+//! - [`operator`]: what the executor drives: [`operator::OperatorInstance`]
+//!   and its types, and [`operator::NativeOperator`] (trusted Rust code
+//!   registered with [`Engine::with_native`]).
+//! - [`guest`]: everything wasmtime: the engine, loading and checking
+//!   components, one sandboxed `Store` per subtask under its [`Limits`];
+//!   it implements `OperatorInstance`.
+//! - `sinks`: one file per kind; the `files` sink's commit, roll-back and
+//!   lineage.
+//! - [`checkpoint`]: the coordinator, the `_metadata` format, storage on
+//!   any object store, restore, retention, lifecycle (gc) and the
+//!   single-writer lease.
 //! - `exec`: how a job *runs*: a thread per subtask, bounded channels,
 //!   routing by key group; the supervisor that restarts failed attempts
 //!   per the [`RestartStrategy`]; the [`RunningJob`] handle.
-//! - [`checkpoint`]: the coordinator, the `_metadata` format, storage on
-//!   any object store, restore, retention and the single-writer lease.
-//! - [`operator`]: what the executor drives: [`operator::OperatorInstance`],
-//!   implemented by sandboxed components and by [`operator::NativeOperator`]
-//!   (trusted Rust code registered with [`Engine::with_native`]).
-//! - [`guest`]: everything wasmtime: the engine, loading and checking
-//!   components, one sandboxed `Store` per subtask under its [`Limits`].
-//! - `sources` and `sinks`: one file per kind; [`EmbeddedSource`] is the
-//!   source an embedder feeds (see `examples/edge-service`).
+//! - [`engine`]: the embedding entry point, [`Engine`], which checks,
+//!   prepares and starts jobs.
 //! - [`http`]: the REST API, the web dashboard and the Prometheus
 //!   endpoint of `weir run --http`, for embedders too: [`http::serve`]
 //!   shows the jobs of an [`http::Jobs`] registry, to the clients an
 //!   [`http::Access`] admits.
-//! - [`error`]: the [`Error`] type; every variant names the file, field,
-//!   operator or subtask at fault.
+//!
+//! The `weir` binary (`src/cli`) sits on top and uses only the public API.
 //!
 //! The guest side of the boundary is specified in `wit/` (the
 //! `weir:operator` world, `FRAMING.md`, `STATE.md`) and implemented for
@@ -93,20 +105,20 @@ mod exec;
 pub mod guest;
 pub mod http;
 pub mod job;
+#[cfg(test)]
+mod layering;
 pub mod operator;
 mod sinks;
 mod sources;
 mod util;
 
-pub use checkpoint::{CheckpointConfig, RestoreMode, Retention, StartFrom, StartOptions};
+pub use checkpoint::{RestoreMode, StartFrom, StartOptions};
 pub use engine::{Engine, EngineConfig};
 pub use error::{Error, Result};
-pub use exec::restart::RestartStrategy;
 pub use exec::{
     CancelHandle, JobMetrics, JobObserver, JobOutcome, JobReport, JobStatus, OperatorMetrics, Restarting, RunningJob,
 };
-pub use guest::Limits;
 pub use job::{
-    EmbeddedSource, ExecutionConfig, FeedError, Feeder, GeneratorSpec, JobSpec, OperatorCode, OperatorSpec, Rewind,
-    SinkSpec, SourceSpec,
+    CheckpointConfig, EmbeddedSource, ExecutionConfig, FeedError, Feeder, GeneratorSpec, JobSpec, Limits, OperatorCode,
+    OperatorSpec, RestartStrategy, Retention, Rewind, SinkSpec, SourceSpec,
 };

@@ -45,10 +45,13 @@ pub type Progress<'a> = &'a dyn Fn(&str);
 /// The WIT world every operator targets (`wit/operator.wit`).
 pub const WORLD: &str = "operator-component";
 
-/// What a component may import: the host grants these WASI interfaces and
-/// its own (`host/src/guest/component.rs` links them).
+/// What a component may import (prefixes of interface names): the host
+/// refuses a component that imports anything else, and `build` checks its
+/// JS output against the same list. The host links these WASI interfaces
+/// but grants nothing through them (no directory, no network: see
+/// `host/src/guest/component.rs`).
 pub const GRANTED_IMPORTS: &[&str] =
-    &["wasi:cli/", "wasi:clocks/", "wasi:filesystem/", "wasi:io/", "wasi:random/", "weir:operator/"];
+    &["wasi:cli/", "wasi:clocks/", "wasi:filesystem/", "wasi:io/", "wasi:random/", "wasi:sockets/", "weir:operator/"];
 
 /// The languages an operator project can be written in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -23,7 +23,7 @@
 //! be repaired by a restore instead of replaying input into duplicates.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -37,10 +37,10 @@ use super::shared::SharedFiles;
 use super::stats::{self, CheckpointStats, CheckpointStatus, SharedHistory};
 use super::storage::{CheckpointLocation, CheckpointStorage};
 use super::writer::TaskEvent;
-use super::writer::micros;
 use crate::error::{Error, Result};
 use crate::job::SinkSpec;
 use crate::sinks;
+use crate::util::{micros, now_ms};
 
 /// Requests from the job's handle.
 pub(crate) enum Command {
@@ -117,10 +117,6 @@ pub(crate) struct Coordinator {
     last_trigger: Instant,
     last_completion: Instant,
     waiting_trigger: Option<std::sync::mpsc::Sender<Result<u64>>>,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 impl Coordinator {

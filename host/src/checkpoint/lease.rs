@@ -10,7 +10,9 @@
 //! someone else's lease fails the job: it must stop writing.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+use crate::util::now_ms;
 
 use object_store::path::Path;
 use serde::{Deserialize, Serialize};
@@ -19,7 +21,7 @@ use super::storage::CheckpointStorage;
 use crate::error::{Error, Result};
 
 /// Lease time-to-live when `[checkpoint]` does not say.
-pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(30);
+pub use crate::job::checkpointing::DEFAULT_LEASE_TTL;
 pub const LEASE_FILE: &str = "_lease";
 
 /// What the lease object holds (JSON, so that a person can read it).
@@ -77,10 +79,6 @@ pub(crate) struct Lease {
     renewal: Option<(tokio::task::JoinHandle<()>, tokio::sync::oneshot::Sender<()>)>,
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
-}
-
 fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| std::fs::read_to_string("/etc/hostname"))
@@ -108,7 +106,7 @@ impl Lease {
             host: host_name(),
             pid: std::process::id(),
             process_start: process_start(std::process::id()),
-            token: crate::engine::random_hex(16),
+            token: crate::util::random_hex(16),
             expires_at_ms: now_ms() + ttl.as_millis() as u64,
         };
         for _ in 0..2 {

@@ -21,7 +21,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::stats::CheckpointStats;
-use crate::guest::StateKind;
+use crate::operator::StateKind;
 
 pub const MAGIC: &[u8; 8] = b"WEIRCKPT";
 pub const FORMAT_VERSION: u16 = 3;
@@ -222,10 +222,7 @@ pub fn extend_lineage(lineage: &[(u64, u64)], first: u64, last: u64) -> Vec<(u64
     extended
 }
 
-/// Whether checkpoint `id` is in `lineage`.
-pub fn in_lineage(lineage: &[(u64, u64)], id: u64) -> bool {
-    lineage.iter().any(|&(first, last)| (first..=last).contains(&id))
-}
+pub use crate::sinks::in_lineage;
 
 impl CheckpointMetadata {
     /// Total bytes of state, inline and in files.

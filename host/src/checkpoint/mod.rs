@@ -10,7 +10,8 @@
 //!   uploaded off the subtask's thread.
 //! - [`restore`]: reads a checkpoint back and hands each new subtask the
 //!   state of the key groups it owns.
-//! - [`retention`]: the policy table of DESIGN.md, as code.
+//! - [`retention`]: the policy table of DESIGN.md, as code (plain data, in
+//!   `job`, re-exported here).
 //! - [`lease`]: one writer per job, through a conditionally created object.
 //! - [`lifecycle`]: garbage collection of a directory no job is writing.
 //! - [`stats`]: what each checkpoint cost, per subtask; kept in memory and
@@ -28,71 +29,15 @@ pub mod metadata;
 #[cfg(test)]
 mod metadata_props;
 pub mod restore;
-pub mod retention;
 pub(crate) mod shared;
 pub mod stats;
 pub mod storage;
 pub(crate) mod writer;
 
-use std::time::Duration;
-
-pub use retention::Retention;
-
-/// Size under which a subtask's state is stored inside `_metadata` instead
-/// of a data file of its own (Flink's `state.storage.fs.memory-threshold`).
-pub const DEFAULT_INLINE_THRESHOLD: usize = 20 * 1024;
-/// With incremental checkpoints, every this many checkpoints a subtask takes
-/// a full snapshot again, which bounds the chain of deltas a restore reads.
-pub const DEFAULT_FULL_EVERY: u32 = 10;
-/// A checkpoint not complete after this long is aborted.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
-
-/// The `[checkpoint]` table of a job file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CheckpointConfig {
-    /// Checkpoint root: a path, `file://`, `s3://bucket/prefix` or `memory://name`.
-    pub dir: String,
-    /// Time between the starts of two checkpoints.
-    pub interval: Duration,
-    pub timeout: Duration,
-    /// Least time between the end of one checkpoint and the start of the next.
-    pub min_pause: Duration,
-    /// Consecutive failed checkpoints tolerated before the job fails.
-    pub tolerable_failed: u32,
-    pub retention: Retention,
-    /// Complete checkpoints kept while the job runs (older ones are subsumed).
-    pub num_retained: u32,
-    pub inline_threshold_bytes: usize,
-    /// How long the job's single-writer lease lasts without renewal: how
-    /// long another host must wait after this one vanished.
-    pub lease_ttl: Duration,
-    /// Subtasks hand over only what changed since their previous snapshot
-    /// (deltas, kept in the job's `shared/` directory and referenced by
-    /// later checkpoints) instead of their whole state every time.
-    pub incremental: bool,
-    /// With `incremental`: at most this many checkpoints in a row build on
-    /// one full snapshot; then a subtask snapshots in full again.
-    pub full_every: u32,
-}
-
-impl CheckpointConfig {
-    /// Checkpoints every `interval` into `dir`, other settings at their defaults.
-    pub fn new(dir: impl Into<String>, interval: Duration) -> Self {
-        CheckpointConfig {
-            dir: dir.into(),
-            interval,
-            timeout: DEFAULT_TIMEOUT,
-            min_pause: Duration::ZERO,
-            tolerable_failed: 0,
-            retention: Retention::default(),
-            num_retained: 1,
-            inline_threshold_bytes: DEFAULT_INLINE_THRESHOLD,
-            lease_ttl: lease::DEFAULT_LEASE_TTL,
-            incremental: false,
-            full_every: DEFAULT_FULL_EVERY,
-        }
-    }
-}
+// Plain data a job spec holds, so they live in `job` (the bottom layer);
+// re-exported where readers look for them.
+pub use crate::job::checkpointing::{CheckpointConfig, DEFAULT_FULL_EVERY, DEFAULT_INLINE_THRESHOLD, DEFAULT_TIMEOUT};
+pub use crate::job::retention::{self, Retention};
 
 /// What a restored job may do with the checkpoint it starts from.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

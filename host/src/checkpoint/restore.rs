@@ -15,9 +15,9 @@ use weir_wire::state::{ChunkReader, ChunkWriter, Entry, Kind};
 use super::metadata::{CheckpointMetadata, ChunkData, KindTag};
 use super::storage::{CheckpointLocation, CheckpointStorage};
 use crate::error::{Error, Result};
-use crate::guest::StateChunk;
 use crate::job::JobSpec;
 use crate::job::graph::key_group_range;
+use crate::operator::StateChunk;
 
 /// A checkpoint read and checked, ready to hand out state.
 #[derive(Debug, Clone)]

@@ -13,6 +13,8 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use std::time::{Duration, Instant};
 
+use crate::util::micros;
+
 use super::metadata::{ChunkData, ChunkRef, StateFile, SubtaskSnapshot};
 use super::stats::SubtaskStats;
 use super::storage::CheckpointStorage;
@@ -134,7 +136,7 @@ impl CheckpointWriter {
             // A random part too: after a crash, ids after the newest complete
             // checkpoint are reused, and a stray file of an aborted one must
             // never be confused with this one.
-            let random = crate::engine::random_hex(8);
+            let random = crate::util::random_hex(8);
             StateFile::Shared(format!("op{operator}-{subtask}-chk{checkpoint_id}-{random}.state"))
         } else {
             StateFile::Exclusive(format!("op{operator}-{subtask}.state"))
@@ -184,8 +186,4 @@ impl CheckpointWriter {
             let _ = events.send(event);
         });
     }
-}
-
-pub(crate) fn micros(duration: Duration) -> u64 {
-    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
 }

@@ -16,6 +16,7 @@
 //! stop flag; the others see the flag or a disconnected channel and end.
 //! Nothing here knows about wasmtime beyond [`crate::guest`]'s API.
 
+mod loaded;
 pub(crate) mod metrics;
 mod operator_task;
 pub mod restart;
@@ -42,12 +43,13 @@ use crate::checkpoint::retention::JobEnd;
 use crate::checkpoint::storage::CheckpointLocation;
 use crate::checkpoint::writer::CheckpointWriter;
 use crate::error::{Error, Result};
-use crate::guest::InstanceContext;
 use crate::job::JobSpec;
 use crate::job::graph::{Edge, JobGraph, SOURCE_PARALLELISM};
-use crate::operator::{LoadedOperator, StateChunk};
+use crate::operator::InstanceContext;
+use crate::operator::StateChunk;
 use crate::sinks::Sink;
 use crate::sources::Source;
+pub(crate) use loaded::LoadedOperator;
 
 /// What flows through a channel.
 pub(crate) enum Message {
@@ -323,7 +325,7 @@ pub(crate) fn start(prepared: Prepared) -> Result<Attempt> {
             exec.batch_size,
             graph.max_parallelism,
         ),
-        rate_limit: crate::sources::rate_limit(&spec.source),
+        rate_limit: spec.source.rate_limit(),
         batch_size: exec.batch_size,
         barriers: barriers_rx,
         writer: writer.clone(),
@@ -332,7 +334,7 @@ pub(crate) fn start(prepared: Prepared) -> Result<Attempt> {
 
     let source_spec = spec.source.clone();
     let describe_positions: Arc<dyn Fn(u64, u64) -> String + Send + Sync> =
-        Arc::new(move |first, last| crate::sources::describe_positions(&source_spec, first, last));
+        Arc::new(move |first, last| source_spec.describe_positions(first, last));
     let mut sinks = sinks.into_iter();
     let last = graph.vertices.len() - 1;
     for (index, vertex) in graph.vertices.iter().enumerate() {

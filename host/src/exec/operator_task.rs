@@ -22,10 +22,11 @@ use super::router::{Origin, RouteError, Router};
 use super::{Message, Shared, TaskExit};
 use std::time::Duration;
 
+use super::LoadedOperator;
 use crate::checkpoint::writer::{CheckpointWriter, SnapshotTimings, TaskEvent};
 use crate::error::{Error, Result};
-use crate::guest::InstanceContext;
-use crate::operator::{LoadedOperator, OperatorInstance, Snapshot, SnapshotMode, StateChunk};
+use crate::operator::InstanceContext;
+use crate::operator::{OperatorInstance, Snapshot, SnapshotMode, StateChunk};
 use crate::sinks::Sink;
 
 /// Where an operator subtask's output goes.
@@ -39,7 +40,7 @@ pub(crate) struct OperatorTask {
     pub(crate) context: InstanceContext,
     /// Index of this operator in the job, for its counters and checkpoints.
     pub(crate) operator_index: usize,
-    pub(crate) limits: crate::guest::Limits,
+    pub(crate) limits: crate::job::Limits,
     /// State this subtask starts with (empty for a fresh start).
     pub(crate) restored: Vec<StateChunk>,
     /// One channel per upstream subtask feeding this one.

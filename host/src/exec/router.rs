@@ -191,6 +191,26 @@ impl Router {
     }
 }
 
+/// What sources see of a router: single events and a flush.
+impl crate::sources::Emit for Router {
+    #[inline]
+    fn push_from(
+        &mut self,
+        position: u64,
+        timestamp: i64,
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<(), crate::sources::Disconnected> {
+        // Pushing single events fails only when a downstream subtask is
+        // gone (a bad batch needs `push_batch`).
+        Router::push_from(self, position, timestamp, key, value).map_err(|_| crate::sources::Disconnected)
+    }
+
+    fn flush(&mut self) -> Result<(), crate::sources::Disconnected> {
+        Router::flush(self).map_err(|_| crate::sources::Disconnected)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

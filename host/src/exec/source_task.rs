@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::router::{RouteError, Router};
+use super::router::Router;
 use super::{Shared, TaskExit};
 use crate::checkpoint::writer::{CheckpointWriter, TaskEvent};
 use crate::error::Result;
@@ -66,11 +66,7 @@ impl SourceTask {
                     }
                 }
                 Err(SourceError::Failed(e)) => return Err(e),
-                Err(SourceError::Route(RouteError::Disconnected)) => return Ok(TaskExit::Stopped),
-                Err(SourceError::Route(RouteError::BadBatch(e))) => {
-                    // Sources push single events; a bad batch here is a bug.
-                    return Err(crate::Error::Source(format!("internal error: {e}")));
-                }
+                Err(SourceError::Disconnected) => return Ok(TaskExit::Stopped),
             }
         }
     }

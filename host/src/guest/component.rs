@@ -20,9 +20,10 @@ pub const OPERATOR_EXPORT: &str = "weir:operator/operator@0.1.0";
 /// context then grants nothing through them: no preopened directory, no
 /// environment, and every socket or name lookup refused with
 /// `access-denied`. Anything else (`wasi:http`, an unknown interface) is
-/// refused when the component is loaded, before it runs.
-pub const GRANTED_IMPORTS: &[&str] =
-    &["wasi:cli/", "wasi:clocks/", "wasi:filesystem/", "wasi:io/", "wasi:random/", "wasi:sockets/", "weir:operator/"];
+/// refused when the component is loaded, before it runs. One list, shared
+/// with `weir build` and `cargo xtask`, which check components they build
+/// against it.
+pub use weir_build::GRANTED_IMPORTS;
 
 /// A component compiled, checked and linked for one operator. Cloning is
 /// cheap; instantiate it once per subtask with [`super::GuestInstance::new`].

@@ -3,7 +3,9 @@
 //! their suffix says, sizes in bytes, rates in events per second).
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+
+use crate::util::now_ms;
 
 use serde::Serialize;
 
@@ -79,10 +81,6 @@ impl Rates {
 
 fn round1(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 #[derive(Serialize)]

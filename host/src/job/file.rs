@@ -10,11 +10,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::retention::Retention;
+use super::{CheckpointConfig, Limits, RestartStrategy};
 use super::{ExecutionConfig, GeneratorSpec, JobSpec, OperatorCode, OperatorSpec, SinkSpec, SourceSpec};
-use crate::checkpoint::{CheckpointConfig, Retention};
 use crate::error::{Error, Result};
-use crate::exec::restart::RestartStrategy;
-use crate::guest::Limits;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -388,7 +387,7 @@ mod tests {
         assert_eq!(checkpoint.interval, Duration::from_millis(500));
         assert_eq!(checkpoint.retention, Retention::RetainOnCancellation);
         assert_eq!(checkpoint.num_retained, 3);
-        assert_eq!(checkpoint.inline_threshold_bytes, crate::checkpoint::DEFAULT_INLINE_THRESHOLD);
+        assert_eq!(checkpoint.inline_threshold_bytes, crate::job::checkpointing::DEFAULT_INLINE_THRESHOLD);
     }
 
     #[test]

@@ -6,19 +6,26 @@
 //! through [`JobSpec::validate`] before anything runs. This module only
 //! describes jobs; running them is `exec`'s business.
 
+pub mod checkpointing;
 mod file;
 #[cfg(test)]
 mod file_props;
 pub mod graph;
+pub mod limits;
+pub mod restart;
+pub mod retention;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crate::checkpoint::CheckpointConfig;
+pub use checkpointing::CheckpointConfig;
+pub use limits::Limits;
+pub use restart::RestartStrategy;
+pub use retention::Retention;
+
 use crate::error::{Error, Result};
-use crate::exec::restart::RestartStrategy;
-use crate::guest::Limits;
-pub use crate::sources::{EmbeddedSource, FeedError, Feeder, Rewind};
+pub use crate::sources::{EmbeddedSource, FeedError, Feeder, GeneratorSpec, Rewind};
+use crate::sources::{GeneratorSource, LinesSource, Source};
 
 /// Key groups when a job does not say: Flink's default too. It bounds the
 /// parallelism a job can ever be rescaled to.
@@ -88,24 +95,51 @@ impl SourceSpec {
     }
 }
 
-/// Settings of the `generator` source. Event `i` (from 0) has a key drawn
-/// from `keys` distinct keys by a seeded hash of `i`, a value of
-/// `value_size` bytes, and timestamp `i`; the same settings always produce
-/// the same events.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GeneratorSpec {
-    /// Number of events; the source ends after the last one.
-    pub count: u64,
-    /// Key cardinality.
-    pub keys: u64,
-    pub value_size: usize,
-    pub seed: u64,
-    pub rate_limit: Option<u64>,
+impl From<EmbeddedSource> for SourceSpec {
+    fn from(source: EmbeddedSource) -> Self {
+        SourceSpec::Embedded(source)
+    }
 }
 
-impl Default for GeneratorSpec {
-    fn default() -> Self {
-        GeneratorSpec { count: 1_000_000, keys: 10_000, value_size: 16, seed: 0, rate_limit: None }
+/// What the executor asks of a source spec. Here rather than in `sources`,
+/// which knows its readers but not the job: a spec names one of them.
+impl SourceSpec {
+    /// Opens the source a job describes. Errors (a missing input file...)
+    /// are reported here, before any task starts.
+    pub(crate) fn open(&self) -> Result<Box<dyn Source>> {
+        Ok(match self {
+            SourceSpec::Lines { path, .. } => Box::new(LinesSource::open(path)?),
+            SourceSpec::Generator(g) => Box::new(GeneratorSource::new(g.clone())),
+            // A rewind to the start of the embedder's input; `seek` follows
+            // on a restore.
+            SourceSpec::Embedded(source) => Box::new(source.open()),
+        })
+    }
+
+    /// Where the source events `first..=last` (positions as
+    /// [`Source::position`] counts them) came from, for a person: "which
+    /// input made this fail".
+    pub(crate) fn describe_positions(&self, first: u64, last: u64) -> String {
+        let range = |unit: &str| match first == last {
+            true => format!("{unit} {first}"),
+            false => format!("{unit}s {first}..={last}"),
+        };
+        match self {
+            SourceSpec::Lines { path, .. } => {
+                format!("{}, the line(s) starting at {}", path.display(), range("byte"))
+            }
+            SourceSpec::Generator(_) => format!("the generator's {}", range("event")),
+            SourceSpec::Embedded(_) => format!("the embedded source's {}", range("position")),
+        }
+    }
+
+    /// The source's rate limit, in events per second.
+    pub(crate) fn rate_limit(&self) -> Option<u64> {
+        match self {
+            SourceSpec::Lines { rate_limit, .. } => *rate_limit,
+            SourceSpec::Generator(g) => g.rate_limit,
+            SourceSpec::Embedded(_) => None,
+        }
     }
 }
 

@@ -105,36 +105,3 @@ pub trait OperatorInstance {
     /// The input ended; returns the last events.
     fn finish(&mut self) -> Result<Vec<u8>>;
 }
-
-/// An operator's code, ready to instantiate once per subtask.
-#[derive(Clone)]
-pub(crate) enum LoadedOperator {
-    Component(crate::guest::LoadedComponent),
-    Native(NativeOperator),
-}
-
-impl LoadedOperator {
-    /// Identifies the code in a checkpoint's job graph fingerprint.
-    pub(crate) fn digest(&self) -> [u8; 32] {
-        match self {
-            LoadedOperator::Component(component) => component.digest(),
-            LoadedOperator::Native(native) => native.fingerprint(),
-        }
-    }
-
-    /// One subtask's instance; components run under `limits`, native code
-    /// is not limited.
-    pub(crate) fn instantiate(
-        &self,
-        context: &InstanceContext,
-        restored: Vec<StateChunk>,
-        limits: &crate::guest::Limits,
-    ) -> Result<Box<dyn OperatorInstance>> {
-        match self {
-            LoadedOperator::Component(component) => {
-                Ok(Box::new(crate::guest::GuestInstance::new(component, context, restored, limits)?))
-            }
-            LoadedOperator::Native(native) => native.instantiate(context, restored),
-        }
-    }
-}

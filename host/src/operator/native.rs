@@ -19,9 +19,9 @@ use weir_guest::runtime::Runtime;
 use weir_guest::state::Chunk;
 use weir_guest::{Operator, OperatorInfo};
 
+use super::InstanceContext;
 use super::{OperatorInstance, Snapshot, SnapshotMode, StateChunk};
 use crate::error::{Error, Result};
-use crate::guest::InstanceContext;
 
 type Factory = dyn Fn(&InstanceContext, Vec<StateChunk>) -> Result<Box<dyn OperatorInstance>> + Send + Sync;
 

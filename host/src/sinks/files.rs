@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 use weir_wire::batch::EventRef;
 
 use super::Sink;
-use crate::checkpoint::metadata::in_lineage;
+use super::in_lineage;
 use crate::error::{Error, Result};
 
 /// Where output committed after a restored checkpoint is moved aside.

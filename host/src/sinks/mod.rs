@@ -80,6 +80,12 @@ pub(crate) fn commit(spec: &SinkSpec, staged: &[String]) -> Result<()> {
     }
 }
 
+/// Whether checkpoint `id` is in `lineage`: the ranges of checkpoint ids
+/// whose output is part of a checkpoint's history (see `files.rs`).
+pub fn in_lineage(lineage: &[(u64, u64)], id: u64) -> bool {
+    lineage.iter().any(|&(first, last)| (first..=last).contains(&id))
+}
+
 /// Brings the sink to the state of a restored checkpoint, given by its
 /// staged output and its lineage (empty: a restart before any checkpoint):
 /// what it staged is committed, anything staged after it is discarded,

@@ -40,9 +40,8 @@ use std::time::{Duration, Instant};
 
 use weir_wire::batch::NO_TIMESTAMP;
 
-use super::{Emitted, Source, SourceError};
+use super::{Emit, Emitted, Source, SourceError};
 use crate::error::{Error, Result};
-use crate::exec::router::Router;
 
 /// How long an idle reader waits for events before it hands control back
 /// to its task (which injects barriers and notices a cancel in between).
@@ -50,7 +49,7 @@ const IDLE_WAIT: Duration = Duration::from_millis(20);
 
 /// A source fed in process by the embedding program: the input of an
 /// ingest service, a message consumer, a test. Put it in a job as
-/// [`SourceSpec::Embedded`](crate::SourceSpec::Embedded) and feed it
+/// [`SourceSpec::Embedded`](crate::job::SourceSpec::Embedded) and feed it
 /// through the [`Feeder`] created with it. Job files cannot name it: it
 /// exists for embedders.
 ///
@@ -373,12 +372,6 @@ impl PartialEq for EmbeddedSource {
 
 impl Eq for EmbeddedSource {}
 
-impl From<EmbeddedSource> for crate::SourceSpec {
-    fn from(source: EmbeddedSource) -> Self {
-        crate::SourceSpec::Embedded(source)
-    }
-}
-
 /// How long a feeder call may wait for room.
 #[derive(Clone, Copy)]
 enum Wait {
@@ -601,7 +594,7 @@ impl EmbeddedReader {
 }
 
 impl Source for EmbeddedReader {
-    fn emit(&mut self, out: &mut Router, max_events: usize) -> Result<Emitted, SourceError> {
+    fn emit(&mut self, out: &mut dyn Emit, max_events: usize) -> Result<Emitted, SourceError> {
         let inner = self.inner.clone();
         let mut state = inner.lock();
         if state.generation != self.generation {
@@ -668,6 +661,7 @@ mod tests {
 
     use super::*;
     use crate::exec::Message;
+    use crate::exec::router::Router;
     use crate::job::graph::Edge;
 
     fn router() -> (Router, Receiver<Message>) {

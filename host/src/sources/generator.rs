@@ -3,9 +3,28 @@
 
 use std::io::Write;
 
-use super::{Emitted, Source, SourceError};
-use crate::exec::router::Router;
-use crate::job::GeneratorSpec;
+use super::{Emit, Emitted, Source, SourceError};
+
+/// Settings of the `generator` source. Event `i` (from 0) has a key drawn
+/// from `keys` distinct keys by a seeded hash of `i`, a value of
+/// `value_size` bytes, and timestamp `i`; the same settings always produce
+/// the same events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GeneratorSpec {
+    /// Number of events; the source ends after the last one.
+    pub count: u64,
+    /// Key cardinality.
+    pub keys: u64,
+    pub value_size: usize,
+    pub seed: u64,
+    pub rate_limit: Option<u64>,
+}
+
+impl Default for GeneratorSpec {
+    fn default() -> Self {
+        GeneratorSpec { count: 1_000_000, keys: 10_000, value_size: 16, seed: 0, rate_limit: None }
+    }
+}
 
 pub(crate) struct GeneratorSource {
     spec: GeneratorSpec,
@@ -39,7 +58,7 @@ pub(crate) fn generator_key(seed: u64, sequence: u64, keys: u64, out: &mut Vec<u
 }
 
 impl Source for GeneratorSource {
-    fn emit(&mut self, out: &mut Router, max_events: usize) -> Result<Emitted, SourceError> {
+    fn emit(&mut self, out: &mut dyn Emit, max_events: usize) -> Result<Emitted, SourceError> {
         let end = self.spec.count.min(self.next.saturating_add(max_events as u64));
         for sequence in self.next..end {
             generator_key(self.spec.seed, sequence, self.spec.keys, &mut self.key);

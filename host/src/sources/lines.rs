@@ -8,9 +8,8 @@ use std::path::{Path, PathBuf};
 
 use weir_wire::batch::NO_TIMESTAMP;
 
-use super::{Emitted, Source, SourceError};
+use super::{Emit, Emitted, Source, SourceError};
 use crate::error::{Error, Result};
-use crate::exec::router::Router;
 
 /// Longest line accepted. A file with no newlines must not make the host
 /// read it whole into one allocation.
@@ -50,7 +49,7 @@ impl LinesSource {
 }
 
 impl Source for LinesSource {
-    fn emit(&mut self, out: &mut Router, max_events: usize) -> Result<Emitted, SourceError> {
+    fn emit(&mut self, out: &mut dyn Emit, max_events: usize) -> Result<Emitted, SourceError> {
         for events in 0..max_events {
             self.line.clear();
             let read = (&mut self.reader)
