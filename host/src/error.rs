@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 /// Errors from building, starting and running a job.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The job file could not be read or parsed. `message` carries the line,
     /// column and key when the TOML parser knows them.
@@ -24,10 +25,11 @@ pub enum Error {
     #[error("operator '{operator}': component {}: {reason}", path.display())]
     Component { operator: String, path: PathBuf, reason: String },
 
-    /// A guest trapped or returned an error, or the host could not set up
-    /// its sandbox.
+    /// A guest trapped, hit a limit or returned an error, or the host could
+    /// not set up its sandbox: `failure` says which (what metrics count),
+    /// `message` says it for a person.
     #[error("operator '{operator}' subtask {subtask}: {message}")]
-    Guest { operator: String, subtask: u32, message: String },
+    Guest { operator: String, subtask: u32, failure: GuestFailure, message: String },
 
     /// A source failed (for example an unreadable input file).
     #[error("source: {0}")]
@@ -81,34 +83,22 @@ pub enum Error {
     /// The job was started twice, or a handle was used after the job ended.
     #[error("{0}")]
     Usage(String),
+
+    /// A broken invariant of the host itself: a bug, never the user's doing.
+    #[error("internal error (a bug in weir, please report it): {0}")]
+    Internal(String),
 }
 
 impl Error {
     /// A short, stable name for the kind of failure, for metrics and
     /// dashboards: `limit_memory`, `limit_call_timeout`, `limit_fuel`,
     /// `limit_emit`, `limit_hostcall`, `trap`, `guest_error`, `source`,
-    /// `sink`, `storage`, `checkpoint`, `restore`, `lease`, `job`, `other`.
+    /// `sink`, `storage`, `checkpoint`, `restore`, `lease`, `job`, `other`,
+    /// `internal`. Guest failures are named by their [`GuestFailure`], never
+    /// by what their message says.
     pub fn kind(&self) -> &'static str {
         match self {
-            Error::Guest { message, .. } => {
-                // The sandbox words its messages in one place
-                // (`guest::instance::describe_trap`); these are its prefixes.
-                if message.contains("limit memory_mb") {
-                    "limit_memory"
-                } else if message.contains("limit call_timeout_ms") {
-                    "limit_call_timeout"
-                } else if message.contains("limit fuel") {
-                    "limit_fuel"
-                } else if message.contains("limit max_emit") {
-                    "limit_emit"
-                } else if message.contains("limit max_hostcall_bytes") {
-                    "limit_hostcall"
-                } else if message.contains("trapped in") || message.contains("panicked") {
-                    "trap"
-                } else {
-                    "guest_error"
-                }
-            }
+            Error::Guest { failure, .. } => failure.kind(),
             Error::Source(_) => "source",
             Error::Sink(_) => "sink",
             Error::Storage { .. } | Error::NotFound { .. } | Error::StorageLocation { .. } => "storage",
@@ -118,7 +108,13 @@ impl Error {
             Error::GaveUp { cause, .. } => cause.kind(),
             Error::JobFile { .. } | Error::InvalidJob { .. } | Error::Component { .. } => "job",
             Error::Usage(_) => "other",
+            Error::Internal(_) => "internal",
         }
+    }
+
+    /// A guest's failure, for the instance `operator`/`subtask`.
+    pub(crate) fn guest(operator: &str, subtask: u32, failure: GuestFailure, message: impl Into<String>) -> Self {
+        Error::Guest { operator: operator.to_owned(), subtask, failure, message: message.into() }
     }
 
     pub(crate) fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
@@ -128,3 +124,65 @@ impl Error {
 
 /// Shorthand for results in this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// How a guest call failed, as data: a guest's own words can never make it
+/// count as a trap or a limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GuestFailure {
+    /// The guest returned an error, or emitted output or state the host
+    /// cannot decode.
+    Returned,
+    /// The guest trapped: a panic, an abort, an out-of-bounds access; or it
+    /// is called again after one.
+    Trap,
+    /// The guest hit one of its sandbox limits.
+    Limit(Limit),
+    /// The host could not set the sandbox or the call up.
+    Sandbox,
+}
+
+/// The sandbox limits (`[operators.limits]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Limit {
+    Memory,
+    Tables,
+    CallTimeout,
+    Fuel,
+    Emit,
+    Hostcall,
+}
+
+impl GuestFailure {
+    /// The failure kind metrics and dashboards count (see [`Error::kind`]).
+    pub fn kind(self) -> &'static str {
+        match self {
+            GuestFailure::Returned => "guest_error",
+            GuestFailure::Trap => "trap",
+            GuestFailure::Sandbox => "other",
+            GuestFailure::Limit(Limit::Memory | Limit::Tables) => "limit_memory",
+            GuestFailure::Limit(Limit::CallTimeout) => "limit_call_timeout",
+            GuestFailure::Limit(Limit::Fuel) => "limit_fuel",
+            GuestFailure::Limit(Limit::Emit) => "limit_emit",
+            GuestFailure::Limit(Limit::Hostcall) => "limit_hostcall",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kind_comes_from_the_failure_never_from_the_guests_words() {
+        // A guest may say anything; its own error stays its own.
+        let words = "trapped in process: limit memory_mb = 1 exceeded, it panicked";
+        assert_eq!(Error::guest("op", 0, GuestFailure::Returned, words).kind(), "guest_error");
+        assert_eq!(Error::guest("op", 0, GuestFailure::Trap, "anything").kind(), "trap");
+        assert_eq!(Error::guest("op", 0, GuestFailure::Limit(Limit::Fuel), "x").kind(), "limit_fuel");
+        let gave_up = Error::GaveUp { restarts: 3, cause: Box::new(Error::guest("op", 1, GuestFailure::Trap, "x")) };
+        assert_eq!(gave_up.kind(), "trap");
+        assert_eq!(Error::Internal("a bug".into()).kind(), "internal");
+    }
+}

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use super::LoadedOperator;
 use crate::checkpoint::writer::{CheckpointWriter, SnapshotTimings, TaskEvent};
-use crate::error::{Error, Result};
+use crate::error::{Error, GuestFailure, Result};
 use crate::operator::InstanceContext;
 use crate::operator::{OperatorInstance, Snapshot, SnapshotMode, StateChunk};
 use crate::sinks::Sink;
@@ -158,7 +158,10 @@ impl OperatorTask {
                 }
                 Message::Barrier(checkpoint_id) => {
                     if let Some(aligning) = alignment.checkpoint.filter(|&id| id != checkpoint_id) {
-                        return Err(self.error(format!("barrier {checkpoint_id} arrived while aligning {aligning}")));
+                        return Err(Error::Internal(format!(
+                            "operator '{}' subtask {}: barrier {checkpoint_id} arrived while aligning {aligning}",
+                            self.context.operator, self.context.subtask_index
+                        )));
                     }
                     alignment.blocked[input] = true;
                     alignment.checkpoint = Some(checkpoint_id);
@@ -225,15 +228,21 @@ impl OperatorTask {
     fn check_snapshot(&self, snapshot: &Snapshot) -> Result<()> {
         for chunk in &snapshot.chunks {
             let version = weir_wire::state::chunk_version(&chunk.data).map_err(|e| {
-                self.error(format!("snapshot returned a malformed chunk for state '{}': {e}", chunk.handle))
+                self.guest_error(
+                    GuestFailure::Returned,
+                    format!("snapshot returned a malformed chunk for state '{}': {e}", chunk.handle),
+                )
             })?;
             if version == weir_wire::state::DELTA_VERSION && !(snapshot.incremental && chunk.kind.is_keyed()) {
-                return Err(self.error(format!(
-                    "snapshot returned a delta chunk for state '{}' in {}: deltas are allowed only for keyed \
+                return Err(self.guest_error(
+                    GuestFailure::Returned,
+                    format!(
+                        "snapshot returned a delta chunk for state '{}' in {}: deltas are allowed only for keyed \
                      state in an incremental snapshot",
-                    chunk.handle,
-                    if snapshot.incremental { "an incremental snapshot" } else { "a full snapshot" }
-                )));
+                        chunk.handle,
+                        if snapshot.incremental { "an incremental snapshot" } else { "a full snapshot" }
+                    ),
+                ));
             }
         }
         Ok(())
@@ -263,7 +272,10 @@ impl OperatorTask {
         if readable.is_empty() {
             // Alignment releases as soon as every open input is blocked, so
             // this cannot happen; waiting on nothing would hang forever.
-            return Err(self.error("internal error: every input is blocked".into()));
+            return Err(Error::Internal(format!(
+                "operator '{}' subtask {}: every input is blocked",
+                self.context.operator, self.context.subtask_index
+            )));
         }
         let mut select = Select::new();
         for &input in readable {
@@ -287,10 +299,9 @@ impl OperatorTask {
     /// Passes a guest's output (made from input of `origin`) on. `None` if
     /// the downstream is gone.
     fn deliver(&mut self, output: Vec<u8>, origin: Option<Origin>) -> Result<Option<usize>> {
-        let bad_output = |e: weir_wire::DecodeError| Error::Guest {
-            operator: self.context.operator.clone(),
-            subtask: self.context.subtask_index,
-            message: format!("emitted a malformed batch: {e}"),
+        let (operator, subtask) = (&self.context.operator, self.context.subtask_index);
+        let bad_output = |e: weir_wire::DecodeError| {
+            Error::guest(operator, subtask, GuestFailure::Returned, format!("emitted a malformed batch: {e}"))
         };
         match &mut self.output {
             Output::Router(router) => match router.push_batch(output, origin) {
@@ -316,15 +327,15 @@ impl OperatorTask {
     /// made of, so that a user can find the event that broke it.
     fn with_origin(&self, error: Error, origin: Option<Origin>) -> Error {
         match (error, origin) {
-            (Error::Guest { operator, subtask, message }, Some(origin)) => {
+            (Error::Guest { operator, subtask, failure, message }, Some(origin)) => {
                 let input = (self.describe_positions)(origin.first, origin.last);
-                Error::Guest { operator, subtask, message: format!("{message} (on input from {input})") }
+                Error::Guest { operator, subtask, failure, message: format!("{message} (on input from {input})") }
             }
             (error, _) => error,
         }
     }
 
-    fn error(&self, message: String) -> Error {
-        Error::Guest { operator: self.context.operator.clone(), subtask: self.context.subtask_index, message }
+    fn guest_error(&self, failure: GuestFailure, message: String) -> Error {
+        Error::guest(&self.context.operator, self.context.subtask_index, failure, message)
     }
 }

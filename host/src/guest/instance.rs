@@ -19,7 +19,7 @@ use super::bindings::{self, OperatorComponent};
 use super::limits::{LimitBreach, Limits, SandboxLimiter, deadline_ticks};
 use super::stdio::GuestStdio;
 use super::{HostState, LoadedComponent};
-use crate::error::{Error, Result};
+use crate::error::{Error, GuestFailure, Limit, Result};
 use crate::operator::{InstanceContext, OperatorInstance, Snapshot, SnapshotMode, StateChunk};
 
 /// A running guest: one per operator subtask.
@@ -61,10 +61,9 @@ impl GuestInstance {
         store.set_hostcall_fuel(limits.max_hostcall_bytes);
 
         let deadline_ticks = deadline_ticks(limits.call_timeout);
-        let describe = |call: &str, e: wasmtime::Error| Error::Guest {
-            operator: context.operator.clone(),
-            subtask: context.subtask_index,
-            message: describe_trap(call, &e, limits),
+        let describe = |call: &str, e: wasmtime::Error| {
+            let (failure, message) = describe_trap(call, &e, limits);
+            Error::guest(&context.operator, context.subtask_index, failure, message)
         };
         arm(&mut store, deadline_ticks, limits.fuel).map_err(|e| describe("instantiate", e))?;
         // Instantiation runs guest code too (start functions, data segments).
@@ -115,7 +114,10 @@ impl GuestInstance {
         let result = self.bindings.weir_operator_operator().call_snapshot(&mut self.store, checkpoint_id, wit_mode);
         let snapshot = self.check("snapshot", result)?;
         if snapshot.incremental && mode == SnapshotMode::Full {
-            return Err(self.error("snapshot answered with changes only when asked for its complete state".into()));
+            return Err(self.error(
+                GuestFailure::Returned,
+                "snapshot answered with changes only when asked for its complete state".into(),
+            ));
         }
         Ok(Snapshot {
             incremental: snapshot.incremental,
@@ -135,10 +137,12 @@ impl GuestInstance {
     /// store a trap has poisoned.
     fn arm(&mut self) -> Result<()> {
         if self.poisoned {
-            return Err(self.error("the instance trapped earlier and cannot be called again".into()));
+            return Err(
+                self.error(GuestFailure::Trap, "the instance trapped earlier and cannot be called again".into())
+            );
         }
         arm(&mut self.store, self.deadline_ticks, self.limits.fuel)
-            .map_err(|e| self.error(format!("cannot set up the call: {e:#}")))
+            .map_err(|e| self.error(GuestFailure::Sandbox, format!("cannot set up the call: {e:#}")))
     }
 
     /// Turns a trap (outer error) or a guest error (inner `Err`) into an
@@ -147,10 +151,11 @@ impl GuestInstance {
     fn check<T>(&mut self, call: &str, result: wasmtime::Result<Result<T, String>>) -> Result<T> {
         match result {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(message)) => Err(self.error(format!("{call} returned an error: {message}"))),
+            Ok(Err(message)) => Err(self.error(GuestFailure::Returned, format!("{call} returned an error: {message}"))),
             Err(trap) => {
                 self.poisoned = true;
-                Err(self.error(describe_trap(call, &trap, &self.limits)))
+                let (failure, message) = describe_trap(call, &trap, &self.limits);
+                Err(self.error(failure, message))
             }
         }
     }
@@ -158,24 +163,30 @@ impl GuestInstance {
     /// Enforces what one call may emit.
     fn check_emitted(&self, call: &str, output: Vec<u8>) -> Result<Vec<u8>> {
         if output.len() > self.limits.max_emit_bytes {
-            return Err(self.error(format!(
-                "limit max_emit_bytes = {} exceeded: {call} emitted {} bytes",
-                self.limits.max_emit_bytes,
-                output.len()
-            )));
+            return Err(self.error(
+                GuestFailure::Limit(Limit::Emit),
+                format!(
+                    "limit max_emit_bytes = {} exceeded: {call} emitted {} bytes",
+                    self.limits.max_emit_bytes,
+                    output.len()
+                ),
+            ));
         }
         let events = weir_wire::batch::event_count(&output).unwrap_or(0) as u64;
         if events > self.limits.max_emit_events {
-            return Err(self.error(format!(
-                "limit max_emit_events = {} exceeded: {call} emitted {events} events",
-                self.limits.max_emit_events
-            )));
+            return Err(self.error(
+                GuestFailure::Limit(Limit::Emit),
+                format!(
+                    "limit max_emit_events = {} exceeded: {call} emitted {events} events",
+                    self.limits.max_emit_events
+                ),
+            ));
         }
         Ok(output)
     }
 
-    fn error(&self, message: String) -> Error {
-        Error::Guest { operator: self.operator.clone(), subtask: self.subtask, message }
+    fn error(&self, failure: GuestFailure, message: String) -> Error {
+        Error::guest(&self.operator, self.subtask, failure, message)
     }
 }
 
@@ -201,29 +212,44 @@ fn arm(store: &mut Store<HostState>, deadline_ticks: u64, fuel: Option<u64>) -> 
     Ok(())
 }
 
-/// Names the limit a trap breached, if it was one.
-fn describe_trap(call: &str, trap: &wasmtime::Error, limits: &Limits) -> String {
+/// What a trap was (a breached limit, or a trap of the guest's own) and
+/// how to say it.
+fn describe_trap(call: &str, trap: &wasmtime::Error, limits: &Limits) -> (GuestFailure, String) {
+    let (failure, message) = describe_trap_text(call, trap, limits);
+    (failure.unwrap_or(GuestFailure::Trap), message)
+}
+
+fn describe_trap_text(call: &str, trap: &wasmtime::Error, limits: &Limits) -> (Option<GuestFailure>, String) {
+    let limit = |limit: Limit, message: String| (Some(GuestFailure::Limit(limit)), message);
     if let Some(breach) = trap.downcast_ref::<LimitBreach>() {
-        return format!("{breach} (in {call})");
+        let kind = match breach {
+            LimitBreach::Memory { .. } => Limit::Memory,
+            LimitBreach::Table { .. } => Limit::Tables,
+        };
+        return limit(kind, format!("{breach} (in {call})"));
     }
+    let trapped = |message: String| (None, message);
     match trap.downcast_ref::<wasmtime::Trap>() {
-        Some(wasmtime::Trap::Interrupt) => format!(
-            "limit call_timeout_ms = {} exceeded: {call} ran longer than that and was interrupted",
-            limits.call_timeout.as_millis()
+        Some(wasmtime::Trap::Interrupt) => limit(
+            Limit::CallTimeout,
+            format!(
+                "limit call_timeout_ms = {} exceeded: {call} ran longer than that and was interrupted",
+                limits.call_timeout.as_millis()
+            ),
         ),
         Some(wasmtime::Trap::OutOfFuel) => {
-            format!("limit fuel = {} exceeded: {call} ran out of fuel", limits.fuel.unwrap_or(0))
+            limit(Limit::Fuel, format!("limit fuel = {} exceeded: {call} ran out of fuel", limits.fuel.unwrap_or(0)))
         }
-        Some(wasmtime::Trap::UnreachableCodeReached) => format!(
+        Some(wasmtime::Trap::UnreachableCodeReached) => trapped(format!(
             "trapped in {call}: the guest aborted (`unreachable`: a panic or abort in the guest's code or \
              language runtime; its message, if any, is in the guest's log lines above)"
-        ),
-        Some(wasmtime::Trap::StackOverflow) => format!("trapped in {call}: stack overflow"),
+        )),
+        Some(wasmtime::Trap::StackOverflow) => trapped(format!("trapped in {call}: stack overflow")),
         // Rust and C guests keep their stack in linear memory: overflowing
         // it runs off the start of memory.
-        Some(wasmtime::Trap::MemoryOutOfBounds) => {
-            format!("trapped in {call}: out-of-bounds memory access (in a Rust or C guest, usually a stack overflow)")
-        }
+        Some(wasmtime::Trap::MemoryOutOfBounds) => trapped(format!(
+            "trapped in {call}: out-of-bounds memory access (in a Rust or C guest, usually a stack overflow)"
+        )),
         _ => {
             // The wasm backtrace can be thousands of frames (deep recursion):
             // the message keeps the cause, the debug log keeps the trace.
@@ -231,12 +257,16 @@ fn describe_trap(call: &str, trap: &wasmtime::Error, limits: &Limits) -> String 
             let cause = trap.chain().last().map(|e| e.to_string()).unwrap_or_else(|| trap.to_string());
             // wasmtime reports exhausted hostcall fuel only in words.
             if cause.contains("fuel allocated for hostcalls") {
-                return format!(
-                    "limit max_hostcall_bytes = {} exceeded: {call} passed more data to the host in one call ({cause})",
-                    limits.max_hostcall_bytes
+                return limit(
+                    Limit::Hostcall,
+                    format!(
+                        "limit max_hostcall_bytes = {} exceeded: {call} passed more data to the host in one call \
+                         ({cause})",
+                        limits.max_hostcall_bytes
+                    ),
                 );
             }
-            format!("trapped in {call}: {cause}")
+            trapped(format!("trapped in {call}: {cause}"))
         }
     }
 }

@@ -21,7 +21,7 @@ use weir_guest::{Operator, OperatorInfo};
 
 use super::InstanceContext;
 use super::{OperatorInstance, Snapshot, SnapshotMode, StateChunk};
-use crate::error::{Error, Result};
+use crate::error::{Error, GuestFailure, Result};
 
 type Factory = dyn Fn(&InstanceContext, Vec<StateChunk>) -> Result<Box<dyn OperatorInstance>> + Send + Sync;
 
@@ -141,17 +141,17 @@ impl<O: Operator + Send> OperatorInstance for SdkInstance<O> {
 /// Runs one call of native code, turning its error or panic into an error
 /// that names the operator, as a guest's would be.
 fn guarded<T>(operator: &str, subtask: u32, call: &str, f: impl FnOnce() -> weir_guest::Result<T>) -> Result<T> {
-    let error = |message: String| Error::Guest { operator: operator.to_owned(), subtask, message };
+    let error = |failure, message: String| Error::guest(operator, subtask, failure, message);
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(value)) => Ok(value),
-        Ok(Err(e)) => Err(error(format!("{call} returned an error: {e}"))),
+        Ok(Err(e)) => Err(error(GuestFailure::Returned, format!("{call} returned an error: {e}"))),
         Err(panic) => {
             let message = panic
                 .downcast_ref::<&str>()
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "a panic without a message".into());
-            Err(error(format!("native code panicked in {call}: {message}")))
+            Err(error(GuestFailure::Trap, format!("native code panicked in {call}: {message}")))
         }
     }
 }
