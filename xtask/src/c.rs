@@ -18,17 +18,14 @@
 //! type information (`embed_component_metadata`) and wraps the module
 //! (`ComponentEncoder`), checking its exports against the WIT.
 
-use std::collections::hash_map::DefaultHasher;
-use std::fs::File;
-use std::hash::Hasher;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use weir_build::WORLD;
+use weir_build::{Digest, WORLD, add_files, digest_tree, files_under};
 
-use crate::tools::{executable, find_python, quiet};
+use crate::tools::quiet;
 
 /// The `ziglang` release (PyPI) the C guests are compiled with.
 pub const ZIGLANG_VERSION: &str = "0.17.1";
@@ -66,19 +63,21 @@ pub fn build_c_guests(root: &Path, out_dir: &Path) -> Result<()> {
     let target_dir = crate::target_dir();
     let built_dir = target_dir.join("wasm32-wasip2").join("release");
     let work = target_dir.join("c-guests");
-    let wit = hash_tree(&root.join("wit"), &|path| has_extension(path, "wit"))?;
+    let wit = digest_tree(&root.join("wit"), &|path| has_extension(path, "wit"))?;
     let mut zig: Option<PathBuf> = None;
     for &(example, name) in C_GUESTS {
         let dir = root.join("examples").join(example);
-        let sources = list_files(&dir.join("src"), &|path| has_extension(path, "c") || has_extension(path, "h"))?;
+        let sources = files_under(&dir.join("src"), &|path| has_extension(path, "c") || has_extension(path, "h"))?;
         let c_files: Vec<&PathBuf> = sources.iter().filter(|path| has_extension(path, "c")).collect();
         if c_files.is_empty() {
             bail!("{} has no .c file to build {name} from", dir.join("src").display());
         }
+        let mut digest = Digest::default();
+        add_files(&mut digest, &dir, &sources)?;
         let inputs = format!(
             "{RECIPE}\nziglang=={ZIGLANG_VERSION}\ncflags={}\nsources={:016x}\nwit={wit:016x}\n",
             CFLAGS.join(" "),
-            hash_files(&dir, &sources)?
+            digest.finish()
         );
         let built = built_dir.join(format!("{name}.wasm"));
         let stamp = work.join(format!("{name}.inputs"));
@@ -100,7 +99,13 @@ pub fn build_c_guests(root: &Path, out_dir: &Path) -> Result<()> {
             let module = std::fs::read(&core).with_context(|| format!("cannot read {}", core.display()))?;
             let component = componentize(root, module)
                 .with_context(|| format!("cannot turn {} into a component of the world `{WORLD}`", core.display()))?;
-            write_atomically(&built, &component)?;
+            weir_build::write_atomically(&built, &mut |partial| {
+                std::fs::write(partial, &component).map_err(|source| weir_build::Error::Io {
+                    action: "write",
+                    path: partial.to_owned(),
+                    source,
+                })
+            })?;
             std::fs::write(&stamp, &inputs).with_context(|| format!("cannot write {}", stamp.display()))?;
         }
         crate::copy_if_elsewhere(&built, &out_dir.join(format!("{name}.wasm")))?;
@@ -120,114 +125,34 @@ fn componentize(root: &Path, mut module: Vec<u8>) -> Result<Vec<u8>> {
     wit_component::ComponentEncoder::default().module(&module)?.validate(true).encode()
 }
 
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().expect("a file in a directory");
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let partial = path.with_extension("wasm.partial");
-    std::fs::write(&partial, bytes).with_context(|| format!("cannot write {}", partial.display()))?;
-    std::fs::rename(&partial, path).with_context(|| format!("cannot write {}", path.display()))
-}
-
 /// Makes sure `<target_dir>/tools/ziglang-venv` holds the pinned `ziglang`;
 /// returns the venv's Python, which runs `python -m ziglang cc`. Quiet when
-/// there is nothing to do, and idempotent: a stamp written after a
-/// successful install records the requirement, and a venv whose stamp does
-/// not match is rebuilt from scratch.
+/// there is nothing to do, and idempotent
+/// (`weir_build::python::ensure_tool_venv`).
 pub fn ensure_zig(target_dir: &Path) -> Result<PathBuf> {
-    let tools = target_dir.join("tools");
-    let venv = tools.join("ziglang-venv");
-    let stamp = venv.join(".weir-installed");
-    let python = executable(&venv, "python");
-    let wanted = format!("ziglang=={ZIGLANG_VERSION}");
-    let installed = || python.exists() && std::fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == wanted);
-
-    if installed() {
-        return Ok(python);
-    }
-    std::fs::create_dir_all(&tools).with_context(|| format!("cannot create {}", tools.display()))?;
-    // Two xtasks at once (shared target directories) must not install into
-    // the same venv together; the lock is released on drop.
-    let lock_path = tools.join("ziglang-venv.lock");
-    let lock = File::create(&lock_path).with_context(|| format!("cannot create {}", lock_path.display()))?;
-    lock.lock().with_context(|| format!("cannot lock {}", lock_path.display()))?;
-    if installed() {
-        return Ok(python);
-    }
-
-    let system_python =
-        find_python("the C guests (examples/*-c) are compiled with Zig, installed from PyPI's `ziglang` package")?;
-    crate::step(&format!("installing {wanted} into {}", venv.display()));
-    if venv.exists() {
-        std::fs::remove_dir_all(&venv).with_context(|| format!("cannot remove the stale {}", venv.display()))?;
-    }
-    quiet(Command::new(&system_python).args(["-m", "venv"]).arg(&venv)).with_context(|| {
-        format!(
-            "cannot create a Python virtual environment at {} (on Debian/Ubuntu install the venv \
-             module: `apt-get install python3-venv`)",
-            venv.display()
-        )
-    })?;
-    quiet(
-        Command::new(&python)
-            .args(["-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-input"])
-            .arg(&wanted),
-    )
-    .with_context(|| format!("pip could not install {wanted} (PyPI must be reachable)"))?;
-    let version = quiet(Command::new(&python).args(["-m", "ziglang", "version"]))?;
-    let version = String::from_utf8_lossy(&version.stdout).trim().to_owned();
-    if version != ZIGLANG_VERSION {
-        bail!("{} reports zig {version}, expected {ZIGLANG_VERSION}", venv.display());
-    }
-    std::fs::write(&stamp, format!("{wanted}\n")).with_context(|| format!("cannot write {}", stamp.display()))?;
-    Ok(python)
+    let venv = target_dir.join("tools").join("ziglang-venv");
+    let verify = |python: &Path| {
+        let version = quiet(Command::new(python).args(["-m", "ziglang", "version"]))
+            .map_err(|e| weir_build::Error::Unexpected(format!("{e:#}")))?;
+        let version = String::from_utf8_lossy(&version.stdout).trim().to_owned();
+        if version != ZIGLANG_VERSION {
+            return Err(weir_build::Error::Unexpected(format!(
+                "{} reports zig {version}, expected {ZIGLANG_VERSION}",
+                venv.display()
+            )));
+        }
+        Ok(())
+    };
+    let needed_by = "the C guests (examples/*-c) are compiled with Zig, installed from PyPI's `ziglang` package";
+    Ok(weir_build::python::ensure_tool_venv(
+        &venv,
+        &format!("ziglang=={ZIGLANG_VERSION}"),
+        needed_by,
+        &crate::step,
+        &verify,
+    )?)
 }
 
 fn has_extension(path: &Path, extension: &str) -> bool {
     path.extension().is_some_and(|e| e == extension)
-}
-
-/// The files under `dir` that `wanted` accepts, sorted; hidden entries are
-/// skipped.
-fn list_files(dir: &Path, wanted: &dyn Fn(&Path) -> bool) -> Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    collect(dir, wanted, &mut files)?;
-    files.sort();
-    Ok(files)
-}
-
-fn collect(dir: &Path, wanted: &dyn Fn(&Path) -> bool, out: &mut Vec<PathBuf>) -> Result<()> {
-    let entries = std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
-    for entry in entries {
-        let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
-        if entry.file_name().to_string_lossy().starts_with('.') {
-            continue;
-        }
-        let path = entry.path();
-        if entry.file_type()?.is_dir() {
-            collect(&path, wanted, out)?;
-        } else if wanted(&path) {
-            out.push(path);
-        }
-    }
-    Ok(())
-}
-
-/// A hash of the files under `dir` that `wanted` accepts.
-fn hash_tree(dir: &Path, wanted: &dyn Fn(&Path) -> bool) -> Result<u64> {
-    hash_files(dir, &list_files(dir, wanted)?)
-}
-
-/// A hash of the paths (relative to `base`) and contents of `files`. Only
-/// compared with itself (a stamp), so std's SipHash will do.
-fn hash_files(base: &Path, files: &[PathBuf]) -> Result<u64> {
-    let mut hasher = DefaultHasher::new();
-    for file in files {
-        let relative = file.strip_prefix(base).unwrap_or(file);
-        let contents = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-        hasher.write(relative.to_string_lossy().as_bytes());
-        hasher.write_u8(0);
-        hasher.write_usize(contents.len());
-        hasher.write(&contents);
-    }
-    Ok(hasher.finish())
 }

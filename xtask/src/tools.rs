@@ -6,12 +6,11 @@
 //!   environment at `<target>/tools/moto-venv`, installed once per pinned
 //!   version.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use anyhow::{Context, Result, bail};
-pub(crate) use weir_build::{find_python, venv_executable as executable};
+pub(crate) use weir_build::venv_executable as executable;
 
 /// The moto release the tests run against (PyPI).
 pub const MOTO_VERSION: &str = "5.2.5";
@@ -23,59 +22,32 @@ fn moto_requirement() -> String {
 
 /// Makes sure `<target_dir>/tools/moto-venv` holds the pinned moto with its
 /// server; returns the path of `moto_server`. Quiet when there is nothing to
-/// do, and idempotent: a stamp file written after a successful install
-/// records the requirement, and a venv whose stamp or `moto_server` does not
-/// match is rebuilt from scratch.
+/// do, and idempotent (`weir_build::python::ensure_tool_venv`).
 pub fn ensure_moto(target_dir: &Path) -> Result<PathBuf> {
-    let tools = target_dir.join("tools");
-    let venv = tools.join("moto-venv");
-    let stamp = venv.join(".weir-installed");
+    let venv = target_dir.join("tools").join("moto-venv");
     let server = executable(&venv, "moto_server");
-    let wanted = moto_requirement();
-    let installed = |stamp: &Path| server.exists() && std::fs::read_to_string(stamp).is_ok_and(|s| s.trim() == wanted);
-
-    if installed(&stamp) {
-        return Ok(server);
-    }
-    std::fs::create_dir_all(&tools).with_context(|| format!("cannot create {}", tools.display()))?;
-    // Two `cargo xtask test` at once (shared target directories) must not
-    // install into the same venv together; the lock is released on drop.
-    let lock_path = tools.join("moto-venv.lock");
-    let lock = File::create(&lock_path).with_context(|| format!("cannot create {}", lock_path.display()))?;
-    lock.lock().with_context(|| format!("cannot lock {}", lock_path.display()))?;
-    if installed(&stamp) {
-        return Ok(server);
-    }
-
-    let python = find_python("the S3 tests run moto, a Python S3 server")?;
-    crate::step(&format!("installing {wanted} into {}", venv.display()));
-    if venv.exists() {
-        std::fs::remove_dir_all(&venv).with_context(|| format!("cannot remove the stale {}", venv.display()))?;
-    }
-    quiet(Command::new(&python).args(["-m", "venv"]).arg(&venv)).with_context(|| {
-        format!(
-            "cannot create a Python virtual environment at {} (on Debian/Ubuntu install the \
-             venv module: `apt-get install python3-venv`)",
-            venv.display()
-        )
-    })?;
-    let venv_python = executable(&venv, "python");
-    quiet(
-        Command::new(&venv_python)
-            .args(["-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-input"])
-            .arg(&wanted),
-    )
-    .with_context(|| format!("pip could not install {wanted} (PyPI must be reachable)"))?;
-    if !server.exists() {
-        bail!("{wanted} is installed but {} is missing", server.display());
-    }
-    let version =
-        quiet(Command::new(&venv_python).args(["-c", "import importlib.metadata as m; print(m.version('moto'))"]))?;
-    let version = String::from_utf8_lossy(&version.stdout).trim().to_owned();
-    if version != MOTO_VERSION {
-        bail!("{} reports moto {version}, expected {MOTO_VERSION}", venv.display());
-    }
-    std::fs::write(&stamp, format!("{wanted}\n")).with_context(|| format!("cannot write {}", stamp.display()))?;
+    let verify = |python: &Path| {
+        let version =
+            quiet(Command::new(python).args(["-c", "import importlib.metadata as m; print(m.version('moto'))"]))
+                .map_err(|e| weir_build::Error::Unexpected(format!("{e:#}")))?;
+        let version = String::from_utf8_lossy(&version.stdout).trim().to_owned();
+        if version != MOTO_VERSION || !server.exists() {
+            return Err(weir_build::Error::Unexpected(format!(
+                "{} holds moto {version} (expected {MOTO_VERSION}) and {} {}",
+                venv.display(),
+                server.display(),
+                if server.exists() { "exists" } else { "is missing" }
+            )));
+        }
+        Ok(())
+    };
+    weir_build::python::ensure_tool_venv(
+        &venv,
+        &moto_requirement(),
+        "the S3 tests run moto, a Python S3 server",
+        &crate::step,
+        &verify,
+    )?;
     Ok(server)
 }
 

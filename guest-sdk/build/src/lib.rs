@@ -251,7 +251,7 @@ fn install_node_dependencies(project: &Project, toolbox: &Toolbox) -> Result<()>
 
 /// Writes `out` through `write` into `out.partial`, then renames it: a
 /// failure halfway never leaves a file that looks finished.
-pub(crate) fn write_atomically(out: &Path, write: &mut dyn FnMut(&Path) -> Result<()>) -> Result<()> {
+pub fn write_atomically(out: &Path, write: &mut dyn FnMut(&Path) -> Result<()>) -> Result<()> {
     let dir = out.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(io("create", dir))?;
     let mut partial = out.as_os_str().to_owned();

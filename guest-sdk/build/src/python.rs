@@ -44,14 +44,7 @@ pub fn ensure_componentize_py(tools: &Path, sdk: &Sdk, progress: Progress) -> Re
     install.ensure(&|| componentize_py.exists() && python.exists(), &mut || {
         let has_tool = componentize_py.exists() && install.recorded().is_some_and(|s| s.starts_with(&tool_line));
         if !has_tool {
-            let system_python = find_python(NEEDED_BY)?;
-            progress(&format!("installing {tool_line} into {}", dir.display()));
-            fresh_dir(&dir)?;
-            quiet(
-                Command::new(&system_python).args(["-m", "venv"]).arg(&dir),
-                Some("on Debian/Ubuntu install the venv module: `apt-get install python3-venv`"),
-            )?;
-            quiet(pip(&python).arg(&tool_line), Some("PyPI must be reachable"))?;
+            create_venv(&dir, &tool_line, NEEDED_BY, progress)?;
             let version = quiet(Command::new(&componentize_py).arg("--version"), None)?;
             let version = String::from_utf8_lossy(&version.stdout).trim().to_owned();
             if version != format!("componentize-py {COMPONENTIZE_PY_VERSION}") {
@@ -71,6 +64,39 @@ pub fn ensure_componentize_py(tools: &Path, sdk: &Sdk, progress: Progress) -> Re
         quiet(Command::new(&python).args(["-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]), None)?;
     let site_packages = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
     Ok(Venv { dir, componentize_py, python, site_packages })
+}
+
+/// A virtual environment at `dir` holding the pinned `requirement` from
+/// PyPI (a tool such as `moto[server]==5.2.5`), installed once: quiet when
+/// there is nothing to do, rebuilt from scratch when its stamp says
+/// otherwise, under a lock. `verify` checks the result (the version a tool
+/// reports) before the stamp is written. Returns the venv's interpreter.
+pub fn ensure_tool_venv(
+    dir: &Path,
+    requirement: &str,
+    needed_by: &str,
+    progress: Progress,
+    verify: &dyn Fn(&Path) -> Result<()>,
+) -> Result<PathBuf> {
+    let python = venv_executable(dir, "python");
+    let install = Install { dir, wanted: format!("{requirement}\n") };
+    install.ensure(&|| python.exists(), &mut || {
+        create_venv(dir, requirement, needed_by, progress)?;
+        verify(&python)
+    })?;
+    Ok(python)
+}
+
+/// A fresh venv at `dir` with `requirement` installed by pip.
+fn create_venv(dir: &Path, requirement: &str, needed_by: &str, progress: Progress) -> Result<()> {
+    let system_python = find_python(needed_by)?;
+    progress(&format!("installing {requirement} into {}", dir.display()));
+    fresh_dir(dir)?;
+    quiet(
+        Command::new(&system_python).args(["-m", "venv"]).arg(dir),
+        Some("on Debian/Ubuntu install the venv module: `apt-get install python3-venv`"),
+    )?;
+    quiet(pip(&venv_executable(dir, "python")).arg(requirement), Some("PyPI must be reachable")).map(drop)
 }
 
 fn pip(python: &Path) -> Command {
