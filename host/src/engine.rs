@@ -12,10 +12,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::checkpoint::lease::Lease;
+use crate::checkpoint::lifecycle;
 use crate::checkpoint::metadata::{GraphFingerprint, OperatorFingerprint};
 use crate::checkpoint::restore::{self, Restored};
 use crate::checkpoint::retention::JobEnd;
-use crate::checkpoint::shared::SharedFiles;
 use crate::checkpoint::stats::SharedHistory;
 use crate::checkpoint::storage::{CheckpointLocation, CheckpointStorage};
 use crate::checkpoint::{RestoreMode, StartFrom, StartOptions};
@@ -461,19 +461,7 @@ impl AttemptFactory for JobPlan {
     }
 
     fn release(&mut self, owned: Vec<CheckpointLocation>, end: JobEnd) {
-        let keeps = self.spec.checkpoint.as_ref().is_some_and(|c| c.retention.keeps_checkpoints(end));
-        if keeps {
-            return;
-        }
-        for location in &owned {
-            if let Err(e) = self.engine.io.block_on(location.delete()) {
-                tracing::warn!("cannot delete checkpoint {}: {e}", location.describe());
-            }
-        }
-        // Incremental checkpoints leave their shared files to whoever
-        // deletes the last checkpoint referencing them: here, this.
-        if let Some(storage) = &self.storage {
-            self.engine.io.block_on(SharedFiles::delete_unreferenced(storage, &self.id));
-        }
+        let release = lifecycle::release(&owned, self.spec.checkpoint.as_ref(), end, self.storage.as_ref(), &self.id);
+        self.engine.io.block_on(release);
     }
 }

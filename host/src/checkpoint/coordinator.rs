@@ -4,8 +4,8 @@
 //! Checkpoint n: trigger (ask the source to inject `Barrier(n)`), collect an
 //! acknowledgement from the source and from every operator subtask (their
 //! state is durable by then), write `chk-n/_metadata` last, commit the
-//! sink output staged for n, tell the sinks, and subsume checkpoints beyond
-//! `num_retained`. One checkpoint is in flight at a time; one that times out
+//! sink output staged for n, tell the sinks, and have checkpoints beyond
+//! `num_retained` subsumed. One checkpoint is in flight at a time; one that times out
 //! or is declined is aborted and its files removed, and more than
 //! `tolerable_failed` failures in a row fail the job.
 //!
@@ -14,26 +14,28 @@
 //! keeps each subtask's *chain* (the chunks of its last full snapshot and the
 //! deltas since, per handle and key group) as of the newest complete
 //! checkpoint, and writes the whole chain into every `_metadata`, so each
-//! checkpoint is self-describing. `shared` tracks which files the retained
-//! checkpoints reference.
+//! checkpoint is self-describing.
 //!
-//! When the job ends, the coordinator applies retention. A job that
+//! What is deleted, and when (subsumption, the shared files the retained
+//! checkpoints reference, retention when the job ends), is
+//! `lifecycle::Retained`'s: the coordinator tells it what completed and
+//! when the job ended. A job that
 //! finished first writes a last checkpoint marked `end_of_input` holding
 //! only the sink's staged output, so that a crash while committing it can
 //! be repaired by a restore instead of replaying input into duplicates.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::CheckpointConfig;
+use super::lifecycle::Retained;
 use super::metadata::{
     CheckpointMetadata, ChunkData, GraphFingerprint, OperatorSnapshot, SinkSnapshot, SourcePosition, StateFile,
     SubtaskSnapshot, extend_lineage,
 };
 use super::retention::JobEnd;
-use super::shared::SharedFiles;
 use super::stats::{self, CheckpointStats, CheckpointStatus, SharedHistory};
 use super::storage::{CheckpointLocation, CheckpointStorage};
 use super::writer::TaskEvent;
@@ -108,9 +110,8 @@ pub(crate) struct Coordinator {
     commands: UnboundedReceiver<Command>,
     next_id: u64,
     pending: Option<Pending>,
-    retained: VecDeque<CheckpointLocation>,
+    retained: Retained,
     chains: Chains,
-    shared: SharedFiles,
     failed_in_a_row: u32,
     source_exhausted: bool,
     finished_staged: Vec<String>,
@@ -125,7 +126,7 @@ impl Coordinator {
         events: UnboundedReceiver<TaskEvent>,
         commands: UnboundedReceiver<Command>,
     ) -> Self {
-        let retained = setup.retained.iter().cloned().collect();
+        let retained = Retained::new(setup.storage.clone(), &setup.job_id, setup.config.clone(), &setup.retained);
         Coordinator {
             next_id: setup.first_checkpoint_id,
             setup,
@@ -134,7 +135,6 @@ impl Coordinator {
             pending: None,
             retained,
             chains: Chains::new(),
-            shared: SharedFiles::default(),
             failed_in_a_row: 0,
             source_exhausted: false,
             finished_staged: Vec::new(),
@@ -150,13 +150,13 @@ impl Coordinator {
     /// visible) fails the job through `fail`, and the coordinator waits for
     /// the tasks to stop and for `Shutdown` as usual.
     pub(crate) async fn run(mut self) -> Result<Vec<CheckpointLocation>> {
-        if let Some(storage) = &self.setup.storage {
-            self.shared = SharedFiles::load(storage, &self.setup.job_id).await;
+        let loaded = self.retained.load().await;
+        {
             // A new host (not a restart within this one) shows the history
             // the checkpoints on disk carry.
             let mut history = self.setup.history.lock().unwrap_or_else(|p| p.into_inner());
             if history.checkpoints.is_empty() {
-                for stats in std::mem::take(&mut self.shared.loaded_stats) {
+                for stats in loaded {
                     history.record(stats);
                 }
             }
@@ -315,7 +315,7 @@ impl Coordinator {
                 if let Some(reply) = pending.reply {
                     let _ = reply.send(Ok(id));
                 }
-                self.subsume().await;
+                self.retained.subsume().await;
                 Ok(())
             }
             Err(e) => {
@@ -414,8 +414,7 @@ impl Coordinator {
                     if started.elapsed() > Duration::from_secs(1) { " (slow metadata write)" } else { "" },
                 );
             }
-            self.shared.add(id, &metadata);
-            self.retained.push_back(storage.checkpoint(&self.setup.job_id, id));
+            self.retained.add(id, &metadata);
         }
         // From here the checkpoint exists: a failure to commit is a job
         // failure, and a restore from it will commit again.
@@ -482,20 +481,6 @@ impl Coordinator {
         }
     }
 
-    /// Deletes complete checkpoints beyond `num_retained`, oldest first.
-    async fn subsume(&mut self) {
-        let keep = self.setup.config.as_ref().map_or(1, |c| c.num_retained.max(1)) as usize;
-        while self.retained.len() > keep {
-            let Some(old) = self.retained.pop_front() else { break };
-            if !self.delete_checkpoint(&old, "subsumed").await {
-                // Still complete and still ours: keep tracking it so that the
-                // next completion tries again instead of leaking it.
-                self.retained.push_front(old);
-                break;
-            }
-        }
-    }
-
     /// Applies `end`; returns the complete checkpoints the job still owns.
     async fn shutdown(mut self, end: JobEnd) -> Result<Vec<CheckpointLocation>> {
         // Tasks are gone; uploads may still be running. They hold the last
@@ -518,16 +503,8 @@ impl Coordinator {
         }
         // A finished job whose last commit failed has failed.
         let end = if end == JobEnd::Finished && result.is_err() { JobEnd::Failed } else { end };
-        let keeps = self.setup.config.as_ref().is_some_and(|c| c.retention.keeps_checkpoints(end));
-        if !keeps {
-            for location in std::mem::take(&mut self.retained) {
-                self.delete_checkpoint(&location, "job ended").await;
-            }
-            if let Some(storage) = &self.setup.storage {
-                storage.remove_empty_job_dir(&self.setup.job_id);
-            }
-        }
-        result.map(|()| self.retained.into_iter().collect())
+        let owned = self.retained.end(end).await;
+        result.map(|()| owned)
     }
 }
 
@@ -544,31 +521,6 @@ impl Pending {
             staged: Vec::new(),
             reply: None,
         }
-    }
-}
-
-impl Coordinator {
-    /// Deletes a checkpoint, then the shared files only it referenced;
-    /// false (with a warning) if the checkpoint could not be deleted.
-    async fn delete_checkpoint(&mut self, location: &CheckpointLocation, why: &str) -> bool {
-        if let Err(e) = location.delete().await {
-            tracing::warn!("cannot delete checkpoint {}: {e}", location.describe());
-            return false;
-        }
-        tracing::debug!("deleted checkpoint {} ({why})", location.describe());
-        // A checkpoint restored from another job's directory (or a copy)
-        // was never registered here: it releases nothing.
-        if self.setup.storage.as_ref().is_some_and(|own| location.is_of_job(own, &self.setup.job_id)) {
-            for name in self.shared.remove(location.id()) {
-                let path = location.file(&StateFile::Shared(name));
-                let storage = location.storage();
-                if let Err(e) = storage.delete(&path).await {
-                    // Left for `weir checkpoints gc`: nothing references it.
-                    tracing::warn!("cannot delete unreferenced shared file {path}: {e}");
-                }
-            }
-        }
-        true
     }
 }
 

@@ -1,6 +1,16 @@
-//! Cleaning up a checkpoint directory that no job is writing:
-//! [`collect_garbage`], behind `weir checkpoints gc` and callable by
-//! embedders.
+//! What happens to checkpoints, and when: the one owner of every delete.
+//!
+//! - While a job runs, [`Retained`] holds its complete checkpoints, oldest
+//!   first, with the registry of the `shared/` files they reference:
+//!   subsumption (beyond `num_retained`) and the end of an attempt delete
+//!   through it, a checkpoint first, then the shared files only it used.
+//! - After the job's last attempt, [`release`] applies the retention policy
+//!   to what the job still owns.
+//! - A directory no job is writing is cleaned by [`collect_garbage`], behind
+//!   `weir checkpoints gc` and callable by embedders.
+//!
+//! A process that dies deletes nothing; a delete that fails is logged and
+//! leaves the checkpoint tracked (or for gc), never half-forgotten.
 //!
 //! Garbage is an aborted checkpoint (a `chk-<n>` without `_metadata`), a
 //! file in a complete checkpoint's directory that its `_metadata` does not
@@ -11,13 +21,140 @@
 //! "could not ask" is not "absent". A checkpoint whose `_metadata` is
 //! damaged keeps the job's shared files (its references are unknown).
 
+use std::collections::VecDeque;
+
 use object_store::path::Path;
 
 use super::lease;
-use super::metadata::StateFile;
+use super::metadata::{CheckpointMetadata, StateFile};
 use super::restore;
-use super::storage::{CheckpointStorage, METADATA_FILE};
+use super::shared::SharedFiles;
+use super::stats::CheckpointStats;
+use super::storage::{CheckpointLocation, CheckpointStorage, METADATA_FILE};
 use crate::error::{Error, Result};
+use crate::job::CheckpointConfig;
+use crate::job::retention::JobEnd;
+
+/// The complete checkpoints a running job owns, oldest first, and the
+/// shared files they reference.
+pub(crate) struct Retained {
+    /// The job's own checkpoint directory (a checkpoint restored from
+    /// elsewhere was never registered here and releases no shared file).
+    storage: Option<CheckpointStorage>,
+    job_id: String,
+    config: Option<CheckpointConfig>,
+    checkpoints: VecDeque<CheckpointLocation>,
+    shared: SharedFiles,
+}
+
+impl Retained {
+    /// The checkpoints the job owns when it starts (a resumed job owns its
+    /// earlier ones).
+    pub(crate) fn new(
+        storage: Option<CheckpointStorage>,
+        job_id: &str,
+        config: Option<CheckpointConfig>,
+        owned: &[CheckpointLocation],
+    ) -> Self {
+        Retained {
+            storage,
+            job_id: job_id.to_owned(),
+            config,
+            checkpoints: owned.iter().cloned().collect(),
+            shared: SharedFiles::default(),
+        }
+    }
+
+    /// Reads which shared files the job's complete checkpoints reference;
+    /// returns the statistics their `_metadata` carry.
+    pub(crate) async fn load(&mut self) -> Vec<CheckpointStats> {
+        let Some(storage) = &self.storage else { return Vec::new() };
+        self.shared = SharedFiles::load(storage, &self.job_id).await;
+        std::mem::take(&mut self.shared.loaded_stats)
+    }
+
+    /// Checkpoint `id` of the job is complete (its `_metadata` written).
+    pub(crate) fn add(&mut self, id: u64, metadata: &CheckpointMetadata) {
+        let Some(storage) = &self.storage else { return };
+        self.shared.add(id, metadata);
+        self.checkpoints.push_back(storage.checkpoint(&self.job_id, id));
+    }
+
+    /// Deletes complete checkpoints beyond `num_retained`, oldest first.
+    /// The new one is complete before the oldest goes (the safe order).
+    pub(crate) async fn subsume(&mut self) {
+        let keep = self.config.as_ref().map_or(1, |c| c.num_retained.max(1)) as usize;
+        while self.checkpoints.len() > keep {
+            let Some(old) = self.checkpoints.pop_front() else { break };
+            if !self.delete(&old, "subsumed").await {
+                // Still complete and still ours: keep tracking it so that the
+                // next completion tries again instead of leaking it.
+                self.checkpoints.push_front(old);
+                break;
+            }
+        }
+    }
+
+    /// Applies the retention policy to an attempt that ended with `end`;
+    /// returns the complete checkpoints the job still owns.
+    pub(crate) async fn end(mut self, end: JobEnd) -> Vec<CheckpointLocation> {
+        let keeps = self.config.as_ref().is_some_and(|c| c.retention.keeps_checkpoints(end));
+        if !keeps {
+            for location in std::mem::take(&mut self.checkpoints) {
+                self.delete(&location, "job ended").await;
+            }
+            if let Some(storage) = &self.storage {
+                storage.remove_empty_job_dir(&self.job_id);
+            }
+        }
+        self.checkpoints.into_iter().collect()
+    }
+
+    /// Deletes a checkpoint, then the shared files only it referenced;
+    /// false (with a warning) if the checkpoint could not be deleted.
+    async fn delete(&mut self, location: &CheckpointLocation, why: &str) -> bool {
+        if let Err(e) = location.delete().await {
+            tracing::warn!("cannot delete checkpoint {}: {e}", location.describe());
+            return false;
+        }
+        tracing::debug!("deleted checkpoint {} ({why})", location.describe());
+        if self.storage.as_ref().is_some_and(|own| location.is_of_job(own, &self.job_id)) {
+            for name in self.shared.remove(location.id()) {
+                let path = location.file(&StateFile::Shared(name));
+                if let Err(e) = location.storage().delete(&path).await {
+                    // Left for `weir checkpoints gc`: nothing references it.
+                    tracing::warn!("cannot delete unreferenced shared file {path}: {e}");
+                }
+            }
+        }
+        true
+    }
+}
+
+/// After a job's last attempt (it failed for good, or was cancelled between
+/// attempts): deletes the checkpoints it owns unless `config`'s retention
+/// keeps them for `end`, then the shared files nothing references any more.
+pub(crate) async fn release(
+    owned: &[CheckpointLocation],
+    config: Option<&CheckpointConfig>,
+    end: JobEnd,
+    storage: Option<&CheckpointStorage>,
+    job_id: &str,
+) {
+    if config.is_some_and(|c| c.retention.keeps_checkpoints(end)) {
+        return;
+    }
+    for location in owned {
+        if let Err(e) = location.delete().await {
+            tracing::warn!("cannot delete checkpoint {}: {e}", location.describe());
+        }
+    }
+    // Incremental checkpoints leave their shared files to whoever deletes
+    // the last checkpoint referencing them: here, this.
+    if let Some(storage) = storage {
+        SharedFiles::delete_unreferenced(storage, job_id).await;
+    }
+}
 
 /// What [`collect_garbage`] removed (or, dry, would remove).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
