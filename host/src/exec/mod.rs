@@ -17,6 +17,7 @@
 //! Nothing here knows about wasmtime beyond [`crate::guest`]'s API.
 
 mod loaded;
+mod message;
 pub(crate) mod metrics;
 mod operator_task;
 pub mod restart;
@@ -30,10 +31,10 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 
+pub(crate) use message::{Message, Origin};
 use metrics::JobCounters;
 pub use metrics::{JobMetrics, OperatorMetrics};
 use operator_task::{OperatorTask, Output, SnapshotPolicy};
-pub(crate) use router::Origin;
 use router::Router;
 use source_task::SourceTask;
 pub use supervisor::{CancelHandle, JobObserver, JobOutcome, JobReport, JobStatus, Restarting, RunningJob};
@@ -50,17 +51,6 @@ use crate::operator::StateChunk;
 use crate::sinks::Sink;
 use crate::sources::Source;
 pub(crate) use loaded::LoadedOperator;
-
-/// What flows through a channel.
-pub(crate) enum Message {
-    /// Events packed as in `wit/FRAMING.md`, and the source positions they
-    /// came from (for error messages).
-    Batch(Vec<u8>, Option<Origin>),
-    /// Checkpoint barrier: everything before it belongs to checkpoint n.
-    Barrier(u64),
-    /// The sending subtask has no more events.
-    End,
-}
 
 /// How a task ended when it did not fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -18,8 +18,8 @@
 use crossbeam_channel::{Receiver, Select};
 use weir_wire::batch::{self, BatchReader};
 
-use super::router::{Origin, RouteError, Router};
-use super::{Message, Shared, TaskExit};
+use super::router::{RouteError, Router};
+use super::{Message, Origin, Shared, TaskExit};
 use std::time::Duration;
 
 use super::LoadedOperator;

@@ -11,7 +11,7 @@ use crossbeam_channel::Sender;
 use weir_wire::DecodeError;
 use weir_wire::batch::{self, BatchReader, BatchWriter, NO_KEY_GROUP};
 
-use super::Message;
+use super::message::{Message, Origin};
 use crate::job::graph::{Edge, key_group_of, subtask_for_key_group};
 
 /// Why a router could not take events.
@@ -21,25 +21,6 @@ pub(crate) enum RouteError {
     Disconnected,
     /// A guest's output batch is malformed.
     BadBatch(DecodeError),
-}
-
-/// The source positions a batch's events came from: the first and the last
-/// of the source events they were made of (a byte offset for `lines`, a
-/// sequence number for `generator`). Only for messages: "which input made
-/// the guest fail".
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Origin {
-    pub(crate) first: u64,
-    pub(crate) last: u64,
-}
-
-impl Origin {
-    fn union(a: Option<Origin>, b: Option<Origin>) -> Option<Origin> {
-        match (a, b) {
-            (Some(a), Some(b)) => Some(Origin { first: a.first.min(b.first), last: a.last.max(b.last) }),
-            (a, b) => a.or(b),
-        }
-    }
 }
 
 pub(crate) struct Router {
