@@ -18,7 +18,7 @@ use crate::checkpoint::restore::{self, Restored};
 use crate::checkpoint::retention::JobEnd;
 use crate::checkpoint::stats::SharedHistory;
 use crate::checkpoint::storage::{CheckpointLocation, CheckpointStorage};
-use crate::checkpoint::{RestoreMode, StartFrom, StartOptions};
+use crate::checkpoint::{StartFrom, StartOptions};
 use crate::error::{Error, Result};
 use crate::exec::LoadedOperator;
 use crate::exec::restart::RestartStrategy;
@@ -189,7 +189,8 @@ impl Engine {
         // Where to start: nothing, or candidates newest first, each with
         // the checkpoints the job then owns. With --resume a candidate whose
         // state turns out damaged is skipped for the one before it.
-        let candidates = self.restore_candidates(id, storage.as_ref(), &options.from)?;
+        let cwd = std::env::current_dir().unwrap_or_default();
+        let candidates = self.io.block_on(restore::plan(storage.as_ref(), id, &options.from, &cwd))?;
         let strategy = spec.restart_strategy();
         let name = spec.name.clone();
         let digests: Vec<(String, [u8; 32])> =
@@ -200,29 +201,28 @@ impl Engine {
         let first = if candidates.is_empty() {
             plan.prepare_from(0, None, Vec::new())?
         } else {
-            let count = candidates.len();
-            let mut prepared = None;
-            for (index, (restored, mut owned)) in candidates.into_iter().enumerate() {
-                restored.check_compatible(&plan.spec, options.allow_non_restored_state)?;
-                restored.log_changed_components(&digests);
-                if matches!(options.from, StartFrom::Checkpoint { mode: RestoreMode::Claim, .. }) {
-                    owned.push(restored.location.clone());
-                }
-                // The first attempt is prepared here, so that a bad input
-                // file or output directory fails `start` itself.
-                match plan.prepare_from(0, Some(restored.clone()), owned) {
-                    Ok(attempt) => {
-                        plan.initial = Some(restored);
-                        prepared = Some(attempt);
-                        break;
+            let describe = |c: &restore::Candidate| c.restored.metadata.checkpoint_id.to_string();
+            // A job that cannot take a checkpoint's state (an operator
+            // removed...) is refused outright: that is no damage to skip.
+            let mut refused = None;
+            let prepared =
+                restore::first_restorable(candidates, describe, |restore::Candidate { restored, owned }| {
+                    if let Err(e) = restored.check_compatible(&plan.spec, options.allow_non_restored_state) {
+                        refused = Some(e);
+                        return Ok(None);
                     }
-                    Err(Error::Restore(why)) if index + 1 < count => {
-                        tracing::warn!("skipping damaged checkpoint {}: {why}", restored.metadata.checkpoint_id);
-                    }
-                    Err(e) => return Err(e),
-                }
+                    restored.log_changed_components(&digests);
+                    // The first attempt is prepared here, so that a bad input
+                    // file or output directory fails `start` itself.
+                    let attempt = plan.prepare_from(0, Some(restored.clone()), owned)?;
+                    plan.initial = Some(restored);
+                    Ok(Some(attempt))
+                })?;
+            match (prepared, refused) {
+                (Some(attempt), _) => attempt,
+                (None, Some(refused)) => return Err(refused),
+                (None, None) => return Err(Error::Internal("no attempt prepared and no reason".into())),
             }
-            prepared.ok_or_else(|| Error::Restore("no checkpoint could be restored".into()))?
         };
         Ok((first, plan, strategy, name))
     }
@@ -230,47 +230,6 @@ impl Engine {
     /// Starts a job and waits for it to end.
     pub fn run(&self, spec: JobSpec) -> Result<JobReport> {
         self.start(spec)?.wait()
-    }
-
-    /// The checkpoints to try, newest first, each with the complete
-    /// checkpoints the job owns when it starts from it.
-    fn restore_candidates(
-        &self,
-        id: &str,
-        storage: Option<&CheckpointStorage>,
-        from: &StartFrom,
-    ) -> Result<Vec<(Restored, Vec<CheckpointLocation>)>> {
-        match from {
-            StartFrom::Fresh => Ok(Vec::new()),
-            StartFrom::Checkpoint { path, .. } => {
-                let cwd = std::env::current_dir().unwrap_or_default();
-                let restored = self.io.block_on(async {
-                    let location = CheckpointStorage::locate(path, &cwd).await?;
-                    restore::open(&location).await
-                })?;
-                Ok(vec![(restored, Vec::new())])
-            }
-            StartFrom::Resume => {
-                let Some(storage) = storage else {
-                    return Err(Error::invalid("checkpoint", "--resume needs a [checkpoint] section with a dir"));
-                };
-                let candidates = self.io.block_on(restore::candidates(storage, id))?;
-                if candidates.is_empty() {
-                    tracing::info!("no complete checkpoint of job {id} in {}: starting fresh", storage.display());
-                }
-                // Resuming owns every earlier complete checkpoint, as if the
-                // job had never stopped.
-                let complete = self.io.block_on(storage.complete_checkpoints(id))?;
-                Ok(candidates
-                    .into_iter()
-                    .map(|restored| {
-                        let owned =
-                            complete.iter().filter(|c| c.id() <= restored.metadata.checkpoint_id).cloned().collect();
-                        (restored, owned)
-                    })
-                    .collect())
-            }
-        }
     }
 
     /// Loads each distinct component file once, however many operators use
@@ -337,7 +296,6 @@ impl JobPlan {
         let io = &self.engine.io;
         let mut source = spec.source.open()?;
         let mut restored_state = Vec::new();
-        let mut first_checkpoint_id = 1;
         let mut lineage = Vec::new();
         match &restored {
             Some(restored) => {
@@ -358,7 +316,6 @@ impl JobPlan {
                 }
                 source.seek(metadata.source.position)?;
                 sinks::restore(&spec.sink, &metadata.sink.staged, &metadata.sink.lineage)?;
-                first_checkpoint_id = metadata.checkpoint_id + 1;
                 lineage = metadata.sink.lineage.clone();
             }
             // A restart with nothing to restore starts over: what the
@@ -368,28 +325,8 @@ impl JobPlan {
             None => sinks::check_unused(&spec.sink)?,
         }
 
-        // Ids go on after the restored checkpoint, and never reuse the id
-        // of a complete checkpoint already in the job's directory (a fixed
-        // job id run again, or an older checkpoint restored): `_metadata`
-        // is never overwritten, so a collision would fail the job. Nor the
-        // id any output in the sink's directory is tagged with: every id
-        // then names one checkpoint's output, whichever job wrote it.
-        let tagged = sinks::highest_checkpoint_tag(&spec.sink)?;
-        if tagged >= first_checkpoint_id {
-            first_checkpoint_id = tagged + 1;
-        }
-        if let Some(storage) = &self.storage {
-            let existing = io.block_on(storage.list_checkpoints(&self.id))?;
-            let highest = existing.iter().filter(|(_, complete)| *complete).map(|(n, _)| *n).max().unwrap_or(0);
-            if highest >= first_checkpoint_id {
-                tracing::info!(
-                    "{} already holds checkpoints up to {highest}: new checkpoints start at {}",
-                    storage.display(),
-                    highest + 1
-                );
-                first_checkpoint_id = highest + 1;
-            }
-        }
+        let first_checkpoint_id =
+            io.block_on(restore::first_checkpoint_id(restored.as_ref(), &spec.sink, self.storage.as_ref(), &self.id))?;
 
         let last = spec.operators.last().map_or(1, |op| op.parallelism);
         let sinks =
@@ -436,28 +373,20 @@ impl AttemptFactory for JobPlan {
     /// turns out damaged, and so on; with none owned, the checkpoint the
     /// job started from (or nothing). A storage error is not damage: it
     /// fails the preparation (the restart strategy decides what next).
-    fn prepare(&mut self, attempt: u32, mut owned: Vec<CheckpointLocation>) -> Result<Prepared> {
+    fn prepare(&mut self, attempt: u32, owned: Vec<CheckpointLocation>) -> Result<Prepared> {
         if owned.is_empty() {
             return self.prepare_from(attempt, self.initial.clone(), owned);
         }
-        let mut damaged = Vec::new();
-        while let Some(location) = owned.last().cloned() {
-            let prepared = self
-                .engine
-                .io
-                .block_on(restore::open(&location))
-                .and_then(|restored| self.prepare_from(attempt, Some(restored), owned.clone()));
-            match prepared {
-                Err(Error::Restore(why)) => {
-                    tracing::warn!("skipping damaged checkpoint {}: {why}", location.id());
-                    damaged.push(format!("{}: {why}", location.describe()));
-                    // Kept on storage, no longer owned: nothing deletes it.
-                    owned.pop();
-                }
-                other => return other,
-            }
-        }
-        Err(Error::Restore(format!("no owned checkpoint could be restored: {}", damaged.join("; "))))
+        // Newest first; a damaged one is kept on storage but no longer
+        // owned (nothing deletes it): the attempt owns what precedes it.
+        let tries: Vec<Vec<CheckpointLocation>> =
+            (0..owned.len()).rev().map(|newest| owned[..=newest].to_vec()).collect();
+        let describe = |tried: &Vec<CheckpointLocation>| tried.last().map(|l| l.id().to_string()).unwrap_or_default();
+        restore::first_restorable(tries, describe, |tried| {
+            let newest = tried.last().cloned().ok_or_else(|| Error::Internal("no checkpoint to try".into()))?;
+            let restored = self.engine.io.block_on(restore::open(&newest))?;
+            self.prepare_from(attempt, Some(restored), tried)
+        })
     }
 
     fn release(&mut self, owned: Vec<CheckpointLocation>, end: JobEnd) {

@@ -7,6 +7,11 @@
 //! Operator (non-keyed) state follows the subtask index when parallelism is
 //! unchanged; on rescale, `operator-list` entries are dealt round-robin and
 //! `operator-value` state is refused (it cannot be split or merged safely).
+//!
+//! Restore planning is here too: which checkpoints a job may start from
+//! ([`plan`], newest first, each with the checkpoints the job then owns),
+//! how to fall back past a damaged one ([`first_restorable`]), and which id
+//! the job's next checkpoint takes ([`first_checkpoint_id`]).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -14,9 +19,10 @@ use weir_wire::state::{ChunkReader, ChunkWriter, Entry, Kind};
 
 use super::metadata::{CheckpointMetadata, ChunkData, KindTag};
 use super::storage::{CheckpointLocation, CheckpointStorage};
+use super::{RestoreMode, StartFrom};
 use crate::error::{Error, Result};
-use crate::job::JobSpec;
 use crate::job::graph::key_group_range;
+use crate::job::{JobSpec, SinkSpec};
 use crate::operator::StateChunk;
 
 /// A checkpoint read and checked, ready to hand out state.
@@ -96,6 +102,113 @@ pub async fn candidates(storage: &CheckpointStorage, job: &str) -> Result<Vec<Re
         }
     }
     Ok(found)
+}
+
+/// A checkpoint a job may start from, and the complete checkpoints the job
+/// owns when it does (retention treats them as its own).
+pub struct Candidate {
+    pub restored: Restored,
+    pub owned: Vec<CheckpointLocation>,
+}
+
+/// Where a job may start from, newest first: nothing (fresh), the
+/// checkpoint `-s` names (claimed or not), or, resuming, every complete
+/// checkpoint of the job that checks out. `storage` is the job's own
+/// checkpoint directory; `cwd` resolves a relative `-s` path.
+pub async fn plan(
+    storage: Option<&CheckpointStorage>,
+    job: &str,
+    from: &StartFrom,
+    cwd: &std::path::Path,
+) -> Result<Vec<Candidate>> {
+    match from {
+        StartFrom::Fresh => Ok(Vec::new()),
+        StartFrom::Checkpoint { path, mode } => {
+            let location = CheckpointStorage::locate(path, cwd).await?;
+            let restored = open(&location).await?;
+            // Claimed, the checkpoint becomes the job's: its retention may
+            // subsume it.
+            let owned = if *mode == RestoreMode::Claim { vec![restored.location.clone()] } else { Vec::new() };
+            Ok(vec![Candidate { restored, owned }])
+        }
+        StartFrom::Resume => {
+            let Some(storage) = storage else {
+                return Err(Error::invalid("checkpoint", "--resume needs a [checkpoint] section with a dir"));
+            };
+            let found = candidates(storage, job).await?;
+            if found.is_empty() {
+                tracing::info!("no complete checkpoint of job {job} in {}: starting fresh", storage.display());
+            }
+            // Resuming owns every earlier complete checkpoint, as if the
+            // job had never stopped.
+            let complete = storage.complete_checkpoints(job).await?;
+            Ok(found
+                .into_iter()
+                .map(|restored| {
+                    let id = restored.metadata.checkpoint_id;
+                    let owned = complete.iter().filter(|c| c.id() <= id).cloned().collect();
+                    Candidate { restored, owned }
+                })
+                .collect())
+        }
+    }
+}
+
+/// Tries `candidates` in order (newest first) with `attempt` until one
+/// works: a candidate whose state turns out damaged ([`Error::Restore`]) is
+/// skipped with a warning for the next; any other error (storage, a bad
+/// input file) stops the search, since it says nothing about the
+/// checkpoint. With one candidate its own error is the answer; with more,
+/// one that names every damaged one. `describe` names a candidate (its id).
+pub(crate) fn first_restorable<C, T>(
+    candidates: Vec<C>,
+    describe: impl Fn(&C) -> String,
+    mut attempt: impl FnMut(C) -> Result<T>,
+) -> Result<T> {
+    let count = candidates.len();
+    let mut damaged = Vec::new();
+    for candidate in candidates {
+        let name = describe(&candidate);
+        match attempt(candidate) {
+            Err(Error::Restore(why)) if count > 1 => {
+                tracing::warn!("skipping damaged checkpoint {name}: {why}");
+                damaged.push(format!("{name}: {why}"));
+            }
+            other => return other,
+        }
+    }
+    Err(Error::Restore(format!("no checkpoint could be restored: {}", damaged.join("; "))))
+}
+
+/// The id of the job's next checkpoint: after the restored one (if any),
+/// after every id the sink's output is tagged with (so that an id names one
+/// checkpoint's output, whichever run wrote it) and after every complete
+/// checkpoint already in the job's directory (`_metadata` is never
+/// overwritten).
+pub(crate) async fn first_checkpoint_id(
+    restored: Option<&Restored>,
+    sink: &SinkSpec,
+    storage: Option<&CheckpointStorage>,
+    job: &str,
+) -> Result<u64> {
+    let mut first = restored.map_or(1, |r| r.metadata.checkpoint_id + 1);
+    let tagged = crate::sinks::highest_checkpoint_tag(sink)?;
+    if tagged >= first {
+        first = tagged + 1;
+    }
+    if let Some(storage) = storage {
+        let existing = storage.list_checkpoints(job).await?;
+        let highest = existing.iter().filter(|(_, complete)| *complete).map(|(n, _)| *n).max().unwrap_or(0);
+        if highest >= first {
+            tracing::info!(
+                "{} already holds checkpoints up to {highest}: new checkpoints start at {}",
+                storage.display(),
+                highest + 1
+            );
+            first = highest + 1;
+        }
+    }
+    Ok(first)
 }
 
 impl Restored {
@@ -292,5 +405,36 @@ impl Restored {
                 Ok(bytes)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn damaged(id: u64) -> Result<u64> {
+        Err(Error::Restore(format!("checkpoint {id} is damaged")))
+    }
+
+    #[test]
+    fn falling_back_skips_damage_only() {
+        // Newest first: 3 and 2 are damaged, 1 restores.
+        let tried = first_restorable(vec![3, 2, 1], u64::to_string, |id| if id > 1 { damaged(id) } else { Ok(id) });
+        assert_eq!(tried.ok(), Some(1));
+
+        // A storage error says nothing about the checkpoint: no fallback.
+        let storage = first_restorable(vec![3, 2, 1], u64::to_string, |id| match id {
+            3 => Err(Error::NotFound { path: "chk-3/_metadata".into() }),
+            id => Ok(id),
+        });
+        assert!(matches!(storage, Err(Error::NotFound { .. })));
+
+        // All damaged: every one is named.
+        let all = first_restorable(vec![2, 1], u64::to_string, damaged).unwrap_err().to_string();
+        assert!(all.contains("2: checkpoint 2 is damaged") && all.contains("1: checkpoint 1 is damaged"), "{all}");
+
+        // One candidate: its own error, as it was.
+        let one = first_restorable(vec![7], u64::to_string, damaged).unwrap_err().to_string();
+        assert_eq!(one, "restore: checkpoint 7 is damaged");
     }
 }
