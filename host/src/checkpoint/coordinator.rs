@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::CheckpointConfig;
+use super::chains::{self, Chains};
 use super::lifecycle::Retained;
 use super::metadata::{
     CheckpointMetadata, ChunkData, GraphFingerprint, OperatorSnapshot, SinkSnapshot, SourcePosition, StateFile,
@@ -99,10 +100,6 @@ struct Ack {
     deltas: Vec<bool>,
     stats: stats::SubtaskStats,
 }
-
-/// Per (operator index, subtask): its state as of the newest complete
-/// checkpoint, as the chunks a restore reads in order.
-type Chains = BTreeMap<(usize, u32), SubtaskSnapshot>;
 
 pub(crate) struct Coordinator {
     setup: CoordinatorSetup,
@@ -329,37 +326,11 @@ impl Coordinator {
     /// starts a new chain; an incremental one extends the subtask's chain
     /// of the newest complete checkpoint, where a full chunk replaces its
     /// (handle, key group) and a delta is appended to it.
+    /// Every subtask's chain once `pending` completes.
     fn chains_after(&self, pending: &Pending) -> std::result::Result<Chains, String> {
-        let mut chains = Chains::new();
-        for (&(operator, subtask), ack) in &pending.subtasks {
-            if !ack.incremental {
-                chains.insert((operator, subtask), ack.snapshot.clone());
-                continue;
-            }
-            let Some(base) = self.chains.get(&(operator, subtask)) else {
-                // The subtask asks for incremental snapshots only after
-                // hearing that its previous one completed, so this is a bug.
-                return Err(format!(
-                    "internal error: operator {operator} subtask {subtask} sent an incremental snapshot with no \
-                     complete snapshot to build on"
-                ));
-            };
-            // A group given full chunks in this answer (there may be several,
-            // e.g. restored operator-list chunks passed on) starts over.
-            let replaced: std::collections::HashSet<(&str, Option<u16>)> = ack
-                .snapshot
-                .chunks
-                .iter()
-                .zip(&ack.deltas)
-                .filter(|(_, delta)| !**delta)
-                .map(|(c, _)| (c.handle.as_str(), c.key_group))
-                .collect();
-            let mut chain = base.clone();
-            chain.chunks.retain(|c| !replaced.contains(&(c.handle.as_str(), c.key_group)));
-            chain.chunks.extend(ack.snapshot.chunks.iter().cloned());
-            chains.insert((operator, subtask), chain);
-        }
-        Ok(chains)
+        let acks =
+            pending.subtasks.iter().map(|(&key, ack)| (key, ack.incremental.then_some(&ack.deltas[..]), &ack.snapshot));
+        chains::after(&self.chains, acks)
     }
 
     fn metadata(&self, pending: &Pending, chains: &Chains, end_of_input: bool) -> CheckpointMetadata {

@@ -4,6 +4,7 @@
 //! - [`metadata`]: the `_metadata` format (versioned, checksummed).
 //! - [`storage`]: the object store behind a checkpoint directory, chosen by
 //!   URL, and the directory layout.
+//! - `chains`: what each subtask's incremental chain holds.
 //! - `coordinator`: triggers checkpoints, collects acknowledgements, writes
 //!   `_metadata` last, commits sink output, enforces retention.
 //! - `writer`: turns a subtask's snapshot into inline chunks or a data file,
@@ -22,6 +23,7 @@
 //! This module never calls into a guest: subtasks snapshot their guests and
 //! hand the bytes over; the coordinator only moves bytes and files.
 
+mod chains;
 pub(crate) mod coordinator;
 pub mod lease;
 pub mod lifecycle;
