@@ -1,11 +1,18 @@
-//! What the HTTP tests need besides the server: a tiny HTTP/1.1 client and
-//! a minimal OpenAPI 3.0 schema check (no dependency for either).
+//! What the HTTP tests (`http.rs`, `http_auth.rs`, `dashboard.rs`) share:
+//! `weir run --http` in the background ([`Served`]), the token helpers, a
+//! tiny HTTP/1.1 client and a minimal OpenAPI 3.0 schema check (no
+//! dependency for either).
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
+use std::process::{Child, Command};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use weir_host::http;
+
+use crate::checkpoint_support::{CheckpointedJob, Shape};
 
 // ---- a tiny HTTP/1.1 client ------------------------------------------------
 
@@ -184,4 +191,152 @@ pub fn check_response(spec: &Value, template: &str, method: &str, response: &Res
     check_schema(spec, &content["schema"], &body, "body", &mut errors);
     assert!(errors.is_empty(), "{method} {template} {}: {errors:#?}\n{body:#}", response.status);
     body
+}
+
+// ---- weir run --http, shared by the HTTP tests ---------------------------------
+
+/// The OpenAPI document the server must follow.
+pub fn openapi() -> Value {
+    serde_json::from_str(http::OPENAPI_JSON).expect("host/openapi.json is JSON")
+}
+
+/// `weir run --http ADDR ...` with its stderr collected in the background.
+pub struct Served {
+    pub child: Child,
+    pub addr: SocketAddr,
+    stderr: Arc<Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Served {
+    /// On `127.0.0.1:0`.
+    pub fn start(job: &CheckpointedJob, extra: &[&str]) -> Served {
+        Served::start_on(job, "127.0.0.1:0", extra)
+    }
+
+    pub fn start_on(job: &CheckpointedJob, listen: &str, extra: &[&str]) -> Served {
+        let mut args = vec!["--http", listen];
+        args.extend_from_slice(extra);
+        let mut child = job.spawn(&args);
+        let pipe = child.stderr.take().expect("stderr is piped");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let collected = stderr.clone();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let mut all = collected.lock().unwrap_or_else(|p| p.into_inner());
+                all.push_str(&line);
+                all.push('\n');
+            }
+        });
+        let started = Instant::now();
+        let addr = loop {
+            let text = stderr.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            if let Some(addr) = served_address(&text) {
+                break addr;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                let _ = reader.join();
+                panic!("weir ended ({status}) before serving:\n{}", stderr.lock().unwrap_or_else(|p| p.into_inner()));
+            }
+            assert!(started.elapsed() < Duration::from_secs(60), "weir printed no address in 60 s:\n{text}");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Served { child, addr, stderr, reader: Some(reader) }
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Waits until the job has a completed checkpoint; returns its id.
+    pub fn wait_for_completed_checkpoint(&mut self, job_id: &str) -> u64 {
+        let started = Instant::now();
+        loop {
+            if let Ok(response) = request(self.addr, "GET", &format!("/jobs/{job_id}/checkpoints"))
+                && response.status == 200
+                && let Some(id) = response.json()["latest"]["completed"]["id"].as_u64()
+            {
+                return id;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("weir ended ({status}) before a checkpoint completed:\n{}", self.stderr());
+            }
+            assert!(started.elapsed() < Duration::from_secs(60), "no completed checkpoint in 60 s:\n{}", self.stderr());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGTERM (cancels the job), then [`Served::wait`].
+    pub fn terminate(self) -> (bool, String) {
+        let status = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        assert!(status.is_ok_and(|s| s.success()), "cannot send SIGTERM");
+        self.wait()
+    }
+
+    /// Waits for weir to exit; returns whether it succeeded, and its stderr.
+    pub fn wait(mut self) -> (bool, String) {
+        let started = Instant::now();
+        let status = loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                break status;
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                let _ = self.child.kill();
+                panic!("weir did not exit within 60 s:\n{}", self.stderr());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        (status.success(), self.stderr())
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The `http://HOST:PORT/` weir logs once it serves (`0.0.0.0` is
+/// reached on loopback).
+pub fn served_address(stderr: &str) -> Option<SocketAddr> {
+    let start = stderr.find("metrics on http://")? + "metrics on http://".len();
+    let rest = &stderr[start..];
+    let mut addr: SocketAddr = rest[..rest.find('/')?].parse().ok()?;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    Some(addr)
+}
+
+/// A checkpointed word count that runs for about a minute unless cancelled.
+pub fn long_job(interval_ms: u64) -> CheckpointedJob {
+    CheckpointedJob::new(&Shape { lines: 120_000, rate: 2000, interval_ms, ..Shape::default() })
+}
+
+// ---- a token for addresses other than loopback ---------------------------------
+
+/// The token of the tests (with the newline an editor leaves, which is no
+/// part of it).
+pub const TOKEN: &str = "s3cret-token-0123456789";
+
+/// `Authorization: Bearer TOKEN`.
+pub fn bearer(token: &str) -> [(&'static str, String); 1] {
+    [("Authorization", format!("Bearer {token}"))]
+}
+
+pub fn request_as(addr: SocketAddr, method: &str, path: &str, token: &str) -> Response {
+    let [(name, value)] = bearer(token);
+    request_with(addr, method, path, &[(name, &value)]).unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+}
+
+/// A refused request: 401, the documented body, a Bearer challenge.
+pub fn assert_unauthorized(response: &Response, what: &str) {
+    assert_eq!(response.status, 401, "{what}: {}", response.body);
+    let challenge = response.header("www-authenticate").unwrap_or_default();
+    assert!(challenge.starts_with("Bearer realm=\"weir\""), "{what}: WWW-Authenticate {challenge:?}");
+    assert!(response.json()["error"].as_str().is_some_and(|e| !e.is_empty()), "{what}: {}", response.body);
 }

@@ -12,7 +12,7 @@ use weir_host::checkpoint::storage::CheckpointStorage;
 use weir_host::{JobStatus, RestartStrategy, RestoreMode, Retention, StartFrom, StartOptions};
 
 use crate::checkpoint_support::*;
-use crate::faults::{FaultyJob, Op, cancel_and_wait};
+use crate::faulty_store::{FaultyJob, Op, cancel_and_wait};
 
 /// A job of `name` cancelled after two complete checkpoints (kept:
 /// retain-on-cancellation); returns it and their ids.
@@ -136,7 +136,7 @@ fn shared_files_of_a_checkpoint_that_could_not_be_asked_about_are_kept() {
     assert!(own > second && own2 > own);
     assert!(job.faults.injected(Op::Head) >= 1, "the fault never hit the registry's HEAD");
     // Checkpoint 1 (claimed) was subsumed by the run's own.
-    crate::faults::wait_for("subsumption of checkpoint 1", || job.names(first).is_empty());
+    crate::faulty_store::wait_for("subsumption of checkpoint 1", || job.names(first).is_empty());
     cancel_and_wait(running);
 
     job.faults.clear();
@@ -157,7 +157,7 @@ fn a_restart_that_cannot_be_prepared_goes_through_the_restart_strategy() {
     config.tolerable_failed = 0;
     config.retention = Retention::DeleteOnCancellation;
     let running = job.engine.start(restarting(&job, 4000, config, 3)).expect("start");
-    crate::faults::wait_for("input read", || running.metrics().source_events >= 1000);
+    crate::faulty_store::wait_for("input read", || running.metrics().source_events >= 1000);
     let first = running.trigger_checkpoint().expect("checkpoint 1");
     let kept = job.objects(first);
 
@@ -181,7 +181,7 @@ fn a_restart_falls_back_past_a_damaged_newest_checkpoint() {
     let mut config = job.config();
     config.tolerable_failed = 0;
     let running = job.engine.start(restarting(&job, 20_000, config, 1)).expect("start");
-    crate::faults::wait_for("input read", || running.metrics().source_events >= 1000);
+    crate::faulty_store::wait_for("input read", || running.metrics().source_events >= 1000);
     let older = running.trigger_checkpoint().expect("checkpoint 1");
     let newest = running.trigger_checkpoint().expect("checkpoint 2");
 
@@ -195,7 +195,7 @@ fn a_restart_falls_back_past_a_damaged_newest_checkpoint() {
     job.put(&path, &bytes);
     job.faults.fail(Op::Put, ".state");
     let _ = running.trigger_checkpoint();
-    crate::faults::wait_for("the restart", || running.restarts() == 1);
+    crate::faulty_store::wait_for("the restart", || running.restarts() == 1);
     job.faults.clear();
 
     let report = running.wait().expect("the restarted job");
