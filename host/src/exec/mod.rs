@@ -12,8 +12,9 @@
 //! (backpressure). Guest calls are CPU-bound and synchronous, so every
 //! subtask gets an OS thread rather than an async task.
 //!
-//! Stopping: the first task that fails records its error and raises the
-//! stop flag; the others see the flag or a disconnected channel and end.
+//! Stopping (`shutdown.rs`): the first task that fails records its error
+//! and raises the stop flag; the others see the flag or a disconnected
+//! channel and end.
 //! Nothing here knows about wasmtime beyond [`crate::guest`]'s API.
 
 mod loaded;
@@ -22,11 +23,11 @@ pub(crate) mod metrics;
 mod operator_task;
 pub mod restart;
 pub(crate) mod router;
+mod shutdown;
 mod source_task;
 pub(crate) mod supervisor;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender, bounded};
@@ -36,6 +37,8 @@ use metrics::JobCounters;
 pub use metrics::{JobMetrics, OperatorMetrics};
 use operator_task::{OperatorTask, Output, SnapshotPolicy};
 use router::Router;
+pub(crate) use shutdown::AttemptEnd;
+use shutdown::Shutdown;
 use source_task::SourceTask;
 pub use supervisor::{CancelHandle, JobObserver, JobOutcome, JobReport, JobStatus, Restarting, RunningJob};
 
@@ -67,30 +70,20 @@ type TaskBody = Box<dyn FnOnce(&Shared) -> Result<TaskExit> + Send>;
 /// State shared by a job's tasks and its [`RunningJob`] handle.
 pub(crate) struct Shared {
     pub(crate) counters: Arc<JobCounters>,
-    /// Raised by `cancel` or by the first failure; tasks poll it.
-    stopping: AtomicBool,
-    /// Raised only by `cancel`: tells a cancelled job from a failed one.
-    cancelled: AtomicBool,
-    failure: Mutex<Option<Error>>,
+    shutdown: Shutdown,
 }
 
 impl Shared {
     pub(crate) fn is_stopping(&self) -> bool {
-        self.stopping.load(Ordering::Relaxed)
+        self.shutdown.is_stopping()
     }
 
     fn cancel(&self) {
-        self.cancelled.store(true, Ordering::SeqCst);
-        self.stopping.store(true, Ordering::SeqCst);
+        self.shutdown.cancel();
     }
 
     fn fail(&self, error: Error) {
-        let mut failure = self.failure.lock().unwrap_or_else(|p| p.into_inner());
-        if failure.is_none() {
-            tracing::error!("{error}");
-            *failure = Some(error);
-        }
-        self.stopping.store(true, Ordering::SeqCst);
+        self.shutdown.fail(error);
     }
 }
 
@@ -103,13 +96,6 @@ pub(crate) struct Attempt {
     /// The coordinator's end-of-attempt outcome: the checkpoints the job
     /// still owns.
     coordinator_done: std::sync::mpsc::Receiver<Result<Vec<CheckpointLocation>>>,
-}
-
-/// How an attempt's tasks ended.
-pub(crate) enum AttemptEnd {
-    Finished,
-    Cancelled,
-    Failed(Error),
 }
 
 /// What a job handle needs to reach the attempt running now.
@@ -148,15 +134,10 @@ impl Attempt {
     pub(crate) fn join(&mut self) -> AttemptEnd {
         for thread in std::mem::take(&mut self.threads) {
             if thread.join().is_err() {
-                self.shared.fail(Error::Usage("internal error: a task panicked (see the log)".into()));
+                self.shared.fail(Error::Internal("a task panicked (see the log)".into()));
             }
         }
-        let failure = self.shared.failure.lock().unwrap_or_else(|p| p.into_inner()).take();
-        match (self.shared.cancelled.load(Ordering::SeqCst), failure) {
-            (true, _) => AttemptEnd::Cancelled,
-            (false, Some(error)) => AttemptEnd::Failed(error),
-            (false, None) => AttemptEnd::Finished,
-        }
+        self.shared.shutdown.end()
     }
 
     /// Tells the coordinator how the job goes on (final commit, retention,
@@ -213,9 +194,7 @@ pub(crate) fn start(prepared: Prepared) -> Result<Attempt> {
     let exec = &spec.execution;
     let shared = Arc::new(Shared {
         counters: JobCounters::new(graph.vertices.iter().map(|v| v.name.clone())),
-        stopping: AtomicBool::new(false),
-        cancelled: AtomicBool::new(false),
-        failure: Mutex::new(None),
+        shutdown: Shutdown::default(),
     });
 
     // For each edge: the senders of every upstream subtask and the
