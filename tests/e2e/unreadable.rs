@@ -1,5 +1,5 @@
 //! "Could not ask" is not "absent": checkpoint storage that fails a HEAD, a
-//! GET or a LIST (through the fault-injecting store of `faults.rs`) stops
+//! GET or a LIST (through the fault-injecting store of `faulty_store.rs`) stops
 //! garbage collection, `--resume` and shared-file release before they
 //! delete or skip anything; and a restart whose preparation fails goes
 //! through the restart strategy like any failure, falling back past a
