@@ -16,9 +16,16 @@ fn rank(module: &str) -> Option<usize> {
     LAYERS.iter().position(|&layer| layer == module)
 }
 
-/// The code of a source file without its test module and comments.
+/// The code of a source file without its inline test module (which comes
+/// last) and comments. A `#[cfg(test)] mod name;` declaration of a test
+/// file is not an inline module: the code after it is checked too.
 fn code_of(text: &str) -> String {
-    let text = text.find("#[cfg(test)]\nmod ").map_or(text, |start| &text[..start]);
+    let inline_test_module = text.match_indices("#[cfg(test)]\nmod ").find(|(at, marker)| {
+        let rest = &text[at + marker.len()..];
+        let name_end = rest.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(rest.len());
+        rest[name_end..].starts_with(" {")
+    });
+    let text = inline_test_module.map_or(text, |(start, _)| &text[..start]);
     text.lines().filter(|line| !line.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n")
 }
 
@@ -72,6 +79,12 @@ fn modules_import_only_from_lower_layers() {
     violations.sort();
     violations.dedup();
     assert!(violations.is_empty(), "imports against the layers {LAYERS:?}:\n{}", violations.join("\n"));
+}
+
+#[test]
+fn only_inline_test_modules_are_left_out() {
+    let code = code_of("#[cfg(test)]\nmod props;\nuse crate::http;\n#[cfg(test)]\nmod tests {\n    use crate::engine;\n}");
+    assert!(code.contains("crate::http") && !code.contains("crate::engine"), "{code}");
 }
 
 #[test]
