@@ -325,8 +325,9 @@ impl JobPlan {
             None => sinks::check_unused(&spec.sink)?,
         }
 
+        let tagged = sinks::highest_checkpoint_tag(&spec.sink)?;
         let first_checkpoint_id =
-            io.block_on(restore::first_checkpoint_id(restored.as_ref(), &spec.sink, self.storage.as_ref(), &self.id))?;
+            io.block_on(restore::first_checkpoint_id(restored.as_ref(), tagged, self.storage.as_ref(), &self.id))?;
 
         let last = spec.operators.last().map_or(1, |op| op.parallelism);
         let sinks =

@@ -83,7 +83,8 @@ fn modules_import_only_from_lower_layers() {
 
 #[test]
 fn only_inline_test_modules_are_left_out() {
-    let code = code_of("#[cfg(test)]\nmod props;\nuse crate::http;\n#[cfg(test)]\nmod tests {\n    use crate::engine;\n}");
+    let code =
+        code_of("#[cfg(test)]\nmod props;\nuse crate::http;\n#[cfg(test)]\nmod tests {\n    use crate::engine;\n}");
     assert!(code.contains("crate::http") && !code.contains("crate::engine"), "{code}");
 }
 

@@ -41,8 +41,6 @@ use super::stats::{self, CheckpointStats, CheckpointStatus, SharedHistory};
 use super::storage::{CheckpointLocation, CheckpointStorage};
 use super::writer::TaskEvent;
 use crate::error::{Error, Result};
-use crate::job::SinkSpec;
-use crate::sinks;
 use crate::util::{micros, now_ms};
 
 /// Requests from the job's handle.
@@ -53,6 +51,9 @@ pub(crate) enum Command {
     /// Every task has ended this way: apply retention and stop.
     Shutdown(JobEnd),
 }
+
+/// Commits the sink output a complete checkpoint staged (final file names).
+pub(crate) type Committer = Box<dyn Fn(&[String]) -> Result<()> + Send + Sync>;
 
 /// Everything the coordinator needs, fixed at job start.
 pub(crate) struct CoordinatorSetup {
@@ -70,7 +71,9 @@ pub(crate) struct CoordinatorSetup {
     /// Complete checkpoints this job owns from before it started (resume,
     /// claim), oldest first.
     pub(crate) retained: Vec<CheckpointLocation>,
-    pub(crate) sink: SinkSpec,
+    /// Makes the output staged for a complete checkpoint visible (the
+    /// sink's business: the coordinator only says when and which files).
+    pub(crate) commit: Committer,
     pub(crate) source_barriers: crossbeam_channel::Sender<u64>,
     /// One per operator subtask: told the id of every completed checkpoint
     /// (sinks commit; incremental snapshots build on it).
@@ -389,7 +392,7 @@ impl Coordinator {
         }
         // From here the checkpoint exists: a failure to commit is a job
         // failure, and a restore from it will commit again.
-        sinks::commit(&self.setup.sink, &metadata.sink.staged)?;
+        (self.setup.commit)(&metadata.sink.staged)?;
         for notice in &self.setup.completion_notices {
             let _ = notice.send(id);
         }

@@ -21,8 +21,8 @@ use super::metadata::{CheckpointMetadata, ChunkData, KindTag};
 use super::storage::{CheckpointLocation, CheckpointStorage};
 use super::{RestoreMode, StartFrom};
 use crate::error::{Error, Result};
+use crate::job::JobSpec;
 use crate::job::graph::key_group_range;
-use crate::job::{JobSpec, SinkSpec};
 use crate::operator::StateChunk;
 
 /// A checkpoint read and checked, ready to hand out state.
@@ -181,18 +181,17 @@ pub(crate) fn first_restorable<C, T>(
 }
 
 /// The id of the job's next checkpoint: after the restored one (if any),
-/// after every id the sink's output is tagged with (so that an id names one
-/// checkpoint's output, whichever run wrote it) and after every complete
-/// checkpoint already in the job's directory (`_metadata` is never
-/// overwritten).
+/// after `tagged`, the highest id the sink's output is tagged with (so that
+/// an id names one checkpoint's output, whichever run wrote it), and after
+/// every complete checkpoint already in the job's directory (`_metadata`
+/// is never overwritten).
 pub(crate) async fn first_checkpoint_id(
     restored: Option<&Restored>,
-    sink: &SinkSpec,
+    tagged: u64,
     storage: Option<&CheckpointStorage>,
     job: &str,
 ) -> Result<u64> {
     let mut first = restored.map_or(1, |r| r.metadata.checkpoint_id + 1);
-    let tagged = crate::sinks::highest_checkpoint_tag(sink)?;
     if tagged >= first {
         first = tagged + 1;
     }

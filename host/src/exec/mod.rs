@@ -248,7 +248,10 @@ pub(crate) fn start(prepared: Prepared) -> Result<Attempt> {
             first_checkpoint_id: checkpoints.first_checkpoint_id,
             lineage: checkpoints.lineage,
             retained: checkpoints.retained,
-            sink: spec.sink.clone(),
+            commit: {
+                let sink = spec.sink.clone();
+                Box::new(move |staged: &[String]| crate::sinks::commit(&sink, staged))
+            },
             source_barriers: barriers_tx,
             completion_notices: notice_txs,
             fail: Box::new(move |error| fail_shared.fail(error)),
