@@ -92,15 +92,25 @@ pub(super) async fn list_jobs(State(state): State<Arc<ServerState>>) -> Response
     json(StatusCode::OK, &api::JobList { jobs })
 }
 
+/// The job a `GET /jobs/{id}...` names, or the answer refusing the request
+/// (a bad path, an unknown job).
+fn registered_job(
+    state: &ServerState,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<(String, Entry), Box<Response>> {
+    let Path(id) = id.map_err(|rejection| Box::new(bad_path(rejection)))?;
+    let entry = state.jobs.get(&id).ok_or_else(|| Box::new(unknown_job(&id)))?;
+    Ok((id, entry))
+}
+
 pub(super) async fn job_details(
     State(state): State<Arc<ServerState>>,
     id: Result<Path<String>, PathRejection>,
 ) -> Response {
-    let Path(id) = match id {
-        Ok(id) => id,
-        Err(rejection) => return bad_path(rejection),
+    let entry = match registered_job(&state, id) {
+        Ok((_, entry)) => entry,
+        Err(refused) => return *refused,
     };
-    let Some(entry) = state.jobs.get(&id) else { return unknown_job(&id) };
     let (snapshot, rates) = state.view(&entry);
     json(StatusCode::OK, &api::JobDetails::of(&snapshot, &rates))
 }
@@ -109,11 +119,10 @@ pub(super) async fn checkpoints(
     State(state): State<Arc<ServerState>>,
     id: Result<Path<String>, PathRejection>,
 ) -> Response {
-    let Path(id) = match id {
-        Ok(id) => id,
-        Err(rejection) => return bad_path(rejection),
+    let entry = match registered_job(&state, id) {
+        Ok((_, entry)) => entry,
+        Err(refused) => return *refused,
     };
-    let Some(entry) = state.jobs.get(&id) else { return unknown_job(&id) };
     json(StatusCode::OK, &api::CheckpointsOverview::of(&entry.observer.checkpoint_stats()))
 }
 
@@ -151,11 +160,11 @@ pub(super) fn running_job_for_post(
     headers: &HeaderMap,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<(String, Entry), Box<Response>> {
-    let Path(id) = id.map_err(|rejection| Box::new(bad_path(rejection)))?;
+    let id = id.map_err(|rejection| Box::new(bad_path(rejection)))?;
     if let Some(refused) = refuse_cross_site(headers) {
         return Err(Box::new(refused));
     }
-    let Some(entry) = state.jobs.get(&id) else { return Err(Box::new(unknown_job(&id))) };
+    let (id, entry) = registered_job(state, Ok(id))?;
     if !entry.observer.is_running() {
         return Err(Box::new(error(StatusCode::CONFLICT, format!("job '{id}' has already ended"))));
     }
