@@ -11,6 +11,7 @@ mod file;
 #[cfg(test)]
 mod file_props;
 pub mod graph;
+pub mod key_groups;
 pub mod limits;
 pub mod restart;
 pub mod retention;
