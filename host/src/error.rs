@@ -31,13 +31,34 @@ pub enum Error {
     #[error("operator '{operator}' subtask {subtask}: {message}")]
     Guest { operator: String, subtask: u32, failure: GuestFailure, message: String },
 
-    /// A source failed (for example an unreadable input file).
+    /// A source failed for another reason than I/O (a line that is not
+    /// UTF-8, a position past the end of the input).
     #[error("source: {0}")]
     Source(String),
 
-    /// A sink failed (for example the output directory is not writable).
+    /// An input file could not be opened or read: which file, what was
+    /// attempted, and the I/O error.
+    #[error("source: input file {}: {what}: {source}", path.display())]
+    SourceIo {
+        path: PathBuf,
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A sink refused to go on (another run's output in its directory, a
+    /// restored checkpoint's output missing).
     #[error("sink: {0}")]
     Sink(String),
+
+    /// The sink's output could not be written, renamed or listed: `what`
+    /// names the file or directory and the operation.
+    #[error("sink: {what}: {source}")]
+    SinkIo {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
 
     /// A checkpoint storage operation failed for another reason than the
     /// object's absence: the store could not be asked (network, permissions,
@@ -99,8 +120,8 @@ impl Error {
     pub fn kind(&self) -> &'static str {
         match self {
             Error::Guest { failure, .. } => failure.kind(),
-            Error::Source(_) => "source",
-            Error::Sink(_) => "sink",
+            Error::Source(_) | Error::SourceIo { .. } => "source",
+            Error::Sink(_) | Error::SinkIo { .. } => "sink",
             Error::Storage { .. } | Error::NotFound { .. } | Error::StorageLocation { .. } => "storage",
             Error::Checkpoint(_) => "checkpoint",
             Error::Restore(_) => "restore",

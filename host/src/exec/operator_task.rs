@@ -314,10 +314,10 @@ impl OperatorTask {
                 let reader = BatchReader::new(&output).map_err(&bad_output)?;
                 for event in reader {
                     let event = event.map_err(&bad_output)?;
-                    sink.write(&event).map_err(|e| Error::Sink(format!("{}: {e}", sink.describe())))?;
+                    sink.write(&event).map_err(|source| Error::SinkIo { what: sink.describe(), source })?;
                     count += 1;
                 }
-                sink.end_batch().map_err(|e| Error::Sink(format!("{}: {e}", sink.describe())))?;
+                sink.end_batch().map_err(|source| Error::SinkIo { what: sink.describe(), source })?;
                 Ok(Some(count))
             }
         }

@@ -79,8 +79,8 @@ fn is_committed_name(name: &str) -> bool {
     !name.starts_with('.') && !name.starts_with('_')
 }
 
-fn sink_error(what: impl std::fmt::Display, e: std::io::Error) -> Error {
-    Error::Sink(format!("{what}: {e}"))
+fn sink_error(what: impl std::fmt::Display, source: std::io::Error) -> Error {
+    Error::SinkIo { what: what.to_string(), source }
 }
 
 /// Makes renames in `dir` durable.

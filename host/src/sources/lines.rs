@@ -28,11 +28,15 @@ pub(crate) struct LinesSource {
 
 impl LinesSource {
     pub(crate) fn open(path: &Path) -> Result<Self> {
-        let fail = |why: String| Error::Source(format!("input file {}: {why}", path.display()));
-        let file = File::open(path).map_err(|e| fail(format!("cannot open: {e}")))?;
-        let metadata = file.metadata().map_err(|e| fail(format!("cannot read: {e}")))?;
+        let io = |what: &str| {
+            let path = path.to_owned();
+            let what = what.to_owned();
+            move |source| Error::SourceIo { path, what, source }
+        };
+        let file = File::open(path).map_err(io("cannot open"))?;
+        let metadata = file.metadata().map_err(io("cannot read"))?;
         if !metadata.is_file() {
-            return Err(fail("is not a regular file".into()));
+            return Err(Error::Source(format!("input file {}: is not a regular file", path.display())));
         }
         Ok(LinesSource {
             path: path.to_owned(),
@@ -52,10 +56,12 @@ impl Source for LinesSource {
     fn emit(&mut self, out: &mut dyn Emit, max_events: usize) -> Result<Emitted, SourceError> {
         for events in 0..max_events {
             self.line.clear();
-            let read = (&mut self.reader)
-                .take(MAX_LINE_BYTES as u64 + 2)
-                .read_until(b'\n', &mut self.line)
-                .map_err(|e| self.fail(format!("cannot read at byte {}: {e}", self.offset)))?;
+            let read = (&mut self.reader).take(MAX_LINE_BYTES as u64 + 2).read_until(b'\n', &mut self.line).map_err(
+                |source| {
+                    let what = format!("cannot read at byte {}", self.offset);
+                    SourceError::Failed(Error::SourceIo { path: self.path.clone(), what, source })
+                },
+            )?;
             if read == 0 {
                 return Ok(Emitted { events, exhausted: true });
             }
@@ -83,17 +89,20 @@ impl Source for LinesSource {
     }
 
     fn seek(&mut self, position: u64) -> Result<()> {
-        let fail = |why: String| Error::Source(format!("input file {}: {why}", self.path.display()));
-        let len = self.reader.get_ref().metadata().map_err(|e| fail(format!("cannot read: {e}")))?.len();
+        let io = |what: String| {
+            let path = self.path.clone();
+            move |source| Error::SourceIo { path, what, source }
+        };
+        let len = self.reader.get_ref().metadata().map_err(io("cannot read".into()))?.len();
         if position > len {
-            return Err(fail(format!(
-                "the checkpoint's position (byte {position}) is past the end of the file ({len} bytes): \
-                 is this the same input?"
+            return Err(Error::Source(format!(
+                "input file {}: \
+                 the checkpoint's position (byte {position}) is past the end of the file ({len} bytes): \
+                 is this the same input?",
+                self.path.display()
             )));
         }
-        self.reader
-            .seek(SeekFrom::Start(position))
-            .map_err(|e| fail(format!("cannot seek to byte {position}: {e}")))?;
+        self.reader.seek(SeekFrom::Start(position)).map_err(io(format!("cannot seek to byte {position}")))?;
         self.offset = position;
         Ok(())
     }
