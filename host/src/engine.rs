@@ -89,7 +89,7 @@ impl Engine {
             .thread_name("weir-io")
             .enable_all()
             .build()
-            .map_err(|e| Error::Usage(format!("cannot start the I/O runtime: {e}")))?;
+            .map_err(Error::host("start the I/O runtime"))?;
         let mut guests = GuestRuntime::new(config.consume_fuel, config.pooling)?;
         if let Some(dir) = config.cache_dir {
             guests = guests.with_cache(ComponentCache::new(dir));

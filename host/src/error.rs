@@ -101,9 +101,20 @@ pub enum Error {
     #[error("gave up after {restarts} restart(s): {cause}")]
     GaveUp { restarts: u32, cause: Box<Error> },
 
-    /// The job was started twice, or a handle was used after the job ended.
+    /// The job was started twice, a handle was used after the job ended, or
+    /// an option was refused (a non-loopback address without a token).
     #[error("{0}")]
     Usage(String),
+
+    /// The host could not set something of its own up (a thread, a runtime,
+    /// the wasmtime engine, a listening socket, a file it was pointed at):
+    /// what it tried, and why.
+    #[error("cannot {what}: {source}")]
+    Host {
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 
     /// A broken invariant of the host itself: a bug, never the user's doing.
     #[error("internal error (a bug in weir, please report it): {0}")]
@@ -128,7 +139,7 @@ impl Error {
             Error::Lease(_) => "lease",
             Error::GaveUp { cause, .. } => cause.kind(),
             Error::JobFile { .. } | Error::InvalidJob { .. } | Error::Component { .. } => "job",
-            Error::Usage(_) => "other",
+            Error::Usage(_) | Error::Host { .. } => "other",
             Error::Internal(_) => "internal",
         }
     }
@@ -136,6 +147,14 @@ impl Error {
     /// A guest's failure, for the instance `operator`/`subtask`.
     pub(crate) fn guest(operator: &str, subtask: u32, failure: GuestFailure, message: impl Into<String>) -> Self {
         Error::Guest { operator: operator.to_owned(), subtask, failure, message: message.into() }
+    }
+
+    /// `map_err` helper: the host could not `what` (a setup step).
+    pub(crate) fn host<E: Into<Box<dyn std::error::Error + Send + Sync>>>(
+        what: impl Into<String>,
+    ) -> impl FnOnce(E) -> Self {
+        let what = what.into();
+        move |source| Error::Host { what, source: source.into() }
     }
 
     pub(crate) fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {

@@ -175,3 +175,15 @@ fn a_guest_failure_names_the_input_that_caused_it() {
     let expected = format!("{}, the line(s) starting at bytes 0..={offset}", path.display());
     assert!(stderr.contains(&expected), "stderr lacks {expected:?}:\n{stderr}");
 }
+
+/// A storage error is said once: object_store's errors and the library's
+/// include their source in their own message, and the CLI does not repeat
+/// the chain after it.
+#[test]
+fn a_storage_error_names_its_cause_once() {
+    let dir = JobDir::new();
+    let file = dir.write("not-a-directory", "");
+    let output = weir().args(["checkpoints", "list"]).arg(file.join("checkpoints")).output().expect("run weir");
+    let stderr = assert_failure(&output, &["cannot list", "Not a directory"]);
+    assert_eq!(stderr.matches("Not a directory").count(), 1, "{stderr}");
+}

@@ -63,14 +63,33 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             clear_live_line();
-            // `{:#}` prints the whole context chain on one line.
+            let message = one_line(&error);
             match cli.log_format {
-                LogFormat::Text => eprintln!("error: {error:#}"),
-                LogFormat::Json => tracing::error!("{error:#}"),
+                LogFormat::Text => eprintln!("error: {message}"),
+                LogFormat::Json => tracing::error!("{message}"),
             }
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes on one line, each said once. Many errors
+/// (object_store's, the library's storage and I/O errors) already include
+/// their source in their own message, so `{:#}` would repeat it, up to four
+/// times for a failed directory walk.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 /// Logs go to stderr, filtered by `RUST_LOG` (default: `info`): as text

@@ -283,7 +283,7 @@ pub(crate) fn start(prepared: Prepared) -> Result<Attempt> {
             .map_err(|e| {
                 // Tasks already started must not wait forever for this one.
                 shared.cancel();
-                Error::Usage(format!("cannot start thread {name}: {e}"))
+                Error::host(format!("start thread {name}"))(e)
             })?;
         threads.push(thread);
         Ok(())

@@ -350,7 +350,7 @@ pub(crate) fn supervise(
         })
         .map_err(|e| {
             control.cancel();
-            Error::Usage(format!("cannot start the job supervisor: {e}"))
+            Error::host("start the job supervisor")(e)
         })?;
     let observer = JobObserver { id, name, control, history, graph: Arc::new(graph) };
     Ok(RunningJob { observer, supervisor })

@@ -68,18 +68,15 @@ impl GuestRuntime {
         if pooling {
             config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pooling_config()));
         }
-        let engine = wasmtime::Engine::new(&config)
-            .map_err(|e| Error::Usage(format!("cannot create the wasmtime engine: {e:#}")))?;
+        let engine = wasmtime::Engine::new(&config).map_err(Error::host("create the wasmtime engine"))?;
         let mut linker = Linker::new(&engine);
         // WASI p2 is linked because Rust's std (and every other language's
         // runtime) imports it; what it can reach is decided per store by the
         // locked-down `WasiCtx` in `instance.rs`.
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
-            .map_err(|e| Error::Usage(format!("cannot link WASI: {e:#}")))?;
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(Error::host("link WASI"))?;
         bindings::OperatorComponent::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)
-            .map_err(|e| Error::Usage(format!("cannot link the weir host interface: {e:#}")))?;
-        limits::start_epoch_ticker(&engine)
-            .map_err(|e| Error::Usage(format!("cannot start the epoch ticker thread: {e}")))?;
+            .map_err(Error::host("link the weir host interface"))?;
+        limits::start_epoch_ticker(&engine).map_err(Error::host("start the epoch ticker thread"))?;
         Ok(GuestRuntime { engine, linker: std::sync::Arc::new(linker), consume_fuel, cache: None })
     }
 

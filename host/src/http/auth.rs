@@ -57,7 +57,7 @@ impl Access {
     pub fn from_token_file(path: impl AsRef<Path>) -> Result<Access> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::Usage(format!("cannot read the HTTP token file {}: {e}", path.display())))?;
+            .map_err(Error::host(format!("read the HTTP token file {}", path.display())))?;
         let token = text.trim();
         if token.is_empty() {
             return Err(Error::Usage(format!("the HTTP token file {} is empty", path.display())));

@@ -72,7 +72,7 @@ pub fn serve_with(addr: impl ToSocketAddrs, jobs: Jobs, access: Access) -> Resul
         .enable_all()
         .thread_name("weir-http")
         .build()
-        .map_err(|e| Error::Usage(format!("cannot start the HTTP server's runtime: {e}")))?;
+        .map_err(Error::host("start the HTTP server's runtime"))?;
     let (mut handle, start) = prepare(listener, jobs, access)?;
     let thread = std::thread::Builder::new()
         .name("weir-http".into())
@@ -82,7 +82,7 @@ pub fn serve_with(addr: impl ToSocketAddrs, jobs: Jobs, access: Access) -> Resul
             // blocking on the pool.
             runtime.shutdown_timeout(SHUTDOWN_GRACE);
         })
-        .map_err(|e| Error::Usage(format!("cannot start the HTTP server's thread: {e}")))?;
+        .map_err(Error::host("start the HTTP server's thread"))?;
     handle.thread = Some(thread);
     Ok(handle)
 }
@@ -109,14 +109,13 @@ pub fn serve_on_with(
 /// Listens on `addr`, once `access` allows it (checked before binding, so
 /// that a refused address is never listened on, not even briefly).
 pub(super) fn bind(addr: impl ToSocketAddrs, access: &Access) -> Result<TcpListener> {
-    let addrs: Vec<SocketAddr> =
-        addr.to_socket_addrs().map_err(|e| Error::Usage(format!("cannot resolve the HTTP address: {e}")))?.collect();
+    let addrs: Vec<SocketAddr> = addr.to_socket_addrs().map_err(Error::host("resolve the HTTP address"))?.collect();
     access.check_address(&addrs)?;
     let listener = TcpListener::bind(&addrs[..]).map_err(|e| {
         let shown: Vec<String> = addrs.iter().map(ToString::to_string).collect();
-        Error::Usage(format!("cannot listen on {}: {e}", shown.join(", ")))
+        Error::host(format!("listen on {}", shown.join(", ")))(e)
     })?;
-    listener.set_nonblocking(true).map_err(|e| Error::Usage(format!("cannot configure the HTTP listener: {e}")))?;
+    listener.set_nonblocking(true).map_err(Error::host("configure the HTTP listener"))?;
     Ok(listener)
 }
 
@@ -130,7 +129,7 @@ pub(super) struct Start {
 }
 
 pub(super) fn prepare(listener: TcpListener, jobs: Jobs, access: Access) -> Result<(ServerHandle, Start)> {
-    let addr = listener.local_addr().map_err(|e| Error::Usage(format!("the HTTP listener has no address: {e}")))?;
+    let addr = listener.local_addr().map_err(Error::host("tell the HTTP listener's address"))?;
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let (stopped, stopped_rx) = std::sync::mpsc::channel();
     let state = Arc::new(ServerState { jobs, samples: Mutex::default(), histograms: Mutex::default() });
