@@ -3,7 +3,7 @@
 import { describe } from '../bytes.js';
 import { ChunkWriter } from '../chunk.js';
 import { decode } from '../codecs.js';
-import { KeyedTable, Store, checkValue } from './store.js';
+import { Handle, KeyedTable, Store, checkValue } from './store.js';
 
 export class ListStore extends Store {
   constructor(name, keyed, codec, current) {
@@ -55,14 +55,7 @@ const EMPTY_LIST = Object.freeze([]);
  * When a job is restored with another parallelism, a subtask may get
  * several operator-list chunks; their elements are concatenated.
  */
-export class ListState {
-  constructor(store) {
-    this.store = store;
-  }
-
-  get name() {
-    return this.store.name;
-  }
+export class ListState extends Handle {
 
   /**
    * The values, oldest first (empty if none). The array is the state itself:

@@ -2,7 +2,7 @@
 
 import { bytesId } from '../bytes.js';
 import { decode } from '../codecs.js';
-import { KeyedTable, Store, checkValue, isObject } from './store.js';
+import { Handle, KeyedTable, Store, checkValue, isObject } from './store.js';
 
 export class MapStore extends Store {
   constructor(name, keyCodec, valueCodec, current) {
@@ -54,14 +54,7 @@ export class MapStore extends Store {
  * from the state. Map keys are compared by value (strings, numbers, BigInts,
  * booleans) or, for objects, by their encoding with the key codec.
  */
-export class MapState {
-  constructor(store) {
-    this.store = store;
-  }
-
-  get name() {
-    return this.store.name;
-  }
+export class MapState extends Handle {
 
   slot() {
     const store = this.store;

@@ -233,3 +233,14 @@ export function checkValue(handle, value) {
     throw new TypeError(`state \`${handle}\`: cannot store undefined (use clear() to remove a value)`);
   }
 }
+
+/** What every handle is: its store, and the name it was declared with. */
+export class Handle {
+  constructor(store) {
+    this.store = store;
+  }
+
+  get name() {
+    return this.store.name;
+  }
+}

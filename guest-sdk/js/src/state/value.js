@@ -2,7 +2,7 @@
 
 import { ChunkWriter } from '../chunk.js';
 import { decode } from '../codecs.js';
-import { KEYED, KeyedTable, Store, checkValue, isObject } from './store.js';
+import { Handle, KEYED, KeyedTable, Store, checkValue, isObject } from './store.js';
 
 export class ValueStore extends Store {
   constructor(name, keyed, codec, current) {
@@ -53,14 +53,7 @@ export class ValueStore extends Store {
  * One value per key (from `keyedValue`) or per subtask (from
  * `operatorValue`). An absent value reads as undefined.
  */
-export class ValueState {
-  constructor(store) {
-    this.store = store;
-  }
-
-  get name() {
-    return this.store.name;
-  }
+export class ValueState extends Handle {
 
   /** The value, or undefined. */
   get() {

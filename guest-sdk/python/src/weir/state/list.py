@@ -7,7 +7,7 @@ from typing import Any, List
 from .. import codec as _codec
 from ..chunk import Chunk, ChunkWriter, Kind
 from ..errors import Error
-from .store import _Keyed, _Store, _group, _where
+from .store import _Keyed, _Operator, _Store, _group, _where
 
 
 class ListState(_Store):
@@ -92,7 +92,7 @@ class _KeyedList(_Keyed, ListState):
                 self._restore_entry(key_group, key, values)
 
 
-class _OperatorList(ListState):
+class _OperatorList(_Operator, ListState):
     kind = Kind.OPERATOR_LIST
 
     def __init__(self, ctx: Any, name: str, value_codec: _codec.Codec) -> None:
@@ -132,10 +132,3 @@ class _OperatorList(ListState):
     def _snapshot_full(self, out):
         if self._values:
             out.append(self._chunk())
-
-    def _snapshot_delta(self, out):
-        if self._dirty:
-            out.append(self._chunk())
-
-    def _clean(self):
-        self._dirty = False

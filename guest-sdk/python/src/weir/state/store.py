@@ -77,6 +77,21 @@ def _where(key_group: int, key: bytes) -> str:
     return f" (key group {key_group}, key {key!r})"
 
 
+class _Operator:
+    """What an operator-scope handle (one value or list per subtask) does at
+    snapshots: it is dirty as a whole, and a delta of it is its full chunk.
+    Mixed in before the handle's class, which provides ``_chunk``."""
+
+    _dirty: bool
+
+    def _snapshot_delta(self, out: List[Chunk]) -> None:
+        if self._dirty:
+            out.append(self._chunk())  # type: ignore[attr-defined]
+
+    def _clean(self) -> None:
+        self._dirty = False
+
+
 class _Keyed(_Store):
     """Event key -> state, in flat dicts: the state, the key group of every
     key (a key always hashes to the same group), and the keys written since

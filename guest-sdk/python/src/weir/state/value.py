@@ -7,7 +7,7 @@ from typing import Any
 from .. import codec as _codec
 from ..chunk import Chunk, ChunkWriter, Kind
 from ..errors import Error
-from .store import _ABSENT, _KEYED, _Keyed, _Store, _where
+from .store import _ABSENT, _KEYED, _Keyed, _Operator, _Store, _where
 
 
 class ValueState(_Store):
@@ -77,7 +77,7 @@ class _KeyedValue(_Keyed, ValueState):
             self._restore_entry(key_group, key, self._decode(self.codec, raw, _where(key_group, key)))
 
 
-class _OperatorValue(ValueState):
+class _OperatorValue(_Operator, ValueState):
     kind = Kind.OPERATOR_VALUE
 
     def __init__(self, ctx: Any, name: str, value_codec: _codec.Codec) -> None:
@@ -115,10 +115,3 @@ class _OperatorValue(ValueState):
     def _snapshot_full(self, out):
         if self._value is not _ABSENT:
             out.append(self._chunk())
-
-    def _snapshot_delta(self, out):
-        if self._dirty:
-            out.append(self._chunk())
-
-    def _clean(self):
-        self._dirty = False
