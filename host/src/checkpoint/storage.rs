@@ -149,7 +149,7 @@ impl CheckpointLocation {
             .store
             .put_opts(&path, PutPayload::from(bytes), options)
             .await
-            .map_err(|e| storage_error("write", &path, e))?;
+            .map_err(|e| storage_error(&self.storage, "write", &path, e))?;
         Ok(())
     }
 
@@ -186,11 +186,13 @@ fn memory_stores() -> &'static Mutex<HashMap<String, Arc<dyn ObjectStore>>> {
     STORES.get_or_init(Default::default)
 }
 
-/// `NotFound` is absence; anything else is a failure to ask.
-fn storage_error(operation: &'static str, path: &Path, e: object_store::Error) -> Error {
+/// `NotFound` is absence; anything else is a failure to ask. The path is
+/// named as a person would write it ([`CheckpointStorage::show`]).
+fn storage_error(storage: &CheckpointStorage, operation: &'static str, path: &Path, e: object_store::Error) -> Error {
+    let path = storage.show(path);
     match e {
-        object_store::Error::NotFound { .. } => Error::NotFound { path: path.to_string() },
-        source => Error::Storage { operation, path: path.to_string(), source },
+        object_store::Error::NotFound { .. } => Error::NotFound { path },
+        source => Error::Storage { operation, path, source },
     }
 }
 
@@ -312,7 +314,7 @@ impl CheckpointStorage {
                         location.describe_metadata(),
                         location.describe()
                     ),
-                    Err(e) => return Err(storage_error("list", &location.dir(), e)),
+                    Err(e) => return Err(storage_error(&location.storage, "list", &location.dir(), e)),
                 };
                 Err(Error::Restore(reason))
             }
@@ -351,14 +353,14 @@ impl CheckpointStorage {
         self.store
             .put(path, parts.into_iter().collect::<PutPayload>())
             .await
-            .map_err(|e| storage_error("write", path, e))?;
+            .map_err(|e| storage_error(self, "write", path, e))?;
         Ok(())
     }
 
     /// Reads a whole object; [`Error::NotFound`] when it does not exist.
     pub async fn get(&self, path: &Path) -> Result<Vec<u8>> {
-        let result = self.store.get(path).await.map_err(|e| storage_error("read", path, e))?;
-        let bytes = result.bytes().await.map_err(|e| storage_error("read", path, e))?;
+        let result = self.store.get(path).await.map_err(|e| storage_error(self, "read", path, e))?;
+        let bytes = result.bytes().await.map_err(|e| storage_error(self, "read", path, e))?;
         Ok(bytes.to_vec())
     }
 
@@ -373,13 +375,13 @@ impl CheckpointStorage {
         match self.store.put_opts(path, PutPayload::from(bytes), PutOptions::from(PutMode::Create)).await {
             Ok(_) => Ok(true),
             Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
-            Err(e) => Err(storage_error("create", path, e)),
+            Err(e) => Err(storage_error(self, "create", path, e)),
         }
     }
 
     /// The size of an object; [`Error::NotFound`] when it does not exist.
     pub async fn size(&self, path: &Path) -> Result<u64> {
-        let meta = self.store.head(path).await.map_err(|e| storage_error("look up", path, e))?;
+        let meta = self.store.head(path).await.map_err(|e| storage_error(self, "look up", path, e))?;
         Ok(meta.size)
     }
 
@@ -387,7 +389,7 @@ impl CheckpointStorage {
         let end = offset
             .checked_add(len)
             .ok_or_else(|| bad_location(path.as_ref(), format!("bad byte range {offset}..+{len}")))?;
-        let bytes = self.store.get_range(path, offset..end).await.map_err(|e| storage_error("read", path, e))?;
+        let bytes = self.store.get_range(path, offset..end).await.map_err(|e| storage_error(self, "read", path, e))?;
         Ok(bytes.to_vec())
     }
 
@@ -398,7 +400,7 @@ impl CheckpointStorage {
     pub async fn list_checkpoints(&self, job: &str) -> Result<Vec<(u64, bool)>> {
         let prefix = self.job_path(job);
         let listing =
-            self.store.list_with_delimiter(Some(&prefix)).await.map_err(|e| storage_error("list", &prefix, e))?;
+            self.store.list_with_delimiter(Some(&prefix)).await.map_err(|e| storage_error(self, "list", &prefix, e))?;
         let mut found = Vec::new();
         for dir in listing.common_prefixes {
             let Some(id) = dir.filename().and_then(parse_checkpoint_dir) else { continue };
@@ -406,7 +408,7 @@ impl CheckpointStorage {
             let complete = match self.store.head(&metadata).await {
                 Ok(_) => true,
                 Err(object_store::Error::NotFound { .. }) => false,
-                Err(e) => return Err(storage_error("look up", &metadata, e)),
+                Err(e) => return Err(storage_error(self, "look up", &metadata, e)),
             };
             found.push((id, complete));
         }
@@ -427,8 +429,11 @@ impl CheckpointStorage {
 
     /// The job directories under the root.
     pub async fn list_jobs(&self) -> Result<Vec<String>> {
-        let listing =
-            self.store.list_with_delimiter(Some(&self.root)).await.map_err(|e| storage_error("list", &self.root, e))?;
+        let listing = self
+            .store
+            .list_with_delimiter(Some(&self.root))
+            .await
+            .map_err(|e| storage_error(self, "list", &self.root, e))?;
         let mut jobs: Vec<String> =
             listing.common_prefixes.iter().filter_map(|p| p.filename().map(str::to_owned)).collect();
         jobs.sort();
@@ -444,7 +449,17 @@ impl CheckpointStorage {
         }
         match self.store.list(Some(&self.root)).try_next().await {
             Ok(first) => Ok(first.is_some()),
-            Err(e) => Err(storage_error("list", &self.root, e)),
+            Err(e) => Err(storage_error(self, "list", &self.root, e)),
+        }
+    }
+
+    /// An object's path as a person would write it: `/abs/path` on the local
+    /// disk, `s3://bucket/key` or `memory://name/key` elsewhere (an object
+    /// store's own paths are relative to its root).
+    pub(crate) fn show(&self, path: &Path) -> String {
+        match self.local_dir(path) {
+            Some(local) => local.display().to_string(),
+            None => format!("{}/{path}", self.backend),
         }
     }
 
@@ -465,14 +480,14 @@ impl CheckpointStorage {
             .map_ok(|meta| (meta.location, meta.size))
             .try_collect()
             .await
-            .map_err(|e| storage_error("list", prefix, e))
+            .map_err(|e| storage_error(self, "list", prefix, e))
     }
 
     /// Deletes an object; one already gone is fine.
     pub async fn delete(&self, path: &Path) -> Result<()> {
         match self.store.delete(path).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(storage_error("delete", path, e)),
+            Err(e) => Err(storage_error(self, "delete", path, e)),
         }
     }
 
@@ -540,6 +555,16 @@ mod tests {
         assert_eq!(storage.root.as_ref(), "jobs/x/b/c");
         let storage = CheckpointStorage::open("file:///data/../ckpt", FsPath::new("/")).unwrap();
         assert_eq!(storage.root.as_ref(), "ckpt");
+    }
+
+    #[test]
+    fn paths_in_messages_are_written_as_a_person_would() {
+        let local = CheckpointStorage::open("ckpt", FsPath::new("/jobs/x")).unwrap();
+        assert_eq!(local.show(&local.job_path("j").join("chk-1")), "/jobs/x/ckpt/j/chk-1");
+        let memory = CheckpointStorage::open("memory://show/prefix", FsPath::new("/")).unwrap();
+        assert_eq!(memory.show(&memory.job_path("j")), "memory://show/prefix/j");
+        let error = block_on(local.get(&local.job_path("nothing-here")));
+        assert!(matches!(error, Err(Error::NotFound { path }) if path == "/jobs/x/ckpt/nothing-here"));
     }
 
     #[test]
