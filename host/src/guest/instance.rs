@@ -215,12 +215,7 @@ fn arm(store: &mut Store<HostState>, deadline_ticks: u64, fuel: Option<u64>) -> 
 /// What a trap was (a breached limit, or a trap of the guest's own) and
 /// how to say it.
 fn describe_trap(call: &str, trap: &wasmtime::Error, limits: &Limits) -> (GuestFailure, String) {
-    let (failure, message) = describe_trap_text(call, trap, limits);
-    (failure.unwrap_or(GuestFailure::Trap), message)
-}
-
-fn describe_trap_text(call: &str, trap: &wasmtime::Error, limits: &Limits) -> (Option<GuestFailure>, String) {
-    let limit = |limit: Limit, message: String| (Some(GuestFailure::Limit(limit)), message);
+    let limit = |limit: Limit, message: String| (GuestFailure::Limit(limit), message);
     if let Some(breach) = trap.downcast_ref::<LimitBreach>() {
         let kind = match breach {
             LimitBreach::Memory { .. } => Limit::Memory,
@@ -228,7 +223,7 @@ fn describe_trap_text(call: &str, trap: &wasmtime::Error, limits: &Limits) -> (O
         };
         return limit(kind, format!("{breach} (in {call})"));
     }
-    let trapped = |message: String| (None, message);
+    let trapped = |message: String| (GuestFailure::Trap, message);
     match trap.downcast_ref::<wasmtime::Trap>() {
         Some(wasmtime::Trap::Interrupt) => limit(
             Limit::CallTimeout,

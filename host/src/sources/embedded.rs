@@ -9,7 +9,7 @@
 //! - One [`EmbeddedSource`] handle (cloned into the job spec) and one
 //!   [`Feeder`] share an `Inner`: a bounded queue under a mutex, with two
 //!   condition variables (events arrived; room, a rewind or a close).
-//! - The engine opens a new reader (`sources::open`) for every attempt of
+//! - The engine opens a new reader (`SourceSpec::open`) for every attempt of
 //!   the job, and calls `seek` on it when the attempt restores a checkpoint.
 //!   The open is a *rewind*: the generation goes up and the queue is
 //!   emptied. Emptying the queue under the same lock that bumps the
@@ -567,7 +567,7 @@ impl fmt::Debug for Feeder {
     }
 }
 
-/// One attempt's reading side (what `sources::open` returns).
+/// One attempt's reading side (what `SourceSpec::open` returns).
 pub(crate) struct EmbeddedReader {
     inner: Arc<Inner>,
     /// The generation this reader owns; a newer one makes it stale.

@@ -28,13 +28,8 @@ pub(crate) struct LinesSource {
 
 impl LinesSource {
     pub(crate) fn open(path: &Path) -> Result<Self> {
-        let io = |what: &str| {
-            let path = path.to_owned();
-            let what = what.to_owned();
-            move |source| Error::SourceIo { path, what, source }
-        };
-        let file = File::open(path).map_err(io("cannot open"))?;
-        let metadata = file.metadata().map_err(io("cannot read"))?;
+        let file = File::open(path).map_err(io(path, "cannot open"))?;
+        let metadata = file.metadata().map_err(io(path, "cannot read"))?;
         if !metadata.is_file() {
             return Err(Error::Source(format!("input file {}: is not a regular file", path.display())));
         }
@@ -89,11 +84,7 @@ impl Source for LinesSource {
     }
 
     fn seek(&mut self, position: u64) -> Result<()> {
-        let io = |what: String| {
-            let path = self.path.clone();
-            move |source| Error::SourceIo { path, what, source }
-        };
-        let len = self.reader.get_ref().metadata().map_err(io("cannot read".into()))?.len();
+        let len = self.reader.get_ref().metadata().map_err(io(&self.path, "cannot read"))?.len();
         if position > len {
             return Err(Error::Source(format!(
                 "input file {}: \
@@ -102,8 +93,16 @@ impl Source for LinesSource {
                 self.path.display()
             )));
         }
-        self.reader.seek(SeekFrom::Start(position)).map_err(io(format!("cannot seek to byte {position}")))?;
+        self.reader
+            .seek(SeekFrom::Start(position))
+            .map_err(io(&self.path, format!("cannot seek to byte {position}")))?;
         self.offset = position;
         Ok(())
     }
+}
+
+/// `map_err` helper: reading the input file `path` failed while doing `what`.
+fn io(path: &Path, what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+    let (path, what) = (path.to_owned(), what.into());
+    move |source| Error::SourceIo { path, what, source }
 }
