@@ -36,7 +36,12 @@ const EMBEDDED: &[&str] = &[
 const CRATES: &[&str] = &["guest-sdk", "wit/codec"];
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    // Read when the script runs, not baked in when it is compiled: cargo
+    // reuses a compiled build script for a checkout at another path that
+    // shares the target directory (CI clones), and `env!` would then name
+    // the first checkout.
+    let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let root = manifest_dir.join("../..");
     let root = root.canonicalize().expect("the repository's root");
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
 
