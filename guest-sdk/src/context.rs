@@ -1,16 +1,18 @@
-//! [`Context`], handed to `process` and `finish`: emits output and owns the
-//! state stores; [`OpenContext`], handed to `open`: declares state handles
-//! and restores them from the checkpoint chunks.
+//! [`Context`], handed to `process` and `finish`: emits output (to the main
+//! output or a side output) and owns the state stores; [`OpenContext`],
+//! handed to `open`: declares state handles and restores them from the
+//! checkpoint chunks.
 
 use std::any::Any;
 use std::hash::Hash;
 
-use weir_wire::batch::{BatchWriter, EventRef, NO_KEY_GROUP};
+use weir_wire::batch::{BatchWriter, EventRef, MAIN_OUTPUT, TAGGED_VERSION};
 
 use crate::state::{
-    Chunk, KeyHasher, ListState, MapState, Snapshot, SnapshotMode, StateValue, Store, ValueState, kind_name,
+    BroadcastMapState, Chunk, KeyHasher, ListState, MapState, Snapshot, SnapshotMode, StateValue, Store, ValueState,
+    kind_name,
 };
-use crate::state::{Current, Kind, ListStore, MapStore, ValueStore};
+use crate::state::{BroadcastMapStore, Current, Kind, ListStore, MapStore, ValueStore};
 use crate::{Error, OperatorInfo, Result, log};
 
 /// What an operator sees while it processes events or finishes: where to
@@ -51,21 +53,82 @@ impl Context {
         &self.info
     }
 
-    /// Emits an event with the timestamp of the input event being processed
-    /// (none in `finish`).
+    /// Emits an event to the main output, with the timestamp of the input
+    /// event being processed (none in `finish`).
     pub fn emit(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
         let timestamp = self.current.timestamp();
-        self.output.push(NO_KEY_GROUP, timestamp, key.as_ref(), value.as_ref());
+        self.emit_with_timestamp(key, value, timestamp);
     }
 
-    /// Emits an event with a timestamp (milliseconds since the Unix epoch).
+    /// Emits an event to the main output with a timestamp (milliseconds
+    /// since the Unix epoch).
     pub fn emit_with_timestamp(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>, timestamp: i64) {
-        self.output.push(NO_KEY_GROUP, timestamp, key.as_ref(), value.as_ref());
+        // MAIN_OUTPUT is also NO_KEY_GROUP (0xFFFF), what a version 1 batch
+        // carries in the field: the bytes are right whichever version the
+        // batch turns out to be.
+        self.output.push(MAIN_OUTPUT, timestamp, key.as_ref(), value.as_ref());
     }
 
-    pub(crate) fn enter(&mut self, event: &EventRef<'_>) {
+    /// Emits an event to side output `output`, one of
+    /// [`OperatorInfo::side_outputs`] (`side_outputs` in the job file), with
+    /// the timestamp of the input event being processed (none in `finish`).
+    /// Events keep their order within each output.
+    ///
+    /// An error, naming the declared side outputs, when `output` is not one
+    /// of them: the job file must declare every side output an operator uses.
+    ///
+    /// ```
+    /// # use weir_guest::{Context, Event, OpenContext, Operator, OperatorInfo, Result};
+    /// struct Sort;
+    /// impl Operator for Sort {
+    ///     fn open(_ctx: &mut OpenContext) -> Result<Self> {
+    ///         Ok(Sort)
+    ///     }
+    ///     fn process(&mut self, ctx: &mut Context, event: Event<'_>) -> Result<()> {
+    ///         match event.value_str() {
+    ///             Ok(text) => ctx.emit(event.key(), text.to_uppercase()),
+    ///             Err(_) => ctx.emit_to("bad", event.key(), event.value())?,
+    ///         }
+    ///         Ok(())
+    ///     }
+    /// }
+    /// let info = OperatorInfo::new("sort").with_side_outputs(["bad"]);
+    /// let mut harness = weir_guest::testing::Harness::<Sort>::with_info(info)?;
+    /// assert_eq!(harness.process("k", "ok", 0)?, [("k", "OK")]);
+    /// assert!(harness.process("k", [0xff], 0)?.is_empty());
+    /// assert_eq!(harness.side_output("bad")[0].value, [0xff]);
+    /// # Ok::<(), weir_guest::Error>(())
+    /// ```
+    pub fn emit_to(&mut self, output: &str, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<()> {
+        let timestamp = self.current.timestamp();
+        self.emit_to_with_timestamp(output, key, value, timestamp)
+    }
+
+    /// Emits an event to side output `output` with a timestamp; see
+    /// [`Context::emit_to`].
+    pub fn emit_to_with_timestamp(
+        &mut self,
+        output: &str,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+        timestamp: i64,
+    ) -> Result<()> {
+        let Some(tag) = self.info.side_output_index(output) else {
+            return Err(undeclared_side_output(&self.info, output));
+        };
+        // A side output needs a version 2 batch (wit/FRAMING.md); the events
+        // already written carry MAIN_OUTPUT, which means the same in it.
+        if self.output.version() != TAGGED_VERSION {
+            self.output.tag_outputs();
+        }
+        self.output.push(tag, timestamp, key.as_ref(), value.as_ref());
+        Ok(())
+    }
+
+    /// Starts processing an event of an input (broadcast or not).
+    pub(crate) fn enter(&mut self, event: &EventRef<'_>, broadcast: bool) {
         let keys = self.has_keyed_state.then_some(&self.keys);
-        self.current.enter(event.key, event.key_group, event.timestamp, keys);
+        self.current.enter(event.key, event.key_group, event.timestamp, keys, broadcast);
     }
 
     pub(crate) fn leave(&mut self) {
@@ -114,6 +177,21 @@ impl Context {
         let store = self.stores.get_mut(index).and_then(|store| (&mut **store as &mut dyn Any).downcast_mut());
         (store.unwrap_or_else(|| foreign_handle()), &self.current)
     }
+}
+
+fn undeclared_side_output(info: &OperatorInfo, output: &str) -> Error {
+    let declared = match info.side_outputs() {
+        [] => "it declares none".to_owned(),
+        names => {
+            let names: Vec<String> = names.iter().map(|name| format!("`{name}`")).collect();
+            format!("it declares {}", names.join(", "))
+        }
+    };
+    Error::msg(format!(
+        "operator '{}' emitted to side output `{output}`, which the job file does not declare for it \
+         ({declared}): add it to the operator's side_outputs",
+        info.name()
+    ))
 }
 
 #[track_caller]
@@ -169,6 +247,18 @@ impl OpenContext {
     /// Declares one list for this subtask.
     pub fn operator_list<T: StateValue>(&mut self, name: &str) -> Result<ListState<T>> {
         self.declare(ListStore::<T>::operator(name)).map(ListState::new)
+    }
+
+    /// Declares a map every subtask holds the same copy of, for what
+    /// broadcast inputs carry; usable without a current key (see
+    /// [`BroadcastMapState`] for the one rule: change it only for events of
+    /// a broadcast input). It needs no keyed input.
+    pub fn broadcast_map<K, V>(&mut self, name: &str) -> Result<BroadcastMapState<K, V>>
+    where
+        K: StateValue + Hash + Eq,
+        V: StateValue,
+    {
+        self.declare(BroadcastMapStore::<K, V>::new(name)).map(BroadcastMapState::new)
     }
 
     /// Adds a store, loading the restored chunks that carry its name.

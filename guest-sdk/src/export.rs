@@ -100,8 +100,8 @@ impl<G: Glue> Guest for G {
         })
     }
 
-    fn process(input: Batch) -> Result<Batch, String> {
-        with_runtime::<G, _>("process", |runtime| runtime.process(&input))
+    fn process(input: u32, events: Batch) -> Result<Batch, String> {
+        with_runtime::<G, _>("process", |runtime| runtime.process(input, &events))
     }
 
     fn snapshot(checkpoint_id: u64, mode: WitSnapshotMode) -> Result<StateSnapshot, String> {
@@ -135,7 +135,8 @@ fn info_from_wit(context: OperatorContext) -> OperatorInfo {
     for (key, value) in context.config {
         info = info.with_config(key, value);
     }
-    info
+    let inputs = context.inputs.into_iter().map(|input| (input.name, input.broadcast));
+    info.with_inputs(inputs).with_side_outputs(context.side_outputs)
 }
 
 fn chunk_from_wit(chunk: StateChunk) -> Chunk {
@@ -145,6 +146,7 @@ fn chunk_from_wit(chunk: StateChunk) -> Chunk {
         StateKind::KeyedList => Kind::KeyedList,
         StateKind::OperatorValue => Kind::OperatorValue,
         StateKind::OperatorList => Kind::OperatorList,
+        StateKind::BroadcastMap => Kind::BroadcastMap,
     };
     Chunk { handle: chunk.handle, kind, key_group: chunk.key_group, data: chunk.data }
 }
@@ -156,6 +158,7 @@ fn chunk_to_wit(chunk: Chunk) -> StateChunk {
         Kind::KeyedList => StateKind::KeyedList,
         Kind::OperatorValue => StateKind::OperatorValue,
         Kind::OperatorList => StateKind::OperatorList,
+        Kind::BroadcastMap => StateKind::BroadcastMap,
     };
     StateChunk { handle: chunk.handle, kind, key_group: chunk.key_group, data: chunk.data }
 }

@@ -1,5 +1,6 @@
 //! [`OperatorInfo`]: who this operator instance is (name, subtask, key
-//! groups) and its configuration from the job file.
+//! groups), its inputs and side outputs, and its configuration from the job
+//! file.
 
 use std::collections::BTreeMap;
 use std::fmt::Display;
@@ -21,12 +22,77 @@ pub struct OperatorInfo {
     max_parallelism: u32,
     key_groups: Option<Range<u16>>,
     config: BTreeMap<String, String>,
+    inputs: Vec<InputInfo>,
+    side_outputs: Vec<String>,
+}
+
+/// The name every [`OperatorInfo::new`] gives its one input, and so the input
+/// [`testing::Harness`](crate::testing::Harness) feeds unless told otherwise.
+pub const DEFAULT_INPUT: &str = "input";
+
+/// One input of an operator: the WIT `input-info`.
+///
+/// `process` is called per batch with the index of the input the batch came
+/// from ([`Event::input`](crate::Event::input)); the inputs are listed in
+/// job-file order in [`OperatorInfo::inputs`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct InputInfo {
+    name: String,
+    broadcast: bool,
+}
+
+impl InputInfo {
+    /// A partitioned input (forward, rebalance or key-by): each subtask sees
+    /// its share of the events.
+    pub fn new(name: impl Into<String>) -> Self {
+        InputInfo { name: name.into(), broadcast: false }
+    }
+
+    /// A broadcast input: every subtask sees every event, with no key group,
+    /// so keyed state is not available while processing them (broadcast
+    /// state is; see [`OpenContext::broadcast_map`](crate::OpenContext::broadcast_map)).
+    pub fn broadcast(name: impl Into<String>) -> Self {
+        InputInfo { name: name.into(), broadcast: true }
+    }
+
+    /// The node whose output feeds this input: `op`, or `op.NAME` for a side
+    /// output.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether the input is broadcast (`broadcast` in the job file).
+    pub fn is_broadcast(&self) -> bool {
+        self.broadcast
+    }
+}
+
+/// `(name, broadcast)`, as the WIT record lists its fields.
+impl<S: Into<String>> From<(S, bool)> for InputInfo {
+    fn from((name, broadcast): (S, bool)) -> Self {
+        InputInfo { name: name.into(), broadcast }
+    }
+}
+
+/// A partitioned input of this name.
+impl From<&str> for InputInfo {
+    fn from(name: &str) -> Self {
+        InputInfo::new(name)
+    }
+}
+
+/// A partitioned input of this name.
+impl From<String> for InputInfo {
+    fn from(name: String) -> Self {
+        InputInfo::new(name)
+    }
 }
 
 impl OperatorInfo {
     /// Subtask 0 of 1, owning every key group of [`DEFAULT_MAX_PARALLELISM`],
-    /// with no configuration. Change it with the `with_*` methods (useful
-    /// with [`testing::Harness`](crate::testing::Harness)).
+    /// with one partitioned input named [`DEFAULT_INPUT`], no side outputs
+    /// and no configuration. Change it with the `with_*` methods (useful with
+    /// [`testing::Harness`](crate::testing::Harness)).
     pub fn new(name: impl Into<String>) -> Self {
         OperatorInfo {
             name: name.into(),
@@ -35,6 +101,8 @@ impl OperatorInfo {
             max_parallelism: DEFAULT_MAX_PARALLELISM,
             key_groups: Some(0..DEFAULT_MAX_PARALLELISM as u16),
             config: BTreeMap::new(),
+            inputs: vec![InputInfo::new(DEFAULT_INPUT)],
+            side_outputs: Vec::new(),
         }
     }
 
@@ -63,6 +131,33 @@ impl OperatorInfo {
         self
     }
 
+    /// Sets the operator's inputs, in job-file order (replacing the default
+    /// single input). Each is an [`InputInfo`], a name (a partitioned input)
+    /// or a `(name, broadcast)` pair.
+    ///
+    /// ```
+    /// # use weir_guest::{InputInfo, OperatorInfo};
+    /// let info = OperatorInfo::new("join")
+    ///     .with_inputs([InputInfo::new("orders"), InputInfo::broadcast("prices")])
+    ///     .with_side_outputs(["unpriced", "bad"]);
+    /// assert_eq!(info.inputs()[1].name(), "prices");
+    /// assert!(info.inputs()[1].is_broadcast());
+    /// assert_eq!(info.side_output_index("bad"), Some(1));
+    /// assert_eq!(info, info.clone().with_inputs([("orders", false), ("prices", true)]));
+    /// ```
+    pub fn with_inputs<I: Into<InputInfo>>(mut self, inputs: impl IntoIterator<Item = I>) -> Self {
+        self.inputs = inputs.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets the side outputs the job file declares (`side_outputs`), in
+    /// order: [`Context::emit_to`](crate::Context::emit_to) accepts these
+    /// names only.
+    pub fn with_side_outputs<S: Into<String>>(mut self, side_outputs: impl IntoIterator<Item = S>) -> Self {
+        self.side_outputs = side_outputs.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// The operator's name in the job file.
     pub fn name(&self) -> &str {
         &self.name
@@ -87,6 +182,26 @@ impl OperatorInfo {
     /// `None` when the operator's input is not keyed.
     pub fn key_groups(&self) -> Option<Range<u16>> {
         self.key_groups.clone()
+    }
+
+    /// The operator's inputs, in job-file order: [`Event::input`](crate::Event::input)
+    /// is an index into this list.
+    pub fn inputs(&self) -> &[InputInfo] {
+        &self.inputs
+    }
+
+    /// The declared side outputs, in order (the WIT `side-outputs`).
+    pub fn side_outputs(&self) -> &[String] {
+        &self.side_outputs
+    }
+
+    /// The index of side output `name`: its output tag in a version 2 batch
+    /// (`wit/FRAMING.md`).
+    pub fn side_output_index(&self, name: &str) -> Option<u16> {
+        // Tags stop below 0xFFFF, the main output's: a side output past it
+        // (no host declares 65535 of them) cannot be addressed.
+        let index = self.side_outputs.iter().position(|declared| declared == name)?;
+        u16::try_from(index).ok().filter(|&tag| tag != weir_wire::batch::MAIN_OUTPUT)
     }
 
     /// One entry of the operator's `[operators.config]` table.

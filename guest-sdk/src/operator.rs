@@ -16,11 +16,12 @@ pub trait Operator: Sized + 'static {
     /// declares state handles.
     fn open(ctx: &mut OpenContext) -> Result<Self>;
 
-    /// Handles one input event.
+    /// Handles one input event, of any input ([`Event::input`] says which).
     fn process(&mut self, ctx: &mut Context, event: Event<'_>) -> Result<()>;
 
     /// Called once when all input has been processed; may emit last events.
-    /// There is no current key here, so only operator state is usable.
+    /// There is no current key here, so only operator and broadcast state
+    /// are usable (and keyed state walked whole, with `iter_all_keys`).
     fn finish(&mut self, ctx: &mut Context) -> Result<()> {
         let _ = ctx;
         Ok(())

@@ -64,30 +64,73 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use weir_wire::batch::{BatchReader, BatchWriter, NO_TIMESTAMP};
+use weir_wire::batch::{BatchReader, BatchWriter, MAIN_OUTPUT, NO_TIMESTAMP, TAGGED_VERSION};
 use weir_wire::state::{Kind, VERSION, chunk_version, merge};
 
 use crate::runtime::Runtime;
 use crate::state::{Chunk, Snapshot, SnapshotMode, kind_name};
-use crate::{Error, Operator, OperatorInfo, Result};
+use crate::{Context, Error, Operator, OperatorInfo, Result};
 
 pub use weir_wire::batch::NO_KEY_GROUP;
 
 /// One operator instance under test.
+///
+/// The `process*` and [`finish`](Harness::finish) methods return what the
+/// operator emitted to its main output; what it emitted to side outputs is
+/// kept apart, for [`side_output`](Harness::side_output). `process`,
+/// `process_at`, `process_all` and `process_batch` feed input 0 (the single
+/// input [`OperatorInfo::new`] declares); the `process_input*` methods take
+/// the input's index, for operators with several inputs:
+///
+/// ```
+/// use weir_guest::testing::{Harness, NO_KEY_GROUP};
+/// use weir_guest::{Context, Event, InputInfo, OpenContext, Operator, OperatorInfo, Result};
+///
+/// /// Tags every event with the input it came from; "?" goes to side output "odd".
+/// struct Tag;
+///
+/// impl Operator for Tag {
+///     fn open(_ctx: &mut OpenContext) -> Result<Self> {
+///         Ok(Tag)
+///     }
+///     fn process(&mut self, ctx: &mut Context, event: Event<'_>) -> Result<()> {
+///         if event.value() == b"?" {
+///             return ctx.emit_to("odd", event.key(), event.input_name());
+///         }
+///         ctx.emit(event.key(), event.input_name());
+///         Ok(())
+///     }
+/// }
+///
+/// let info = OperatorInfo::new("tag")
+///     .with_inputs([InputInfo::new("left"), InputInfo::broadcast("right")])
+///     .with_side_outputs(["odd"]);
+/// let mut harness = Harness::<Tag>::with_info(info)?;
+/// assert_eq!(harness.process("a", "x", 3)?, [("a", "left")]);
+/// assert_eq!(harness.process_input(1, "b", "x", NO_KEY_GROUP)?, [("b", "right")]);
+/// assert!(harness.process_input(1, "c", "?", NO_KEY_GROUP)?.is_empty());
+/// assert_eq!(harness.side_output("odd"), [("c", "right")]);
+/// assert!(harness.side_output("odd").is_empty()); // taken
+/// # Ok::<(), weir_guest::Error>(())
+/// ```
 pub struct Harness<O> {
     runtime: Runtime<O>,
     info: OperatorInfo,
     checkpoint_id: u64,
+    /// What was emitted to each side output and not yet taken, by tag.
+    side_outputs: Vec<Vec<Output>>,
 }
 
 impl<O: Operator> Harness<O> {
     /// A fresh instance with [`OperatorInfo::new("test")`](OperatorInfo::new):
-    /// subtask 0 of 1, owning key groups `0..128`.
+    /// subtask 0 of 1, owning key groups `0..128`, one input, no side
+    /// outputs.
     pub fn new() -> Result<Self> {
         Self::restore_with_info(OperatorInfo::new("test"), Vec::new())
     }
 
-    /// A fresh instance with this info (name, config, key groups...).
+    /// A fresh instance with this info (name, config, key groups, inputs,
+    /// side outputs...).
     pub fn with_info(info: OperatorInfo) -> Result<Self> {
         Self::restore_with_info(info, Vec::new())
     }
@@ -100,17 +143,19 @@ impl<O: Operator> Harness<O> {
     /// An instance with this info, restored from these chunks.
     pub fn restore_with_info(info: OperatorInfo, chunks: Vec<Chunk>) -> Result<Self> {
         let runtime = Runtime::init(info.clone(), chunks)?;
-        Ok(Harness { runtime, info, checkpoint_id: 0 })
+        let side_outputs = vec![Vec::new(); info.side_outputs().len()];
+        Ok(Harness { runtime, info, checkpoint_id: 0, side_outputs })
     }
 
-    /// Processes one event without a timestamp. `key_group` is what the host
-    /// would have hashed the key into; pass [`NO_KEY_GROUP`] for an unkeyed
-    /// input.
+    /// Processes one event of input 0 without a timestamp. `key_group` is
+    /// what the host would have hashed the key into; pass [`NO_KEY_GROUP`]
+    /// for an unkeyed input.
     pub fn process(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>, key_group: u16) -> Result<Vec<Output>> {
-        self.process_at(key, value, key_group, NO_TIMESTAMP)
+        self.process_input_at(0, key, value, key_group, NO_TIMESTAMP)
     }
 
-    /// Processes one event with a timestamp (milliseconds since the epoch).
+    /// Processes one event of input 0 with a timestamp (milliseconds since
+    /// the epoch).
     pub fn process_at(
         &mut self,
         key: impl AsRef<[u8]>,
@@ -118,28 +163,122 @@ impl<O: Operator> Harness<O> {
         key_group: u16,
         timestamp: i64,
     ) -> Result<Vec<Output>> {
-        let mut batch = BatchWriter::new();
-        batch.push(key_group, timestamp, key.as_ref(), value.as_ref());
-        self.process_batch(batch.as_bytes())
+        self.process_input_at(0, key, value, key_group, timestamp)
     }
 
-    /// Processes several `(key, value, key_group)` events as one batch.
+    /// Processes several `(key, value, key_group)` events of input 0 as one
+    /// batch.
     pub fn process_all<K, V>(&mut self, events: impl IntoIterator<Item = (K, V, u16)>) -> Result<Vec<Output>>
+    where
+        K: AsRef<[u8]>,
+        V: AsRef<[u8]>,
+    {
+        self.process_input_all(0, events)
+    }
+
+    /// Processes a packed batch of input 0 as the host would pass it
+    /// (`wit/FRAMING.md`).
+    pub fn process_batch(&mut self, batch: &[u8]) -> Result<Vec<Output>> {
+        self.process_input_batch(0, batch)
+    }
+
+    /// Processes one event of input `input` (an index into
+    /// [`OperatorInfo::inputs`]) without a timestamp. A broadcast input's
+    /// events carry no key group: pass [`NO_KEY_GROUP`] (anything else is an
+    /// error, as the host never sends it).
+    pub fn process_input(
+        &mut self,
+        input: u32,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+        key_group: u16,
+    ) -> Result<Vec<Output>> {
+        self.process_input_at(input, key, value, key_group, NO_TIMESTAMP)
+    }
+
+    /// Processes one event of input `input` with a timestamp.
+    pub fn process_input_at(
+        &mut self,
+        input: u32,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+        key_group: u16,
+        timestamp: i64,
+    ) -> Result<Vec<Output>> {
+        self.check_key_group(input, key_group)?;
+        let mut batch = BatchWriter::new();
+        batch.push(key_group, timestamp, key.as_ref(), value.as_ref());
+        self.process_input_batch(input, batch.as_bytes())
+    }
+
+    /// Processes several `(key, value, key_group)` events of input `input`
+    /// as one batch.
+    pub fn process_input_all<K, V>(
+        &mut self,
+        input: u32,
+        events: impl IntoIterator<Item = (K, V, u16)>,
+    ) -> Result<Vec<Output>>
     where
         K: AsRef<[u8]>,
         V: AsRef<[u8]>,
     {
         let mut batch = BatchWriter::new();
         for (key, value, key_group) in events {
+            self.check_key_group(input, key_group)?;
             batch.push(key_group, NO_TIMESTAMP, key.as_ref(), value.as_ref());
         }
-        self.process_batch(batch.as_bytes())
+        self.process_input_batch(input, batch.as_bytes())
     }
 
-    /// Processes a packed batch as the host would pass it (`wit/FRAMING.md`).
-    pub fn process_batch(&mut self, batch: &[u8]) -> Result<Vec<Output>> {
-        let output = self.runtime.process(batch)?;
-        decode_output(&output)
+    /// Processes a packed batch of input `input` as the host would pass it.
+    pub fn process_input_batch(&mut self, input: u32, batch: &[u8]) -> Result<Vec<Output>> {
+        let output = self.runtime.process(input, batch)?;
+        self.split_output(&output)
+    }
+
+    /// Takes what the operator emitted to side output `name` since the
+    /// previous call, oldest first.
+    ///
+    /// # Panics
+    /// When the info does not declare `name` (a typo in a test).
+    #[track_caller]
+    pub fn side_output(&mut self, name: &str) -> Vec<Output> {
+        match self.info.side_output_index(name) {
+            Some(tag) => std::mem::take(&mut self.side_outputs[usize::from(tag)]),
+            None => panic!(
+                "side output `{name}` is not declared (declared: {:?}): add it with \
+                 OperatorInfo::with_side_outputs",
+                self.info.side_outputs()
+            ),
+        }
+    }
+
+    fn check_key_group(&self, input: u32, key_group: u16) -> Result<()> {
+        match self.info.inputs().get(input as usize) {
+            Some(info) if info.is_broadcast() && key_group != NO_KEY_GROUP => Err(Error::msg(format!(
+                "input {input} (`{}`) is broadcast: its events carry no key group (pass NO_KEY_GROUP, \
+                 not {key_group})",
+                info.name()
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// The main output's events of a batch the operator returned; its side
+    /// outputs' go to their buffers.
+    fn split_output(&mut self, batch: &[u8]) -> Result<Vec<Output>> {
+        let mut main = Vec::new();
+        for (tag, output) in decode_output(batch)? {
+            if tag == MAIN_OUTPUT {
+                main.push(output);
+            } else {
+                let buffer = self.side_outputs.get_mut(usize::from(tag)).ok_or_else(|| {
+                    Error::msg(format!("the SDK wrote an event with output tag {tag}, which names no side output"))
+                })?;
+                buffer.push(output);
+            }
+        }
+        Ok(main)
     }
 
     /// Takes a full snapshot (as at a checkpoint barrier); pass the chunks
@@ -161,15 +300,23 @@ impl<O: Operator> Harness<O> {
         self.runtime.snapshot(self.checkpoint_id, mode)
     }
 
-    /// Ends the input: runs [`Operator::finish`].
+    /// Ends the input: runs [`Operator::finish`]. Returns the main output's
+    /// events; side outputs' are kept for [`Harness::side_output`].
     pub fn finish(&mut self) -> Result<Vec<Output>> {
         let output = self.runtime.finish()?;
-        decode_output(&output)
+        self.split_output(&output)
     }
 
     /// The operator instance.
     pub fn operator(&self) -> &O {
         self.runtime.operator()
+    }
+
+    /// The instance's context: with the operator's handles, reads its state
+    /// (`harness.operator().count.get(harness.context())`), outside any
+    /// event, as in `finish`.
+    pub fn context(&self) -> &Context {
+        self.runtime.context()
     }
 
     /// The info the instance was created with.
@@ -257,17 +404,21 @@ fn merge_error(chunk: &Chunk, why: &str) -> Error {
     ))
 }
 
-fn decode_output(batch: &[u8]) -> Result<Vec<Output>> {
+/// The events of an output batch with their output tag: [`MAIN_OUTPUT`]
+/// for every event of a version 1 batch.
+fn decode_output(batch: &[u8]) -> Result<Vec<(u16, Output)>> {
     let malformed = |e| Error::msg(format!("the SDK wrote a malformed output batch: {e}"));
-    BatchReader::new(batch)
-        .map_err(malformed)?
+    let reader = BatchReader::new(batch).map_err(malformed)?;
+    let tagged = reader.version() == TAGGED_VERSION;
+    reader
         .map(|event| {
             let event = event.map_err(malformed)?;
-            Ok(Output {
+            let output = Output {
                 key: event.key.to_vec(),
                 value: event.value.to_vec(),
                 timestamp: (event.timestamp != NO_TIMESTAMP).then_some(event.timestamp),
-            })
+            };
+            Ok((if tagged { event.key_group } else { MAIN_OUTPUT }, output))
         })
         .collect()
 }

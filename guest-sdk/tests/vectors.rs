@@ -32,6 +32,7 @@ fn kind(name: &str) -> Kind {
         "keyed-list" => Kind::KeyedList,
         "operator-value" => Kind::OperatorValue,
         "operator-list" => Kind::OperatorList,
+        "broadcast-map" => Kind::BroadcastMap,
         other => panic!("unknown kind {other}"),
     }
 }
@@ -71,6 +72,7 @@ fn entries_of(kind: Kind, entries: &Value) -> Vec<Parts> {
                 (text(&e["key"]).to_vec(), e["values"].as_array().expect("values").iter().map(encode).collect())
             }
             Kind::OperatorValue | Kind::OperatorList => (Vec::new(), vec![encode(&e["value"])]),
+            Kind::BroadcastMap => (Vec::new(), vec![encode(&e["map_key"]), encode(&e["value"])]),
         })
         .collect()
 }
@@ -84,6 +86,7 @@ fn write_full(kind: Kind, entries: &[Parts]) -> Vec<u8> {
             Kind::KeyedList => writer.keyed_list(key, parts.iter().map(Vec::as_slice)),
             Kind::OperatorValue => writer.operator_value(&parts[0]),
             Kind::OperatorList => writer.operator_list(&parts[0]),
+            Kind::BroadcastMap => writer.broadcast_map(&parts[0], &parts[1]),
         }
     }
     writer.finish()
@@ -99,7 +102,9 @@ fn write_delta(kind: Kind, removed: &[Vec<u8>], entries: &[Parts]) -> Vec<u8> {
             Kind::KeyedValue => writer.keyed_value(key, &parts[0]),
             Kind::KeyedMap => writer.keyed_map(key, &parts[0], &parts[1]),
             Kind::KeyedList => writer.keyed_list(key, parts.iter().map(Vec::as_slice)),
-            Kind::OperatorValue | Kind::OperatorList => panic!("no deltas for operator kinds"),
+            Kind::OperatorValue | Kind::OperatorList | Kind::BroadcastMap => {
+                panic!("no deltas for operator kinds")
+            }
         }
     }
     writer.finish()
@@ -113,6 +118,7 @@ fn read_entries<'a>(entries: impl Iterator<Item = Entry<'a>>) -> BTreeSet<Parts>
             Entry::KeyedMap { key, map_key, value } => (key.to_vec(), vec![map_key.to_vec(), value.to_vec()]),
             Entry::KeyedList { key, values } => (key.to_vec(), values.map(<[u8]>::to_vec).collect()),
             Entry::OperatorValue { value } | Entry::OperatorList { value } => (Vec::new(), vec![value.to_vec()]),
+            Entry::BroadcastMap { map_key, value } => (Vec::new(), vec![map_key.to_vec(), value.to_vec()]),
         })
         .collect()
 }

@@ -127,7 +127,7 @@ fn boundary(c: &mut Criterion) {
         let mut next = (0..packed.len()).cycle();
         group.bench_with_input(BenchmarkId::new("packed", n), &n, |b, _| {
             b.iter(|| {
-                let out = instance.process(&packed[next.next().unwrap_or(0)]).expect("process");
+                let out = instance.process(0, &packed[next.next().unwrap_or(0)]).expect("process");
                 for event in BatchReader::new(&out).expect("output") {
                     black_box(event.expect("event"));
                 }

@@ -62,7 +62,7 @@ fn languages(c: &mut Criterion) {
         let mut instance = GuestInstance::new(&component, &context, Vec::new(), &Limits::default()).expect("init");
         let mut next = (0..batches.len()).cycle();
         process.bench_function(BenchmarkId::from_parameter(language), |b| {
-            b.iter(|| black_box(instance.process(&batches[next.next().unwrap_or(0)]).expect("process")))
+            b.iter(|| black_box(instance.process(0, &batches[next.next().unwrap_or(0)]).expect("process")))
         });
         // Sizes after exactly one pass over every key (count 1 each), on a
         // fresh instance: the timed one saw a number of passes that depends
@@ -79,7 +79,7 @@ fn languages(c: &mut Criterion) {
     let mut native = Runtime::<counter::Counter>::init(info.clone(), Vec::new()).expect("native init");
     let mut next = (0..batches.len()).cycle();
     process.bench_function(BenchmarkId::from_parameter("native"), |b| {
-        b.iter(|| black_box(native.process(&batches[next.next().unwrap_or(0)]).expect("process")))
+        b.iter(|| black_box(native.process(0, &batches[next.next().unwrap_or(0)]).expect("process")))
     });
     let mut fresh = Runtime::<counter::Counter>::init(info, Vec::new()).expect("native init");
     for batch in &batches {

@@ -23,11 +23,11 @@ use crate::error::{Error, Result};
 use crate::exec::LoadedOperator;
 use crate::exec::restart::RestartStrategy;
 use crate::exec::supervisor::{AttemptFactory, JobIdentity, supervise};
-use crate::exec::{CheckpointPlan, JobReport, Prepared, RunningJob};
+use crate::exec::{CheckpointPlan, JobReport, Prepared, RunningJob, SourceSplits};
 use crate::guest::cache::ComponentCache;
 use crate::guest::{GuestRuntime, LoadedComponent};
 use crate::job::graph::JobGraph;
-use crate::job::{JobSpec, OperatorCode};
+use crate::job::{JobSpec, OperatorCode, SourceNode, Split};
 use crate::operator::NativeOperator;
 use crate::sinks;
 use crate::util::random_hex;
@@ -172,7 +172,7 @@ impl Engine {
             }
         };
         tracing::info!(job = %name, id = %id, "starting job");
-        let job = JobIdentity { graph: JobGraph::from_spec(&plan.spec), history: plan.history.clone(), id, name };
+        let job = JobIdentity { graph: JobGraph::resolve(&plan.spec)?, history: plan.history.clone(), id, name };
         supervise(job, first, Box::new(plan), strategy, lease)
     }
 
@@ -294,9 +294,9 @@ impl JobPlan {
     ) -> Result<Prepared> {
         let spec = &self.spec;
         let io = &self.engine.io;
-        let mut source = spec.source.open()?;
         let mut restored_state = Vec::new();
         let mut lineage = Vec::new();
+        let mut left: Vec<Option<Vec<Vec<Split>>>> = vec![None; spec.sources.len()];
         match &restored {
             Some(restored) => {
                 let metadata = &restored.metadata;
@@ -306,7 +306,7 @@ impl JobPlan {
                     restored.location.describe()
                 );
                 // State first: a damaged checkpoint must be refused before
-                // anything (the sink above all) has been changed for it.
+                // anything (the sinks above all) has been changed for it.
                 for op in &spec.operators {
                     let mut per_subtask = Vec::with_capacity(op.parallelism as usize);
                     for subtask in 0..op.parallelism {
@@ -314,24 +314,57 @@ impl JobPlan {
                     }
                     restored_state.push(per_subtask);
                 }
-                source.seek(metadata.source.position)?;
-                sinks::restore(&spec.sink, &metadata.sink.staged, &metadata.sink.lineage)?;
-                lineage = metadata.sink.lineage.clone();
+                for (index, source) in spec.sources.iter().enumerate() {
+                    match metadata.sources.iter().find(|s| s.name == source.name) {
+                        Some(snapshot) => left[index] = Some(snapshot.subtasks.clone()),
+                        None => tracing::warn!(
+                            "source '{}' is not in checkpoint {}: it starts from the beginning",
+                            source.name,
+                            metadata.checkpoint_id
+                        ),
+                    }
+                }
+                for sink in &spec.sinks {
+                    let staged = metadata.sinks.iter().find(|s| s.name == sink.name).map(|s| &s.staged[..]);
+                    sinks::restore(&sink.spec, staged.unwrap_or_default(), &metadata.lineage)?;
+                }
+                lineage = metadata.lineage.clone();
             }
             // A restart with nothing to restore starts over: what the
             // failed attempt staged or committed is discarded.
-            None if attempt > 0 => sinks::restore(&spec.sink, &[], &[])?,
+            None if attempt > 0 => {
+                for sink in &spec.sinks {
+                    sinks::restore(&sink.spec, &[], &[])?;
+                }
+            }
             // A fresh run must not mix its output with another run's.
-            None => sinks::check_unused(&spec.sink)?,
+            None => {
+                for sink in &spec.sinks {
+                    sinks::check_unused(&sink.spec)?;
+                }
+            }
+        }
+        let mut sources = Vec::with_capacity(spec.sources.len());
+        for (node, left) in spec.sources.iter().zip(left) {
+            sources.push(open_source(node, left)?);
         }
 
-        let tagged = sinks::highest_checkpoint_tag(&spec.sink)?;
+        let mut tagged = 0;
+        for sink in &spec.sinks {
+            tagged = tagged.max(sinks::highest_checkpoint_tag(&sink.spec)?);
+        }
         let first_checkpoint_id =
             io.block_on(restore::first_checkpoint_id(restored.as_ref(), tagged, self.storage.as_ref(), &self.id))?;
 
-        let last = spec.operators.last().map_or(1, |op| op.parallelism);
-        let sinks =
-            (0..last).map(|subtask| sinks::open(&spec.sink, subtask, first_checkpoint_id)).collect::<Result<_>>()?;
+        let job_graph = JobGraph::resolve(spec)?;
+        let mut sink_writers = Vec::with_capacity(spec.sinks.len());
+        for (index, sink) in spec.sinks.iter().enumerate() {
+            let (writers, _) = job_graph.sink_writers(index);
+            let writers = (0..writers)
+                .map(|writer| sinks::open(&sink.spec, writer, first_checkpoint_id))
+                .collect::<Result<Vec<_>>>()?;
+            sink_writers.push(writers);
+        }
         let graph = GraphFingerprint {
             max_parallelism: spec.execution.max_parallelism,
             operators: spec
@@ -350,8 +383,8 @@ impl JobPlan {
             id: self.id.clone(),
             spec: spec.clone(),
             operators: self.operators.clone(),
-            source,
-            sinks,
+            sources,
+            sinks: sink_writers,
             restored: restored_state,
             checkpoints: CheckpointPlan {
                 config: spec.checkpoint.clone(),
@@ -394,4 +427,40 @@ impl AttemptFactory for JobPlan {
         let release = lifecycle::release(&owned, self.spec.checkpoint.as_ref(), end, self.storage.as_ref(), &self.id);
         self.engine.io.block_on(release);
     }
+}
+
+/// The readers of a source's subtasks: fresh splits, or what a checkpoint's
+/// subtasks had `left`, dealt again when the parallelism changed. The first
+/// split of each is opened now, so that a missing file fails the start.
+fn open_source(node: &SourceNode, left: Option<Vec<Vec<Split>>>) -> Result<Vec<SourceSplits>> {
+    let restored = left.is_some();
+    let per_subtask = match left {
+        None => node.spec.initial_splits(node.parallelism)?.into_iter().map(|split| vec![split]).collect(),
+        Some(left) if left.len() == node.parallelism as usize => left,
+        Some(left) => {
+            // Splits of a checkpoint taken before the file's end was
+            // recorded run to "the end": cut them at the file's length.
+            let end = node.spec.end()?;
+            let left: Vec<Split> =
+                left.into_iter().flatten().map(|split| Split { next: split.next, end: split.end.min(end) }).collect();
+            tracing::info!(
+                "source '{}': {} split(s) left, dealt to {} subtask(s)",
+                node.name,
+                left.len(),
+                node.parallelism
+            );
+            Split::deal(left, node.parallelism)
+        }
+    };
+    per_subtask
+        .into_iter()
+        .map(|splits| {
+            let mut rest: std::collections::VecDeque<Split> = splits.into_iter().collect();
+            let first = match rest.pop_front() {
+                Some(split) => Some((split, node.spec.open(split, restored)?)),
+                None => None,
+            };
+            Ok(SourceSplits { first, rest })
+        })
+        .collect()
 }

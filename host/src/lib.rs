@@ -119,6 +119,6 @@ pub use exec::{
     CancelHandle, JobMetrics, JobObserver, JobOutcome, JobReport, JobStatus, OperatorMetrics, Restarting, RunningJob,
 };
 pub use job::{
-    CheckpointConfig, EmbeddedSource, ExecutionConfig, FeedError, Feeder, GeneratorSpec, JobSpec, Limits, OperatorCode,
-    OperatorSpec, RestartStrategy, Retention, Rewind, SinkSpec, SourceSpec,
+    CheckpointConfig, EmbeddedSource, ExecutionConfig, FeedError, Feeder, GeneratorSpec, JobSpec, Limits, LineFormat,
+    OperatorCode, OperatorSpec, RestartStrategy, Retention, Rewind, SinkNode, SinkSpec, SourceNode, SourceSpec,
 };

@@ -22,7 +22,7 @@ fn counts(component: &LoadedComponent) -> String {
     let mut instance = GuestInstance::new(component, &context, Vec::new(), &Limits::default()).expect("instantiate");
     let mut batch = BatchWriter::new();
     batch.push(3, NO_TIMESTAMP, b"k", b"v");
-    let out = instance.process(&batch.finish()).expect("process");
+    let out = instance.process(0, &batch.finish()).expect("process");
     let event = BatchReader::new(&out).expect("batch").next().expect("one event").expect("event");
     String::from_utf8_lossy(event.value).into_owned()
 }

@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use weir_host::checkpoint::storage::CheckpointStorage;
-use weir_host::{CheckpointConfig, Engine, JobSpec, JobStatus, OperatorSpec, Retention, SinkSpec, SourceSpec};
+use weir_host::{
+    CheckpointConfig, Engine, JobSpec, JobStatus, LineFormat, OperatorSpec, Retention, SinkSpec, SourceSpec,
+};
 
 use crate::checkpoint_support::*;
 use crate::support::*;
@@ -18,7 +20,7 @@ fn manual_triggers_through_the_library_api() {
     config.num_retained = 2;
     let spec = JobSpec::new(
         "manual",
-        SourceSpec::Lines { path: job.path("input.txt"), rate_limit: Some(5000) },
+        SourceSpec::Lines { path: job.path("input.txt"), rate_limit: Some(5000), format: LineFormat::Plain },
         SinkSpec::files(job.path("out")),
     )
     .operator(OperatorSpec::new("tokenizer", guest("tokenizer")))

@@ -94,8 +94,8 @@ fn invalid_toml_names_the_file_and_line() {
 fn unknown_keys_are_refused() {
     let job = broken_job("key_by = true", "key_by = true\nkeyby = true");
     assert_failure(&job.run("job.toml"), &["job.toml", "unknown field `keyby`", "line "]);
-    let job = broken_job("[sink]", "[sinks]\ntype = \"stdout\"\n[sink]");
-    assert_failure(&job.run("job.toml"), &["job.toml", "unknown field `sinks`"]);
+    let job = broken_job("[sink]", "[sinkk]\ntype = \"stdout\"\n[sink]");
+    assert_failure(&job.run("job.toml"), &["job.toml", "unknown field `sinkk`"]);
 }
 
 #[test]

@@ -68,7 +68,7 @@ fn run_example(job_file: &Path) {
     // strategy, as in Flink): bound the wait instead of hanging the suite.
     let output = output_within(command, std::time::Duration::from_secs(120), &format!("examples/{name}"));
     assert_success(&output);
-    let mut got = match &spec.sink {
+    let mut got = match &spec.sinks[0].spec {
         SinkSpec::Files { path } => {
             assert!(path.starts_with(copy.root.path()), "examples/{name}: the sink writes outside its copy");
             output_lines(path)
@@ -154,7 +154,7 @@ impl ExampleCopy {
                 Err(_) => panic!("{}: {what} {} is outside the repository", job_file.display(), path.display()),
             }
         };
-        if let SourceSpec::Lines { path, .. } = &spec.source {
+        if let SourceSpec::Lines { path, .. } = &spec.sources[0].spec {
             let relative = in_repo(path, "the input");
             let target = root.path().join(&relative);
             if !target.exists() {
@@ -306,7 +306,7 @@ fn expected_output(example: &str, spec: &JobSpec) -> Vec<String> {
 
 /// The events of the job's source, in order.
 fn source_events(spec: &JobSpec) -> Vec<ModelEvent> {
-    match &spec.source {
+    match &spec.sources[0].spec {
         // The contract: one event per line, empty key, the line as value.
         SourceSpec::Lines { path, .. } => std::fs::read_to_string(path)
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
@@ -354,7 +354,7 @@ impl Operator for Recorder {
 /// place of the example's) instead of re-implementing its hash.
 fn recorded_events(spec: &JobSpec) -> Vec<ModelEvent> {
     let out = tempfile::tempdir().expect("temporary directory");
-    let mut record = JobSpec::new("record-source", spec.source.clone(), SinkSpec::files(out.path()));
+    let mut record = JobSpec::new("record-source", spec.sources[0].spec.clone(), SinkSpec::files(out.path()));
     record.execution = spec.execution.clone();
     record.operators.push(OperatorSpec::native("recorder", "recorder"));
     let engine = Engine::new().expect("engine").with_native(NativeOperator::sdk::<Recorder>("recorder"));

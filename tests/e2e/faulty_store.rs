@@ -20,7 +20,7 @@ use object_store::{
 };
 use weir_host::checkpoint::storage::register_store;
 use weir_host::{
-    CheckpointConfig, Engine, JobSpec, JobStatus, OperatorSpec, Retention, RunningJob, SinkSpec, SourceSpec,
+    CheckpointConfig, Engine, JobSpec, JobStatus, LineFormat, OperatorSpec, Retention, RunningJob, SinkSpec, SourceSpec,
 };
 use weir_host::{RestoreMode, StartFrom, StartOptions};
 
@@ -401,7 +401,7 @@ impl FaultyJob {
     pub(crate) fn spec(&self, rate_limit: Option<u64>, checkpoint: Option<CheckpointConfig>) -> JobSpec {
         let mut spec = JobSpec::new(
             "faults",
-            SourceSpec::Lines { path: self.job.path("input.txt"), rate_limit },
+            SourceSpec::Lines { path: self.job.path("input.txt"), rate_limit, format: LineFormat::Plain },
             SinkSpec::files(self.job.path("out")),
         )
         .operator(OperatorSpec::new("tokenizer", guest("tokenizer")).parallelism(2))

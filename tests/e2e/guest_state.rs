@@ -34,7 +34,7 @@ fn counter_state_survives_snapshot_and_restore() {
     let context = InstanceContext::new("counter", 0, 1, 128, true);
 
     let mut first = GuestInstance::new(&component, &context, Vec::new(), &Limits::default()).expect("instantiate");
-    first.process(&batch(&["apple", "pear", "apple"])).expect("process");
+    first.process(0, &batch(&["apple", "pear", "apple"])).expect("process");
     let snapshot = first.snapshot(1, SnapshotMode::Full).expect("snapshot");
     assert!(!snapshot.incremental);
     let chunks = snapshot.chunks;
@@ -43,9 +43,9 @@ fn counter_state_survives_snapshot_and_restore() {
     assert!(chunks.iter().all(|c| c.handle == "count" && c.key_group.is_some()));
 
     // The first instance goes on; the restored one must agree with it.
-    let after_first = outputs(&first.process(&batch(&["apple", "plum"])).expect("process"));
+    let after_first = outputs(&first.process(0, &batch(&["apple", "plum"])).expect("process"));
     let mut restored = GuestInstance::new(&component, &context, chunks, &Limits::default()).expect("restore");
-    let after_restore = outputs(&restored.process(&batch(&["apple", "plum"])).expect("process"));
+    let after_restore = outputs(&restored.process(0, &batch(&["apple", "plum"])).expect("process"));
     assert_eq!(after_first, [("apple".into(), "3".into()), ("plum".into(), "1".into())]);
     assert_eq!(after_restore, after_first);
 }
@@ -61,11 +61,11 @@ fn counter_incremental_snapshots_merge_to_the_full_state() {
     let all: Vec<&str> = keys.iter().map(String::as_str).collect();
 
     let mut instance = GuestInstance::new(&component, &context, Vec::new(), &Limits::default()).expect("instantiate");
-    instance.process(&batch(&all)).expect("process");
+    instance.process(0, &batch(&all)).expect("process");
     let full = instance.snapshot(1, SnapshotMode::Full).expect("full snapshot");
-    instance.process(&batch(&all[..10])).expect("process");
+    instance.process(0, &batch(&all[..10])).expect("process");
     let delta2 = instance.snapshot(2, SnapshotMode::Incremental).expect("incremental snapshot");
-    instance.process(&batch(&all[5..15])).expect("process");
+    instance.process(0, &batch(&all[5..15])).expect("process");
     let delta3 = instance.snapshot(3, SnapshotMode::Incremental).expect("incremental snapshot");
     assert!(delta2.incremental && delta3.incremental);
     let size = |chunks: &[weir_host::guest::StateChunk]| chunks.iter().map(|c| c.data.len()).sum::<usize>();
@@ -92,7 +92,7 @@ fn counter_incremental_snapshots_merge_to_the_full_state() {
         .collect();
     let mut restored = GuestInstance::new(&component, &context, restored_chunks, &Limits::default()).expect("restore");
     let probe = ["key-0", "key-7", "key-12", "key-500"];
-    let expected = outputs(&instance.process(&batch(&probe)).expect("process"));
-    assert_eq!(outputs(&restored.process(&batch(&probe)).expect("process")), expected);
+    let expected = outputs(&instance.process(0, &batch(&probe)).expect("process"));
+    assert_eq!(outputs(&restored.process(0, &batch(&probe)).expect("process")), expected);
     assert_eq!(expected[0], ("key-0".into(), "3".into()));
 }

@@ -1,4 +1,5 @@
-//! C guests: operators written in C against `wit/operator.wit`,
+//! C guests: operators written in C against `wit/v0.1/operator.wit` (the
+//! first version of the world, which the host keeps running),
 //! `wit/FRAMING.md` and `wit/STATE.md` alone (no SDK, no generated
 //! bindings), compiled to a core WebAssembly module by `zig cc` and turned
 //! into a component here with `wit-component`.
@@ -34,6 +35,10 @@ pub const ZIGLANG_VERSION: &str = "0.17.1";
 /// compiled together) and the name of the `.wasm` it is built into.
 pub const C_GUESTS: &[(&str, &str)] = &[("counter-c", "counter-c")];
 
+/// The WIT the C guests target: `weir:operator@0.1.0`. Kept there so that
+/// the suite goes on proving that components built before 0.2.0 still run.
+const C_WIT_DIR: &str = "wit/v0.1";
+
 /// `zig cc` arguments before the sources and output: freestanding (no libc,
 /// no WASI), bulk memory so that `memcpy` and friends lower to
 /// `memory.copy`/`memory.fill`, no entry point (a reactor: the host calls the
@@ -63,7 +68,7 @@ pub fn build_c_guests(root: &Path, out_dir: &Path) -> Result<()> {
     let target_dir = crate::target_dir();
     let built_dir = target_dir.join("wasm32-wasip2").join("release");
     let work = target_dir.join("c-guests");
-    let wit = digest_tree(&root.join("wit"), &|path| has_extension(path, "wit"))?;
+    let wit = digest_tree(&root.join(C_WIT_DIR), &|path| has_extension(path, "wit"))?;
     let mut zig: Option<PathBuf> = None;
     for &(example, name) in C_GUESTS {
         let dir = root.join("examples").join(example);
@@ -117,7 +122,7 @@ pub fn build_c_guests(root: &Path, out_dir: &Path) -> Result<()> {
 /// component, validating both the module's exports against the WIT and the
 /// result.
 fn componentize(root: &Path, mut module: Vec<u8>) -> Result<Vec<u8>> {
-    let wit_dir = root.join("wit");
+    let wit_dir = root.join(C_WIT_DIR);
     let mut resolve = wit_parser::Resolve::default();
     let (package, _) = resolve.push_dir(&wit_dir).with_context(|| format!("cannot parse {}", wit_dir.display()))?;
     let world = resolve.select_world(&[package], Some(WORLD))?;

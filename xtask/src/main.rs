@@ -32,8 +32,19 @@ use weir_build::rust::WASM_TARGET;
 
 /// Guest crates built by `build-guests`: the examples, then the fixtures the
 /// tests use.
-const GUESTS: &[&str] =
-    &["tokenizer", "counter", "hostile", "hostile-net", "cli-command", "boundary", "chatty", "faulty", "store"];
+const GUESTS: &[&str] = &[
+    "tokenizer",
+    "counter",
+    "join",
+    "splitter",
+    "hostile",
+    "hostile-net",
+    "cli-command",
+    "boundary",
+    "chatty",
+    "faulty",
+    "store",
+];
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -25,7 +25,7 @@ use weir_build::{Digest, Sdk, add_files, digest_tree, files_under, find_python};
 
 /// Python guests: the example's directory under `examples/` (also the name of
 /// its `.wasm`) and the module componentize-py builds it from.
-pub const PYTHON_GUESTS: &[(&str, &str)] = &[("counter-py", "counter"), ("dedup-py", "dedup")];
+pub const PYTHON_GUESTS: &[(&str, &str)] = &[("counter-py", "counter"), ("dedup-py", "dedup"), ("join-py", "join")];
 
 /// Bumped when the way a component is built changes, so that stamps written
 /// by an older xtask no longer match.

@@ -158,8 +158,8 @@ pub fn check_component(tools: &JsTools, path: &Path) -> Result<()> {
             imports.join(", ")
         )));
     }
-    if !wit.lines().any(|line| line.trim() == "export weir:operator/operator@0.1.0;") {
-        return Err(Error::Unexpected(format!("the component does not export weir:operator/operator@0.1.0:\n{wit}")));
+    if !wit.lines().any(|line| line.trim() == "export weir:operator/operator@0.2.0;") {
+        return Err(Error::Unexpected(format!("the component does not export weir:operator/operator@0.2.0:\n{wit}")));
     }
     Ok(())
 }

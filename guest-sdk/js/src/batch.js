@@ -1,11 +1,14 @@
-// The batch framing of wit/FRAMING.md (version 1): how a batch of events
-// crosses the host/guest boundary as one list<u8>.
+// The batch framing of wit/FRAMING.md (versions 1 and 2): how a batch of
+// events crosses the host/guest boundary as one list<u8>.
 //
-//   batch  = "WB" version:u8(1) flags:u8(0) count:u32 event{count}
+//   batch  = "WB" version:u8(1 or 2) flags:u8(0) count:u32 event{count}
 //   event  = key_group:u16 timestamp:i64 key_len:u32 value_len:u32 key value
 //
 // All integers little-endian. key_group 0xFFFF is "not keyed", timestamp
-// i64::MIN is "none"; in JS both are null.
+// i64::MIN is "none"; in JS both are null. Input batches are version 1. An
+// output batch is version 2 when it uses side outputs: there the first field
+// of each event is its output tag (MAIN_OUTPUT = 0xFFFF, or the index of a
+// side output); in a version 1 output batch every event is the main output's.
 
 import { Buffer, Cursor, DecodeError, fromUtf8 } from './bytes.js';
 
@@ -14,21 +17,36 @@ export const NO_KEY_GROUP = 0xffff;
 export const HEADER_LEN = 8;
 /** Fixed bytes per event besides its key and value. */
 export const EVENT_OVERHEAD = 18;
-const VERSION = 1;
+/** The framing version of input batches, and of output without side outputs. */
+export const VERSION = 1;
+/** The framing version of an output batch whose events name their output. */
+export const TAGGED_VERSION = 2;
+/**
+ * The output tag (version 2) of an event for the main output; the same
+ * number as NO_KEY_GROUP, so a main-output event has the same bytes in both
+ * versions.
+ */
+export const MAIN_OUTPUT = 0xffff;
 const TWO_32 = 4294967296;
 const I64_MIN_HI = -2147483648;
 
 /** One input event. `key` and `value` are views into the input batch. */
 export class Event {
-  constructor(key, value, timestamp, keyGroup) {
+  constructor(key, value, timestamp, keyGroup, input = 0, inputName = 'input', isBroadcast = false) {
     /** The key, as bytes. */
     this.key = key;
     /** The value, as bytes. */
     this.value = value;
     /** Milliseconds since the Unix epoch, or null. */
     this.timestamp = timestamp;
-    /** The key group the host hashed the key into; null when not keyed. */
+    /** The key group the host hashed the key into; null when not keyed (and for a broadcast input). */
     this.keyGroup = keyGroup;
+    /** The index of the input the event came from, in `ctx.info.inputs`. */
+    this.input = input;
+    /** The name of that input (the node that feeds it). */
+    this.inputName = inputName;
+    /** Whether that input is broadcast (delivered whole to every subtask). */
+    this.isBroadcast = isBroadcast;
   }
 
   /** The key as UTF-8 text; throws if it is not UTF-8. */
@@ -44,12 +62,26 @@ export class Event {
 
 /**
  * Calls `each(key, value, timestamp, rawKeyGroup)` for every event of a
- * packed batch, in order; throws a DecodeError (after the events before the
- * damage) when the bytes do not follow FRAMING.md. A zero-length batch is
- * empty.
+ * packed input batch (version 1), in order; throws a DecodeError (after the
+ * events before the damage) when the bytes do not follow FRAMING.md. A
+ * zero-length batch is empty.
  */
 export function forEachEvent(bytes, each) {
-  const count = batchCount(bytes);
+  walk(bytes, batchCount(bytes), each);
+}
+
+/**
+ * Calls `each(output, key, value, timestamp)` for every event of a batch an
+ * operator returned, version 1 or 2: `output` is the event's output tag in
+ * a version 2 batch (MAIN_OUTPUT or a side output's index), and MAIN_OUTPUT
+ * for every event of a version 1 batch.
+ */
+export function forEachOutputEvent(bytes, each) {
+  const { version, count } = batchHeader(bytes, true);
+  walk(bytes, count, (key, value, timestamp, tag) => each(version === TAGGED_VERSION ? tag : MAIN_OUTPUT, key, value, timestamp));
+}
+
+function walk(bytes, count, each) {
   if (count === 0) return;
   const c = new Cursor(bytes);
   c.pos = HEADER_LEN;
@@ -71,26 +103,32 @@ export function forEachEvent(bytes, each) {
 }
 
 /**
- * Checks a batch's header and returns its event count (0 for a zero-length
- * batch); the events start at HEADER_LEN. Throws a DecodeError for a header
- * FRAMING.md refuses, or a count the bytes cannot hold.
+ * Checks an input batch's header (version 1) and returns its event count (0
+ * for a zero-length batch); the events start at HEADER_LEN. Throws a
+ * DecodeError for a header FRAMING.md refuses, or a count the bytes cannot
+ * hold.
  */
 export function batchCount(bytes) {
-  if (bytes.length === 0) return 0;
+  return batchHeader(bytes, false).count;
+}
+
+/** The version and event count of a batch; version 2 only if `tagged` is allowed. */
+function batchHeader(bytes, tagged) {
+  if (bytes.length === 0) return { version: VERSION, count: 0 };
   const c = new Cursor(bytes);
   const m0 = c.u8('batch header');
   const m1 = c.u8('batch header');
   if (m0 !== 0x57 || m1 !== 0x42) throw new DecodeError('bad magic (not a Weir batch)');
   const version = c.u8('batch header');
-  if (version !== VERSION) throw new DecodeError(`unknown format version ${version}`);
+  if (version !== VERSION && !(tagged && version === TAGGED_VERSION)) throw new DecodeError(`unknown format version ${version}`);
   const flags = c.u8('batch header');
   if (flags !== 0) throw new DecodeError(`unknown flags 0x${flags.toString(16).padStart(2, '0')}`);
   const count = c.u32('batch header');
   if (count > Math.floor(c.remaining() / EVENT_OVERHEAD)) throw new DecodeError('truncated while reading event count');
-  return count;
+  return { version, count };
 }
 
-/** The events of a packed batch, as Event objects. */
+/** The events of a packed input batch, as Event objects. */
 export function readBatch(bytes) {
   const events = [];
   forEachEvent(bytes, (key, value, timestamp, keyGroup) => {
@@ -99,7 +137,23 @@ export function readBatch(bytes) {
   return events;
 }
 
-/** Packs events into a batch. */
+/**
+ * The events of a batch an operator returned (version 1 or 2), as
+ * { output, key, value, timestamp }: `output` is MAIN_OUTPUT or the index of
+ * a side output.
+ */
+export function readOutputBatch(bytes) {
+  const events = [];
+  forEachOutputEvent(bytes, (output, key, value, timestamp) => events.push({ output, key, value, timestamp }));
+  return events;
+}
+
+/**
+ * Packs events into a batch: version 1 until `tagOutputs()` is called, then
+ * version 2 (the first field of each event, `keyGroup` in `push`, is its
+ * output tag) until the next `reset`. Events pushed before with MAIN_OUTPUT
+ * (= NO_KEY_GROUP) keep their meaning.
+ */
 export class BatchWriter {
   constructor(capacity = 256) {
     this.out = new Buffer(Math.max(capacity, HEADER_LEN));
@@ -107,7 +161,7 @@ export class BatchWriter {
     this.reset();
   }
 
-  /** Forgets every event, keeping the buffer. */
+  /** Forgets every event, keeping the buffer; the next batch is version 1 again. */
   reset() {
     const out = this.out;
     out.len = 0;
@@ -121,6 +175,16 @@ export class BatchWriter {
 
   get length() {
     return this.count;
+  }
+
+  /** Makes the batch version 2: each event's first field names its output (FRAMING.md). */
+  tagOutputs() {
+    this.out.buf[2] = TAGGED_VERSION;
+  }
+
+  /** Whether the batch is version 2. */
+  get tagged() {
+    return this.out.buf[2] === TAGGED_VERSION;
   }
 
   /**

@@ -8,6 +8,7 @@
 //   keyed-list     entry = key:bytes count:u32 value:bytes{count}
 //   operator-value entry = value:bytes              (exactly one entry)
 //   operator-list  entry = value:bytes
+//   broadcast-map  entry = map_key:bytes value:bytes   (no key group)
 //
 // Guests only ever read version 1: the host merges a chain of deltas before
 // `init`. `mergeChain` does the same here, for tests.
@@ -18,7 +19,14 @@ export const FULL_VERSION = 1;
 export const DELTA_VERSION = 2;
 
 /** The state kinds, as the WIT enum `state-kind` spells them. */
-export const KINDS = Object.freeze(['keyed-value', 'keyed-map', 'keyed-list', 'operator-value', 'operator-list']);
+export const KINDS = Object.freeze([
+  'keyed-value',
+  'keyed-map',
+  'keyed-list',
+  'operator-value',
+  'operator-list',
+  'broadcast-map',
+]);
 
 export function isKeyed(kind) {
   return kind === 'keyed-value' || kind === 'keyed-map' || kind === 'keyed-list';
@@ -44,6 +52,10 @@ function writeEntry(out, kind, entry) {
       out.lenBytes(entry.key);
       out.u32(entry.values.length);
       for (const value of entry.values) out.lenBytes(value);
+      break;
+    case 'broadcast-map':
+      out.lenBytes(entry.mapKey);
+      out.lenBytes(entry.value);
       break;
     default:
       out.lenBytes(entry.value);
@@ -87,6 +99,12 @@ export class ChunkWriter {
 
   operatorList(value) {
     this.entry('operator-list');
+    this.out.lenBytes(value);
+  }
+
+  broadcastMap(mapKey, value) {
+    this.entry('broadcast-map');
+    this.out.lenBytes(mapKey);
     this.out.lenBytes(value);
   }
 
@@ -150,6 +168,8 @@ function readEntry(c, kind) {
       for (let i = 0; i < count; i++) values[i] = c.lenBytes('state list value');
       return { key, values };
     }
+    case 'broadcast-map':
+      return { mapKey: c.lenBytes('state map key'), value: c.lenBytes('state value') };
     default:
       return { value: c.lenBytes('state value') };
   }
@@ -159,8 +179,8 @@ function readEntry(c, kind) {
  * Calls `each(entry)` for every entry of a version 1 chunk; throws a
  * DecodeError for another version or damaged bytes. Entries are
  * { key, value } (keyed-value), { key, mapKey, value } (keyed-map),
- * { key, values } (keyed-list) or { value } (operator kinds), all bytes
- * viewing `data`.
+ * { key, values } (keyed-list), { value } (operator kinds) or
+ * { mapKey, value } (broadcast-map), all bytes viewing `data`.
  */
 export function forEachEntry(kind, data, each) {
   checkKind(kind);

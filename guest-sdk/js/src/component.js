@@ -4,7 +4,7 @@
 // loads inside a component built by componentize-js; unit tests under Node
 // import '@weir/operator' (or '../src/index.js') instead.
 
-import { log as hostLog } from 'weir:operator/host@0.1.0';
+import { log as hostLog } from 'weir:operator/host@0.2.0';
 import { setLogSink } from './log.js';
 
 setLogSink((level, message) => hostLog(level, message));

@@ -1,12 +1,21 @@
-// Context, handed to `process` and `finish`: emits output and knows the
-// instance. OpenContext, handed to the operator's constructor (`open`):
+// Context, handed to `process` and `finish`: emits output (to the main
+// output or a side output) and knows the instance. OpenContext, handed to the operator's constructor (`open`):
 // declares state handles and restores them from the checkpoint's chunks.
 
-import { BatchWriter, NO_KEY_GROUP } from './batch.js';
+import { BatchWriter, MAIN_OUTPUT } from './batch.js';
 import { toBytes } from './bytes.js';
 import { DEFAULT_CODEC, checkCodec } from './codecs.js';
 import { log } from './log.js';
-import { ListState, ListStore, MapState, MapStore, ValueState, ValueStore } from './state.js';
+import {
+  BroadcastMapState,
+  BroadcastMapStore,
+  ListState,
+  ListStore,
+  MapState,
+  MapStore,
+  ValueState,
+  ValueStore,
+} from './state.js';
 
 /** What an operator sees while it processes events or finishes. */
 export class Context {
@@ -15,6 +24,7 @@ export class Context {
     this.info = info;
     this.current = current;
     this.output = new BatchWriter(1024);
+    this.sideOutputTags = new Map(info.sideOutputs.map((name, i) => [name, i]));
   }
 
   /**
@@ -23,12 +33,42 @@ export class Context {
    * Uint8Arrays.
    */
   emit(key, value) {
-    this.output.push(NO_KEY_GROUP, this.current.timestamp, toBytes(key, 'an emitted key'), toBytes(value, 'an emitted value'));
+    this.output.push(MAIN_OUTPUT, this.current.timestamp, toBytes(key, 'an emitted key'), toBytes(value, 'an emitted value'));
   }
 
   /** Emits an event with a timestamp (milliseconds since the Unix epoch, or null for none). */
   emitWithTimestamp(key, value, timestamp) {
-    this.output.push(NO_KEY_GROUP, timestamp, toBytes(key, 'an emitted key'), toBytes(value, 'an emitted value'));
+    this.output.push(MAIN_OUTPUT, timestamp, toBytes(key, 'an emitted key'), toBytes(value, 'an emitted value'));
+  }
+
+  /**
+   * Emits an event to the side output `sideOutput`, one of
+   * `info.sideOutputs` (the job file's `side_outputs`), with the timestamp
+   * of the input event being processed (none in `finish`). Events keep their
+   * order within each output. A name the job file does not declare throws,
+   * which fails the job.
+   */
+  emitTo(sideOutput, key, value) {
+    this.pushTo(sideOutput, this.current.timestamp, key, value);
+  }
+
+  /** `emitTo` with a timestamp (milliseconds since the Unix epoch, or null for none). */
+  emitToWithTimestamp(sideOutput, key, value, timestamp) {
+    this.pushTo(sideOutput, timestamp, key, value);
+  }
+
+  pushTo(sideOutput, timestamp, key, value) {
+    const tag = this.sideOutputTags.get(sideOutput);
+    if (tag === undefined) {
+      const declared = this.info.sideOutputs;
+      const listed = declared.length === 0 ? 'none' : declared.map((name) => `\`${name}\``).join(', ');
+      throw new Error(
+        `operator '${this.info.name}' emitted to side output \`${sideOutput}\`, which is not declared: its side ` +
+          `outputs are ${listed} (declare them with \`side_outputs\` in the job file)`,
+      );
+    }
+    this.output.tagOutputs();
+    this.output.push(tag, timestamp, toBytes(key, 'an emitted key'), toBytes(value, 'an emitted value'));
   }
 }
 
@@ -74,6 +114,21 @@ export class OpenContext {
   /** Declares one list for this subtask. The codec defaults to `codecs.json`. */
   operatorList(name, codec = DEFAULT_CODEC) {
     return new ListState(this.declare(new ListStore(name, false, checkCodec(codec, 'the codec'), this.current)));
+  }
+
+  /**
+   * Declares one map for the whole operator, the same in every subtask
+   * (build it from broadcast inputs). Usable anywhere, with or without a
+   * current key. Both codecs default to `codecs.json`.
+   */
+  broadcastMap(name, keyCodec = DEFAULT_CODEC, valueCodec = DEFAULT_CODEC) {
+    const store = new BroadcastMapStore(
+      name,
+      checkCodec(keyCodec, 'the key codec'),
+      checkCodec(valueCodec, 'the value codec'),
+      this.current,
+    );
+    return new BroadcastMapState(this.declare(store));
   }
 
   /** Adds a store, loading the restored chunks that carry its name. */

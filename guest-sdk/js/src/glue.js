@@ -1,9 +1,9 @@
 // The glue between componentize-js and the Runtime: `exportOperator`
 // returns the object the component exports as `weir:operator/operator`.
 //
-// componentize-js (0.23) maps the WIT to JS like this: the exported
-// interface is the module export named `operator` (or
-// 'weir:operator/operator@0.1.0'); list<u8> arrives as a Uint8Array and may
+// componentize-js (0.23) maps the WIT (weir:operator@0.2.0) to JS like this:
+// the exported interface is the module export named `operator` (or
+// 'weir:operator/operator@0.2.0'); list<u8> arrives as a Uint8Array and may
 // be returned as any Uint8Array view; u64 arrives as a BigInt; enums are
 // their case names ('keyed-value', 'incremental'); option<T> is undefined
 // (or null) for none; records are plain objects with camelCase fields. A
@@ -64,8 +64,8 @@ export function exportOperator(definition) {
       }
     },
 
-    process(input) {
-      return call('process', (r) => r.process(input));
+    process(input, events) {
+      return call('process', (r) => r.process(events, input));
     },
 
     snapshot(checkpointId, mode) {

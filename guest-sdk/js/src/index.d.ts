@@ -7,7 +7,7 @@ export type Data = string | Uint8Array | ArrayBufferView | ArrayBuffer;
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
 
 /** The WIT `state-kind` cases. */
-export type StateKind = 'keyed-value' | 'keyed-map' | 'keyed-list' | 'operator-value' | 'operator-list';
+export type StateKind = 'keyed-value' | 'keyed-map' | 'keyed-list' | 'operator-value' | 'operator-list' | 'broadcast-map';
 
 /** The WIT `snapshot-mode` cases. */
 export type SnapshotMode = 'full' | 'incremental';
@@ -23,8 +23,14 @@ export class Event {
   readonly value: Uint8Array;
   /** Milliseconds since the Unix epoch, or null when the event has none. */
   readonly timestamp: number | null;
-  /** The key group the host hashed the key into; null when the input is not keyed. */
+  /** The key group the host hashed the key into; null when the input is not keyed, and for a broadcast input. */
   readonly keyGroup: number | null;
+  /** The index of the input the event came from, in `ctx.info.inputs`. */
+  readonly input: number;
+  /** The name of that input: the node that feeds it (`op`, or `op.NAME` for a side output). */
+  readonly inputName: string;
+  /** Whether that input is broadcast (delivered whole to every subtask). */
+  readonly isBroadcast: boolean;
   /** The key as UTF-8 text; throws if it is not UTF-8. */
   keyStr(): string;
   /** The value as UTF-8 text; throws if it is not UTF-8. */
@@ -45,6 +51,10 @@ export class OperatorInfo {
       maxParallelism?: number;
       keyGroups?: KeyGroupRange | null;
       config?: Record<string, string> | Iterable<readonly [string, string]>;
+      /** Default: one input named 'input'. A string is an input that is not broadcast. */
+      inputs?: readonly (string | InputInfo)[];
+      /** Default: none. */
+      sideOutputs?: readonly string[];
     },
   );
   /** The operator's name in the job file. */
@@ -57,6 +67,12 @@ export class OperatorInfo {
   readonly maxParallelism: number;
   /** The key groups this subtask owns; null when the input is not keyed. */
   readonly keyGroups: KeyGroupRange | null;
+  /** The operator's inputs, in job-file order: `event.input` is an index into this list. */
+  readonly inputs: readonly InputInfo[];
+  /** The side outputs the job file declares (`side_outputs`): the names `ctx.emitTo` takes. */
+  readonly sideOutputs: readonly string[];
+  /** The same info with these options replacing its own. */
+  with(options: ConstructorParameters<typeof OperatorInfo>[1]): OperatorInfo;
   /** One entry of the operator's `[operators.config]` table. */
   config(key: string): string | undefined;
   /**
@@ -68,6 +84,17 @@ export class OperatorInfo {
   /** Every config entry, sorted by key. */
   configEntries(): [string, string][];
 }
+
+/** One input of an operator, as the WIT record `input-info`. */
+export interface InputInfo {
+  /** The node whose output feeds it (`op`, or `op.NAME` for a side output). */
+  readonly name: string;
+  /** Delivered whole to every subtask, not partitioned by key: its events have no key group. */
+  readonly broadcast: boolean;
+}
+
+/** The name of the one input an OperatorInfo has when none are given. */
+export const DEFAULT_INPUT: 'input';
 
 /** Key groups `start` (inclusive) to `end` (exclusive). */
 export interface KeyGroupRange {
@@ -100,6 +127,12 @@ export class OpenContext {
   operatorValue<T = any>(name: string, codec?: Codec<T>): ValueState<T>;
   /** Declares one list for this subtask. */
   operatorList<T = any>(name: string, codec?: Codec<T>): ListState<T>;
+  /**
+   * Declares one map for the whole operator, the same in every subtask
+   * (build it from broadcast inputs); usable anywhere, with or without a
+   * current key.
+   */
+  broadcastMap<K = any, V = any>(name: string, keyCodec?: Codec<K>, valueCodec?: Codec<V>): BroadcastMapState<K, V>;
 }
 
 /** What an operator sees while it processes events or finishes. */
@@ -109,6 +142,14 @@ export class Context {
   emit(key: Data, value: Data): void;
   /** Emits an event with a timestamp in milliseconds since the epoch (null for none). */
   emitWithTimestamp(key: Data, value: Data, timestamp: number | bigint | null): void;
+  /**
+   * Emits an event to a side output declared in the job file
+   * (`info.sideOutputs`), with the input event's timestamp. Throws for a
+   * name not declared, naming the declared ones.
+   */
+  emitTo(sideOutput: string, key: Data, value: Data): void;
+  /** `emitTo` with a timestamp in milliseconds since the epoch (null for none). */
+  emitToWithTimestamp(sideOutput: string, key: Data, value: Data, timestamp: number | bigint | null): void;
 }
 
 /**
@@ -154,6 +195,8 @@ export interface WitOperatorContext {
   maxParallelism: number;
   keyGroups?: KeyGroupRange;
   config: [string, string][];
+  inputs: InputInfo[];
+  sideOutputs: string[];
 }
 
 /** A WIT `result<T, string>` as componentize-js expects it. */
@@ -162,7 +205,8 @@ export type WitResult<T> = { tag: 'ok'; val: T } | { tag: 'err'; val: string };
 /** The implementation of the WIT interface `weir:operator/operator`. */
 export interface OperatorExport {
   init(context: WitOperatorContext, restored: StateChunk[]): WitResult<undefined>;
-  process(input: Uint8Array): WitResult<Uint8Array>;
+  /** `input` is an index into `context.inputs`; `events` a version 1 batch. */
+  process(input: number, events: Uint8Array): WitResult<Uint8Array>;
   snapshot(checkpointId: bigint, mode: SnapshotMode): WitResult<StateSnapshot>;
   finish(): WitResult<Uint8Array>;
 }
@@ -182,8 +226,12 @@ export class Runtime {
   constructor(definition: OperatorDefinition, info: OperatorInfo, restored?: StateChunk[]);
   readonly operator: Operator;
   readonly info: OperatorInfo;
-  /** Runs the operator on a packed batch; returns the packed output (valid until the next call). */
-  process(batch: Uint8Array): Uint8Array;
+  /**
+   * Runs the operator on a packed batch from input `input` (default 0);
+   * returns the packed output (version 2 if a side output was used; valid
+   * until the next call).
+   */
+  process(batch: Uint8Array, input?: number): Uint8Array;
   snapshot(checkpointId: bigint, mode?: SnapshotMode): StateSnapshot;
   finish(): Uint8Array;
 }
@@ -230,6 +278,28 @@ export class MapState<K, V> {
   values(): V[];
   size(): number;
   /** Removes every entry of the current key. */
+  clear(): void;
+}
+
+/**
+ * One map for the whole operator (broadcastMap), the same in every subtask
+ * when built from broadcast inputs: the host keeps subtask 0's copy at a
+ * checkpoint and restores it into every subtask. No current key needed.
+ * Written whole by incremental snapshots when it changed (reading an object
+ * value counts as a change).
+ */
+export class BroadcastMapState<K, V> {
+  readonly name: string;
+  get(mapKey: K): V | undefined;
+  has(mapKey: K): boolean;
+  set(mapKey: K, value: V): void;
+  /** Removes an entry; returns whether it was there. */
+  delete(mapKey: K): boolean;
+  /** The entries, in insertion order (a copy). */
+  entries(): [K, V][];
+  keys(): K[];
+  values(): V[];
+  size(): number;
   clear(): void;
 }
 
@@ -358,11 +428,23 @@ export class Reader {
 
 /** `key_group` of an event whose operator input is not keyed. */
 export const NO_KEY_GROUP: 0xffff;
+/** The output tag (FRAMING.md version 2) of an event for the main output. */
+export const MAIN_OUTPUT: 0xffff;
+/** The framing version of an output batch whose events name their output. */
+export const TAGGED_VERSION: 2;
 
-/** Packs events into a batch (wit/FRAMING.md). */
+/**
+ * Packs events into a batch (wit/FRAMING.md): version 1, or version 2 after
+ * `tagOutputs()` (until `reset`), where `push`'s first argument is the
+ * output tag.
+ */
 export class BatchWriter {
   constructor(capacity?: number);
   readonly length: number;
+  /** Makes the batch version 2. */
+  tagOutputs(): void;
+  /** Whether the batch is version 2. */
+  readonly tagged: boolean;
   push(keyGroup: number, timestamp: number | bigint | null, key: Uint8Array, value: Uint8Array): void;
   /** The packed batch, a view valid until the next push or reset. */
   bytes(): Uint8Array;
@@ -377,8 +459,19 @@ export function forEachEvent(
   each: (key: Uint8Array, value: Uint8Array, timestamp: number | null, rawKeyGroup: number) => void,
 ): void;
 
-/** The events of a packed batch. */
+/** The events of a packed input batch (version 1). */
 export function readBatch(batch: Uint8Array): Event[];
+
+/** Calls `each` for every event of an operator's output batch, version 1 or 2 (`output` is MAIN_OUTPUT or a side output's index). */
+export function forEachOutputEvent(
+  batch: Uint8Array,
+  each: (output: number, key: Uint8Array, value: Uint8Array, timestamp: number | null) => void,
+): void;
+
+/** The events of an operator's output batch, version 1 or 2. */
+export function readOutputBatch(
+  batch: Uint8Array,
+): { output: number; key: Uint8Array; value: Uint8Array; timestamp: number | null }[];
 
 /** The state kinds. */
 export const KINDS: readonly StateKind[];
@@ -404,6 +497,7 @@ export class ChunkWriter {
   keyedList(key: Uint8Array, values: readonly Uint8Array[]): void;
   operatorValue(value: Uint8Array): void;
   operatorList(value: Uint8Array): void;
+  broadcastMap(mapKey: Uint8Array, value: Uint8Array): void;
   finish(): Uint8Array;
 }
 

@@ -20,16 +20,29 @@
 //
 //   export const operator = exportOperator(Counter);
 //
-// The SDK hides the WIT bindings, the batch framing (wit/FRAMING.md) and the
-// state format (wit/STATE.md); snapshots, restores and incremental deltas
-// need no code from the operator.
+// The SDK hides the WIT bindings (weir:operator@0.2.0), the batch framing
+// (wit/FRAMING.md) and the state format (wit/STATE.md); snapshots, restores
+// and incremental deltas need no code from the operator. Events name their
+// input (`event.input`, `event.inputName`), `ctx.emitTo(name, key, value)`
+// emits to a side output, and `ctx.broadcastMap(name)` declares state that
+// every subtask holds the same copy of.
 
 export { exportOperator, errorMessage } from './glue.js';
 export { Runtime } from './runtime.js';
 export { Context, OpenContext } from './context.js';
-export { Event, BatchWriter, NO_KEY_GROUP, forEachEvent, readBatch } from './batch.js';
-export { OperatorInfo, DEFAULT_MAX_PARALLELISM } from './info.js';
-export { ValueState, MapState, ListState } from './state.js';
+export {
+  Event,
+  BatchWriter,
+  NO_KEY_GROUP,
+  MAIN_OUTPUT,
+  TAGGED_VERSION,
+  forEachEvent,
+  forEachOutputEvent,
+  readBatch,
+  readOutputBatch,
+} from './batch.js';
+export { OperatorInfo, DEFAULT_MAX_PARALLELISM, DEFAULT_INPUT } from './info.js';
+export { ValueState, MapState, ListState, BroadcastMapState } from './state.js';
 export { codecs, encode, decode, Writer, Reader, DEFAULT_CODEC } from './codecs.js';
 export {
   ChunkWriter,

@@ -1,16 +1,38 @@
-// OperatorInfo: who this operator instance is (name, subtask, key groups)
-// and its configuration from the job file.
+// OperatorInfo: who this operator instance is (name, subtask, key groups),
+// its inputs and side outputs, and its configuration from the job file.
 
 /** The number of key groups when a job file does not set max_parallelism. */
 export const DEFAULT_MAX_PARALLELISM = 128;
+/** The name of the one input OperatorInfo assumes when none are given. */
+export const DEFAULT_INPUT = 'input';
+
+/** One input: a name, or { name, broadcast }. */
+function inputInfo(spec) {
+  if (typeof spec === 'string') return Object.freeze({ name: spec, broadcast: false });
+  if (spec !== null && typeof spec === 'object' && typeof spec.name === 'string') {
+    return Object.freeze({ name: spec.name, broadcast: Boolean(spec.broadcast) });
+  }
+  throw new TypeError(`an input is a name or { name, broadcast }, not ${JSON.stringify(spec)}`);
+}
+
+function sideOutputs(names) {
+  const list = [...names];
+  for (const name of list) {
+    if (typeof name !== 'string' || name === '') throw new TypeError(`a side output is a non-empty name, not ${JSON.stringify(name)}`);
+  }
+  if (new Set(list).size !== list.length) throw new Error(`side outputs ${JSON.stringify(list)} name one twice`);
+  return Object.freeze(list);
+}
 
 /** Who this instance is, as the host described it to `init`. */
 export class OperatorInfo {
   /**
    * Subtask 0 of 1, owning every key group of DEFAULT_MAX_PARALLELISM, with
-   * no configuration, unless `options` says otherwise:
+   * no configuration, one input named 'input' and no side outputs, unless
+   * `options` says otherwise:
    * { subtaskIndex, parallelism, maxParallelism, keyGroups: {start, end} | null,
-   *   config: { key: 'value' } or [['key', 'value']] }.
+   *   config: { key: 'value' } or [['key', 'value']],
+   *   inputs: ['name' or { name, broadcast }, ...], sideOutputs: ['name', ...] }.
    */
   constructor(name, options = {}) {
     const maxParallelism = options.maxParallelism ?? DEFAULT_MAX_PARALLELISM;
@@ -30,6 +52,13 @@ export class OperatorInfo {
       options.keyGroups === undefined ? { start: 0, end: Math.min(maxParallelism, 0xffff) } : options.keyGroups;
     const config = options.config ?? [];
     this.configMap = new Map(config instanceof Map ? config : Array.isArray(config) ? config : Object.entries(config));
+    /**
+     * The operator's inputs, in job-file order, as { name, broadcast }:
+     * `event.input` is an index into this list.
+     */
+    this.inputs = Object.freeze((options.inputs ?? [DEFAULT_INPUT]).map(inputInfo));
+    /** The side outputs the job file declares (`side_outputs`): the names `ctx.emitTo` takes. */
+    this.sideOutputs = sideOutputs(options.sideOutputs ?? []);
     Object.freeze(this);
   }
 
@@ -41,6 +70,22 @@ export class OperatorInfo {
       maxParallelism: context.maxParallelism,
       keyGroups: context.keyGroups ? { start: context.keyGroups.start, end: context.keyGroups.end } : null,
       config: context.config,
+      inputs: context.inputs.map((input) => ({ name: input.name, broadcast: input.broadcast })),
+      sideOutputs: context.sideOutputs,
+    });
+  }
+
+  /** The same info with other options (those given replace these ones'). */
+  with(options) {
+    return new OperatorInfo(this.name, {
+      subtaskIndex: this.subtaskIndex,
+      parallelism: this.parallelism,
+      maxParallelism: this.maxParallelism,
+      keyGroups: this.keyGroups,
+      config: this.configMap,
+      inputs: this.inputs,
+      sideOutputs: this.sideOutputs,
+      ...options,
     });
   }
 

@@ -72,14 +72,25 @@ export class Runtime {
 
   /**
    * The WIT `process`: runs the operator on every event of a packed batch
-   * (wit/FRAMING.md) and returns the packed output, a view valid until the
-   * next call. On an error (a malformed batch or the operator's), the
+   * (wit/FRAMING.md) from input `input` (an index into `info.inputs`) and
+   * returns the packed output, a view valid until the next call: version 1,
+   * or version 2 when a side output was emitted to. On an error (a malformed
+   * batch, an input the operator does not have, or the operator's), the
    * batch's output is dropped.
    */
-  process(batch) {
-    const { ctx, current, operator, keyed } = this;
+  process(batch, input = 0) {
+    const { ctx, current, operator } = this;
+    const inputs = ctx.info.inputs;
+    if (!(Number.isInteger(input) && input >= 0 && input < inputs.length)) {
+      const names = inputs.map((spec, i) => `${i}: \`${spec.name}\``).join(', ') || 'none';
+      throw new Error(`\`process\` was called for input ${input}, but the operator's inputs are ${names}`);
+    }
+    const { name: inputName, broadcast } = inputs[input];
+    // Broadcast events reach every subtask: they never scope keyed state.
+    const keyed = this.keyed && !broadcast;
     ctx.output.reset();
     try {
+      current.input = { index: input, name: inputName, broadcast };
       // forEachEvent, inlined: this loop is the per-event cost, and the
       // engine inside a component interprets every call and property access.
       const count = batchCount(batch);
@@ -100,8 +111,9 @@ export class Runtime {
         if (valueLen > end - pos) throw new DecodeError('truncated while reading event value');
         const value = batch.subarray(pos, (pos += valueLen));
         const timestamp = hi === I64_MIN_HI && lo === 0 ? null : hi * TWO_32 + lo;
-        current.enter(key, keyGroup, timestamp, keyed);
-        const result = operator.process(ctx, new Event(key, value, timestamp, keyGroup === NO_KEY_GROUP ? null : keyGroup));
+        current.enter(key, broadcast ? NO_KEY_GROUP : keyGroup, timestamp, keyed);
+        const group = broadcast || keyGroup === NO_KEY_GROUP ? null : keyGroup;
+        const result = operator.process(ctx, new Event(key, value, timestamp, group, input, inputName, broadcast));
         if (result !== undefined) notAsync(result, 'process');
       }
       if (pos !== end) throw new DecodeError(`${end - pos} bytes left after the last entry`);

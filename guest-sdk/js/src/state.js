@@ -10,6 +10,8 @@
 //   ValueState     keyed-value            operator-value
 //   MapState       keyed-map              -
 //   ListState      keyed-list             operator-list
+//   BroadcastMapState  -                  broadcast-map (one map per
+//                                         operator, the same in every subtask)
 //
 // Keyed state is scoped by the key of the event being processed, as in
 // Flink: the same handle reads another value for another key. Each key is
@@ -20,12 +22,14 @@
 // incremental snapshot writes, per key group, a delta chunk with the dirty
 // keys' complete state and the dirty keys that have none left. Reading a
 // value that is an object (or array, or Uint8Array) marks the key dirty too,
-// since the operator may change it in place.
+// since the operator may change it in place. Operator handles are written
+// whole by every incremental snapshot; a broadcast map only when it changed.
 //
 // The handles and their stores live in state/: store.js (what they share),
-// value.js, map.js and list.js, as the Rust SDK splits them.
+// value.js, map.js, list.js and broadcast.js, as the Rust SDK splits them.
 
 export { Current } from './state/store.js';
 export { ValueState, ValueStore } from './state/value.js';
 export { MapState, MapStore } from './state/map.js';
 export { ListState, ListStore } from './state/list.js';
+export { BroadcastMapState, BroadcastMapStore } from './state/broadcast.js';

@@ -8,8 +8,16 @@
 //   assert.deepStrictEqual(pairs(h.process('apple', '', 3)), [['apple', '1']]);
 //   const restored = Harness.restore(Counter, h.snapshot());
 //   assert.deepStrictEqual(pairs(restored.process('apple', '', 3)), [['apple', '2']]);
+//
+// Inputs and side outputs are the job file's (by default one input named
+// 'input' and no side outputs):
+//
+//   const h = new Harness(Join, { inputs: ['orders', { name: 'prices', broadcast: true }], sideOutputs: ['bad'] });
+//   h.processInput(1, '', 'apple\t30');           // input 1: no key group
+//   pairs(h.process('apple', 'x', 5));             // input 0: main output, []
+//   pairs(h.sideOutput('bad'));                    // [['apple', 'x']]
 
-import { BatchWriter, NO_KEY_GROUP, readBatch } from './batch.js';
+import { BatchWriter, MAIN_OUTPUT, NO_KEY_GROUP, forEachOutputEvent } from './batch.js';
 import { fromUtf8, toBytes } from './bytes.js';
 import { FULL_VERSION, mergeChain, readChunk } from './chunk.js';
 import { OperatorInfo } from './info.js';
@@ -42,8 +50,20 @@ export function pairs(outputs) {
   return outputs.map((output) => [output.keyStr(), output.valueStr()]);
 }
 
-function decodeOutput(batch) {
-  return readBatch(batch).map((event) => new Output(event.key.slice(), event.value.slice(), event.timestamp));
+/**
+ * The events of an output batch by output: `main` (an array of Outputs) and
+ * `side` (side output name -> array of Outputs, every declared one present).
+ */
+function decodeOutputs(batch, sideOutputs) {
+  const main = [];
+  const side = new Map(sideOutputs.map((name) => [name, []]));
+  forEachOutputEvent(batch, (tag, key, value, timestamp) => {
+    const output = new Output(key.slice(), value.slice(), timestamp);
+    if (tag === MAIN_OUTPUT) main.push(output);
+    else if (tag < sideOutputs.length) side.get(sideOutputs[tag]).push(output);
+    else throw new Error(`the operator emitted an event with output tag ${tag}, but it has ${sideOutputs.length} side outputs`);
+  });
+  return { main, side };
 }
 
 /** One operator instance under test. */
@@ -51,10 +71,22 @@ export class Harness {
   /**
    * A fresh instance of `definition` (an operator class or factory). Options:
    * `info` (an OperatorInfo; default new OperatorInfo('test'): subtask 0 of
-   * 1, key groups 0..128) and `restored` (chunks from `snapshot`).
+   * 1, key groups 0..128, one input named 'input', no side outputs),
+   * `inputs` and `sideOutputs` (replace the info's; an input is a name or
+   * { name, broadcast }) and `restored` (chunks from `snapshot`).
+   *
+   * The process methods and `finish` return what the operator emitted to its
+   * main output; what it emitted to a side output is kept until taken with
+   * `sideOutput(name)`.
    */
   constructor(definition, options = {}) {
-    this.info = options.info ?? new OperatorInfo('test');
+    let info = options.info ?? new OperatorInfo('test');
+    const changes = {};
+    if (options.inputs !== undefined) changes.inputs = options.inputs;
+    if (options.sideOutputs !== undefined) changes.sideOutputs = options.sideOutputs;
+    if (Object.keys(changes).length > 0) info = info.with(changes);
+    this.info = info;
+    this.side = new Map(info.sideOutputs.map((name) => [name, []]));
     this.runtime = new Runtime(definition, this.info, options.restored ?? []);
     this.checkpointId = 0n;
   }
@@ -69,31 +101,98 @@ export class Harness {
     return this.runtime.operator;
   }
 
+  /** The index of an input given by index or by name; throws for one the operator does not have. */
+  inputIndex(input) {
+    const inputs = this.info.inputs;
+    const index = typeof input === 'string' ? inputs.findIndex((spec) => spec.name === input) : input;
+    if (Number.isInteger(index) && index >= 0 && index < inputs.length) return index;
+    const names = inputs.map((spec, i) => `${i}: \`${spec.name}\``).join(', ') || 'none';
+    throw new Error(`the operator has no input ${JSON.stringify(input)}: its inputs are ${names}`);
+  }
+
   /**
-   * Processes one event without a timestamp. `keyGroup` is what the host
-   * would have hashed the key into; NO_KEY_GROUP for an unkeyed input.
+   * Processes one event of input 0 without a timestamp. `keyGroup` is what
+   * the host would have hashed the key into; NO_KEY_GROUP for an unkeyed
+   * input.
    */
-  process(key, value, keyGroup = 0) {
-    return this.processAt(key, value, keyGroup, null);
+  process(key, value, keyGroup) {
+    return this.processInputAll(0, [[key, value, keyGroup, null]]);
   }
 
-  /** Processes one event with a timestamp (milliseconds since the epoch). */
+  /** Processes one event of input 0 with a timestamp (milliseconds since the epoch). */
   processAt(key, value, keyGroup, timestamp) {
-    return this.processAll([[key, value, keyGroup, timestamp]]);
+    return this.processInputAll(0, [[key, value, keyGroup, timestamp]]);
   }
 
-  /** Processes [key, value, keyGroup, timestamp?] events as one batch. */
+  /** Processes [key, value, keyGroup, timestamp?] events of input 0 as one batch. */
   processAll(events) {
-    const batch = new BatchWriter();
-    for (const [key, value, keyGroup = 0, timestamp = null] of events) {
-      batch.push(keyGroup, timestamp, toBytes(key, 'a key'), toBytes(value, 'a value'));
-    }
-    return this.processBatch(batch.bytes());
+    return this.processInputAll(0, events);
   }
 
-  /** Processes a packed batch as the host would pass it (wit/FRAMING.md). */
+  /** Processes a packed batch of input 0 as the host would pass it (wit/FRAMING.md). */
   processBatch(batch) {
-    return decodeOutput(this.runtime.process(batch));
+    return this.processInputBatch(0, batch);
+  }
+
+  /**
+   * Processes one event of input `input` (an index or a name) without a
+   * timestamp. An event of a broadcast input has no key group: leave
+   * `keyGroup` out (it defaults to 0 for other inputs).
+   */
+  processInput(input, key, value, keyGroup) {
+    return this.processInputAll(input, [[key, value, keyGroup, null]]);
+  }
+
+  /** Processes one event of input `input` with a timestamp. */
+  processInputAt(input, key, value, keyGroup, timestamp) {
+    return this.processInputAll(input, [[key, value, keyGroup, timestamp]]);
+  }
+
+  /** Processes [key, value, keyGroup?, timestamp?] events of input `input` as one batch. */
+  processInputAll(input, events) {
+    const index = this.inputIndex(input);
+    const spec = this.info.inputs[index];
+    const batch = new BatchWriter();
+    for (const [key, value, keyGroup, timestamp = null] of events) {
+      let group = keyGroup ?? 0;
+      if (spec.broadcast) {
+        if (keyGroup !== undefined && keyGroup !== null && keyGroup !== NO_KEY_GROUP) {
+          throw new Error(
+            `an event of the broadcast input \`${spec.name}\` was given key group ${keyGroup}: the host sends ` +
+              'broadcast events without one',
+          );
+        }
+        group = NO_KEY_GROUP;
+      }
+      batch.push(group, timestamp, toBytes(key, 'a key'), toBytes(value, 'a value'));
+    }
+    return this.processInputBatch(index, batch.bytes());
+  }
+
+  /** Processes a packed batch of input `input` as the host would pass it. */
+  processInputBatch(input, batch) {
+    return this.outputs(this.runtime.process(batch, this.inputIndex(input)));
+  }
+
+  /**
+   * What the operator emitted to the side output `name` since the previous
+   * call for it (or since the harness was created); taken, so a second call
+   * returns only what came since.
+   */
+  sideOutput(name) {
+    const events = this.side.get(name);
+    if (events === undefined) {
+      const declared = this.info.sideOutputs.map((n) => `\`${n}\``).join(', ') || 'none';
+      throw new Error(`no side output \`${name}\`: the harness declares ${declared} (pass sideOutputs: [...])`);
+    }
+    this.side.set(name, []);
+    return events;
+  }
+
+  outputs(batch) {
+    const { main, side } = decodeOutputs(batch, this.info.sideOutputs);
+    for (const [name, events] of side) this.side.get(name).push(...events);
+    return main;
   }
 
   /** A complete snapshot, as at a checkpoint barrier: the chunks to restore from. */
@@ -115,9 +214,9 @@ export class Harness {
     return this.runtime.snapshot(this.checkpointId, mode);
   }
 
-  /** Ends the input: runs the operator's finish. */
+  /** Ends the input: runs the operator's finish; returns its main output (side outputs as for process). */
   finish() {
-    return decodeOutput(this.runtime.finish());
+    return this.outputs(this.runtime.finish());
   }
 }
 
@@ -150,7 +249,8 @@ export function describeState(chunks) {
   for (const chunk of chunks) {
     const where = chunk.keyGroup === undefined || chunk.keyGroup === null ? chunk.handle : `${chunk.handle}[${chunk.keyGroup}]`;
     readChunk(chunk.kind, chunk.data).forEach((entry, i) => {
-      if (entry.mapKey) lines.push(`${where} ${hex(entry.key)} ${hex(entry.mapKey)} = ${hex(entry.value)}`);
+      if (entry.mapKey && !entry.key) lines.push(`${where} ${hex(entry.mapKey)} = ${hex(entry.value)}`);
+      else if (entry.mapKey) lines.push(`${where} ${hex(entry.key)} ${hex(entry.mapKey)} = ${hex(entry.value)}`);
       else if (entry.values) lines.push(`${where} ${hex(entry.key)} = [${entry.values.map(hex).join(', ')}]`);
       else if (entry.key) lines.push(`${where} ${hex(entry.key)} = ${hex(entry.value)}`);
       else lines.push(`${where} #${i} = ${hex(entry.value)}`);

@@ -17,6 +17,8 @@ const CONTEXT = {
   maxParallelism: 128,
   keyGroups: { start: 64, end: 128 },
   config: [['greeting', 'hi']],
+  inputs: [{ name: 'tokenizer', broadcast: false }],
+  sideOutputs: [],
 };
 
 function batch(...events) {
@@ -49,7 +51,7 @@ class Echo {
 test('the four calls, as the host makes them', () => {
   const operator = exportOperator(Echo);
   assert.deepEqual(operator.init(CONTEXT, []), { tag: 'ok', val: undefined });
-  const out = operator.process(batch(['k', 'v', 70, 1234]));
+  const out = operator.process(0, batch(['k', 'v', 70, 1234]));
   assert.equal(out.tag, 'ok');
   assert.ok(out.val instanceof Uint8Array);
   const [event] = readBatch(out.val);
@@ -59,7 +61,7 @@ test('the four calls, as the host makes them', () => {
   assert.equal(snap.tag, 'ok');
   assert.equal(snap.val.incremental, false);
   assert.deepEqual(snap.val.chunks.map((c) => [c.handle, c.kind, c.keyGroup]), [['count', 'keyed-value', 70]]);
-  operator.process(batch(['k', 'v']));
+  operator.process(0, batch(['k', 'v']));
   const inc = operator.snapshot(2n, 'incremental');
   assert.equal(inc.val.incremental, true);
   assert.equal(inc.val.chunks[0].data[0], 2);
@@ -74,16 +76,16 @@ test('the four calls, as the host makes them', () => {
 
 test('errors are err strings, never throws', () => {
   const operator = exportOperator(Echo);
-  assert.deepEqual(operator.process(batch(['k', 'v'])), { tag: 'err', val: '`process` was called before `init`' });
+  assert.deepEqual(operator.process(0, batch(['k', 'v'])), { tag: 'err', val: '`process` was called before `init`' });
   assert.deepEqual(operator.snapshot(1n, 'full'), { tag: 'err', val: '`snapshot` was called before `init`' });
   assert.deepEqual(operator.finish(), { tag: 'err', val: '`finish` was called before `init`' });
   operator.init(CONTEXT, []);
-  assert.deepEqual(operator.process(batch(['k', 'fail'])), { tag: 'err', val: 'asked to fail: deep' });
-  assert.deepEqual(operator.process(batch(['k', 'throw-string'])), { tag: 'err', val: 'a plain string' });
-  const typeError = operator.process(batch(['k', 'type']));
+  assert.deepEqual(operator.process(0, batch(['k', 'fail'])), { tag: 'err', val: 'asked to fail: deep' });
+  assert.deepEqual(operator.process(0, batch(['k', 'throw-string'])), { tag: 'err', val: 'a plain string' });
+  const typeError = operator.process(0, batch(['k', 'type']));
   assert.equal(typeError.tag, 'err');
   assert.match(typeError.val, /^TypeError: /);
-  assert.deepEqual(operator.process(new Uint8Array([1, 2, 3])), { tag: 'err', val: 'malformed input batch: bad magic (not a Weir batch)' });
+  assert.deepEqual(operator.process(0, new Uint8Array([1, 2, 3])), { tag: 'err', val: 'malformed input batch: bad magic (not a Weir batch)' });
 
   const failing = exportOperator(class {
     constructor() {
@@ -92,11 +94,11 @@ test('errors are err strings, never throws', () => {
     process() {}
   });
   assert.deepEqual(failing.init(CONTEXT, []), { tag: 'err', val: 'cannot open' });
-  assert.deepEqual(failing.process(batch()), { tag: 'err', val: '`process` was called before `init`' });
+  assert.deepEqual(failing.process(0, batch()), { tag: 'err', val: '`process` was called before `init`' });
 
   const asyncOp = exportOperator(() => ({ async process() {} }));
   asyncOp.init(CONTEXT, []);
-  assert.match(asyncOp.process(batch(['k', 'v'])).val, /returned a Promise: operators are synchronous/);
+  assert.match(asyncOp.process(0, batch(['k', 'v'])).val, /returned a Promise: operators are synchronous/);
   assert.throws(() => exportOperator({}), /an operator is a class/);
 });
 

@@ -1,6 +1,6 @@
 """The componentize-py glue, driven with stand-ins for the generated
 bindings (the same shapes as `componentize-py bindings` writes for
-wit/operator.wit: dataclasses, enums, `Err`)."""
+wit/operator.wit, weir:operator@0.2.0: dataclasses, enums, `Err`)."""
 
 import enum
 import sys
@@ -21,6 +21,7 @@ class StateKind(enum.Enum):
     KEYED_LIST = 2
     OPERATOR_VALUE = 3
     OPERATOR_LIST = 4
+    BROADCAST_MAP = 5
 
 
 class SnapshotMode(enum.Enum):
@@ -49,6 +50,12 @@ class KeyGroupRange:
 
 
 @dataclass
+class InputInfo:
+    name: str
+    broadcast: bool
+
+
+@dataclass
 class OperatorContext:
     operator_name: str
     subtask_index: int
@@ -56,6 +63,8 @@ class OperatorContext:
     max_parallelism: int
     key_groups: Optional[KeyGroupRange]
     config: List[Tuple[str, str]]
+    inputs: List[InputInfo]
+    side_outputs: List[str]
 
 
 @dataclass(frozen=True)
@@ -96,8 +105,17 @@ class Counter(weir.Operator):
         ctx.emit(event.key, str(n))
 
 
-def context(**config):
-    return OperatorContext("counter", 0, 1, 128, KeyGroupRange(0, 128), list(config.items()))
+def context(inputs=(("tokenizer", False),), side_outputs=(), **config):
+    return OperatorContext(
+        "counter",
+        0,
+        1,
+        128,
+        KeyGroupRange(0, 128),
+        list(config.items()),
+        [InputInfo(name, broadcast) for name, broadcast in inputs],
+        list(side_outputs),
+    )
 
 
 def batch(*events):
@@ -118,7 +136,7 @@ class GlueTest(unittest.TestCase):
     def test_calls_reach_one_runtime_whatever_the_instance(self):
         # componentize-py constructs the class more than once.
         self.Operator().init(context(), [])
-        out = self.Operator().process(batch((b"a", 1), (b"a", 1)))
+        out = self.Operator().process(0, batch((b"a", 1), (b"a", 1)))
         self.assertIsInstance(out, bytes)
         self.assertEqual([e[3] for e in weir.framing.read_batch(out)], [b"1", b"2"])
         snapshot = self.Operator().snapshot(1, SnapshotMode.FULL)
@@ -134,9 +152,9 @@ class GlueTest(unittest.TestCase):
         op = self.Operator()
         chunk = StateChunk("count", StateKind.KEYED_VALUE, 1, bytes.fromhex("01 01000000 61 01000000 05"))
         op.init(context(), [chunk])
-        self.assertEqual(list(weir.framing.read_batch(op.process(batch((b"a", 1)))))[0][3], b"6")
+        self.assertEqual(list(weir.framing.read_batch(op.process(0, batch((b"a", 1)))))[0][3], b"6")
         self.assertFalse(op.snapshot(1, SnapshotMode.INCREMENTAL).incremental)  # the first is complete
-        op.process(batch((b"b", 2)))
+        op.process(0, batch((b"b", 2)))
         delta = op.snapshot(2, SnapshotMode.INCREMENTAL)
         self.assertTrue(delta.incremental)
         self.assertEqual(
@@ -146,20 +164,20 @@ class GlueTest(unittest.TestCase):
     def test_errors_become_err_with_one_line(self):
         op = self.Operator()
         with self.assertRaises(Err) as caught:
-            op.process(b"")
+            op.process(0, b"")
         self.assertEqual(caught.exception.value, "`process` was called before `init`")
         with self.assertRaises(Err) as caught:
             op.init(context(fail="open"), [])
         self.assertEqual(caught.exception.value, "asked to fail in open")
         op.init(context(), [])
         with self.assertRaises(Err) as caught:
-            op.process(batch((b"k", 1)) + b"\x00")
+            op.process(0, batch((b"k", 1)) + b"\x00")
         self.assertEqual(caught.exception.value, "malformed input batch: 1 bytes left after the last entry")
         self.logs.clear()
         writer = weir.framing.BatchWriter()
         writer.push(1, 0, b"k", b"crash")
         with self.assertRaises(Err) as caught:
-            op.process(writer.finish())
+            op.process(0, writer.finish())
         self.assertRegex(caught.exception.value, r"^KeyError: 'missing' \(at test_export.py:\d+ in process\)$")
         # The traceback goes to the host's log.
         ((level, message),) = self.logs
@@ -188,7 +206,7 @@ class GlueTest(unittest.TestCase):
 
         op = _glue(All, self.bindings)()
         op.init(context(), [])
-        op.process(batch((b"a", 1)))
+        op.process(0, batch((b"a", 1)))
         chunks = op.snapshot(1, SnapshotMode.FULL).chunks
         self.assertEqual(
             [(c.handle, c.kind) for c in chunks],
@@ -206,12 +224,58 @@ class GlueTest(unittest.TestCase):
         again.init(context(), chunks)
         self.assertEqual(again.snapshot(1, SnapshotMode.FULL).chunks, chunks)
 
+    def test_inputs_side_outputs_and_broadcast_state_through_wit_types(self):
+        class Join(weir.Operator):
+            def open(self, ctx):
+                self.info = ctx.info
+                self.prices = ctx.broadcast_map("prices", key_codec=codec.STR, codec=codec.U64)
+
+            def process(self, ctx, event):
+                if self.info.inputs[event.input].broadcast:
+                    self.prices.insert(event.key_str(), int(event.value_str()))
+                elif self.prices.contains_key(event.key_str()):
+                    ctx.emit(event.key, f"{event.input_name} {self.prices.get(event.key_str())}")
+                else:
+                    ctx.emit_to("unpriced", event.key, event.value)
+
+        def events(*pairs, key_group=3):
+            writer = weir.framing.BatchWriter()
+            for key, value in pairs:
+                writer.push(key_group, weir.framing.NO_TIMESTAMP, key, value)
+            return writer.finish()
+
+        wit = context(inputs=[("orders", False), ("prices", True)], side_outputs=["unpriced"])
+        op = _glue(Join, self.bindings)()
+        op.init(wit, [])
+        self.assertEqual(op.process(1, events((b"apple", b"30"), key_group=0xFFFF)), b"")
+        out = op.process(0, events((b"apple", b"2"), (b"fig", b"1")))
+        self.assertEqual(out[2], 2)  # a version 2 batch: it used a side output
+        self.assertEqual(
+            list(weir.framing.read_output_batch(out)),
+            [
+                (weir.framing.MAIN_OUTPUT, weir.framing.NO_TIMESTAMP, b"apple", b"orders 30"),
+                (0, weir.framing.NO_TIMESTAMP, b"fig", b"1"),
+            ],
+        )
+        with self.assertRaises(Err) as caught:
+            op.process(2, events((b"apple", b"2")))
+        self.assertEqual(
+            caught.exception.value,
+            "`process` was called for input 2, but the operator's inputs are 0: `orders`, 1: `prices`",
+        )
+        (chunk,) = op.snapshot(1, SnapshotMode.FULL).chunks
+        data = bytes.fromhex("01 06000000 05 6170706c65 01000000 1e")  # "apple" -> 30
+        self.assertEqual(chunk, StateChunk("prices", StateKind.BROADCAST_MAP, None, data))
+        again = _glue(Join, self.bindings)()
+        again.init(wit, [chunk])
+        self.assertEqual(list(weir.framing.read_batch(again.process(0, events((b"apple", b"1")))))[0][3], b"orders 30")
+
     def test_init_resets_the_instance(self):
         op = self.Operator()
         op.init(context(), [])
-        op.process(batch((b"a", 1)))
+        op.process(0, batch((b"a", 1)))
         op.init(context(), [])
-        self.assertEqual(list(weir.framing.read_batch(op.process(batch((b"a", 1)))))[0][3], b"1")
+        self.assertEqual(list(weir.framing.read_batch(op.process(0, batch((b"a", 1)))))[0][3], b"1")
 
     def test_export_operator_without_bindings_gives_an_inert_class(self):
         self.assertNotIn("wit_world", sys.modules)

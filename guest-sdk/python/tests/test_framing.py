@@ -3,7 +3,15 @@
 import unittest
 
 import support  # noqa: F401
-from weir.framing import NO_KEY_GROUP, NO_TIMESTAMP, BatchWriter, MalformedBatch, read_batch
+from weir.framing import (
+    MAIN_OUTPUT,
+    NO_KEY_GROUP,
+    NO_TIMESTAMP,
+    BatchWriter,
+    MalformedBatch,
+    read_batch,
+    read_output_batch,
+)
 
 
 class FramingTest(unittest.TestCase):
@@ -54,6 +62,30 @@ class FramingTest(unittest.TestCase):
         for data, message in cases:
             with self.subTest(message=message), self.assertRaisesRegex(MalformedBatch, message):
                 list(read_batch(data))
+
+
+    def test_version_2_tags_outputs(self):
+        writer = BatchWriter()
+        writer.push(MAIN_OUTPUT, NO_TIMESTAMP, b"a", b"1")
+        self.assertFalse(writer.tagged)
+        writer.tag_outputs()
+        writer.push(3, 5, b"b", b"2")
+        data = writer.finish()
+        # Version 1's layout with version 2; the first field is the output tag.
+        self.assertEqual(data[:8], bytes.fromhex("57 42 02 00 02 00 00 00"))
+        self.assertEqual(list(read_output_batch(data)), [(MAIN_OUTPUT, NO_TIMESTAMP, b"a", b"1"), (3, 5, b"b", b"2")])
+        # Input batches are version 1 only.
+        with self.assertRaisesRegex(MalformedBatch, "unknown format version 2"):
+            list(read_batch(data))
+        # In a version 1 output batch every event is the main output's.
+        writer.push(7, NO_TIMESTAMP, b"c", b"3")
+        self.assertEqual(list(read_output_batch(writer.finish())), [(MAIN_OUTPUT, NO_TIMESTAMP, b"c", b"3")])
+        # finish and reset start over as version 1.
+        writer.tag_outputs()
+        writer.reset()
+        self.assertFalse(writer.tagged)
+        with self.assertRaisesRegex(MalformedBatch, "unknown format version 3"):
+            list(read_output_batch(data[:2] + b"\x03" + data[3:]))
 
 
 if __name__ == "__main__":

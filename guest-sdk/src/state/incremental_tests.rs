@@ -139,7 +139,9 @@ fn entries(chunks: &[Chunk]) -> Vec<Item> {
             let key = entry.key().unwrap_or_default().to_vec();
             let fields = match entry {
                 Entry::KeyedValue { value, .. } | Entry::OperatorValue { value } => vec![value.to_vec()],
-                Entry::KeyedMap { map_key, value, .. } => vec![map_key.to_vec(), value.to_vec()],
+                Entry::KeyedMap { map_key, value, .. } | Entry::BroadcastMap { map_key, value } => {
+                    vec![map_key.to_vec(), value.to_vec()]
+                }
                 Entry::KeyedList { values, .. } => values.map(<[u8]>::to_vec).collect(),
                 Entry::OperatorList { value } => {
                     op_list.push(value.to_vec());

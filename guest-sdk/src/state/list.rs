@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use weir_wire::state::{Entry, Kind};
 
 use super::store::{
-    KeyHasher, KeyedTable, Scope, Store, decode, duplicate, encode, for_each_entry, operator_snapshot,
+    KeyHasher, KeyedTable, Scope, Store, decode, duplicate, encode, for_each_entry, not_keyed, operator_snapshot,
     restored_key_group, wrong_entry,
 };
 use super::{Chunk, SnapshotMode, StateValue};
@@ -75,6 +75,42 @@ impl<T: StateValue> ListState<T> {
     pub fn is_empty(&self, ctx: &Context) -> bool {
         self.get(ctx).is_empty()
     }
+
+    /// Every (event key, list) of a keyed handle, over all the key groups
+    /// this subtask holds, whatever the current key (so also in `finish`);
+    /// in no particular order (sort them for deterministic output). Keys
+    /// whose list is empty hold no state and are not visited.
+    ///
+    /// # Panics
+    /// For an operator-scope handle.
+    #[track_caller]
+    pub fn iter_all_keys<'c>(&self, ctx: &'c Context) -> impl Iterator<Item = (&'c [u8], &'c [T])> + use<'c, T> {
+        let store = ctx.store::<ListStore<T>>(self.index).0;
+        store.table("iter_all_keys").iter().map(|(key, list)| (key, list.as_slice()))
+    }
+
+    /// Keeps the list of only the event keys for which `keep(key, list)` is
+    /// true, whatever the current key; returns how many keys lost their
+    /// list. A pass over every key: the way to expire the state of keys that
+    /// may never come back, now and then rather than per event.
+    ///
+    /// # Panics
+    /// For an operator-scope handle.
+    #[track_caller]
+    pub fn retain_all(&self, ctx: &mut Context, mut keep: impl FnMut(&[u8], &[T]) -> bool) -> usize {
+        let store = ctx.store_mut::<ListStore<T>>(self.index).0;
+        store.table_mut("retain_all").retain(|key, list| keep(key, list))
+    }
+
+    /// How many event keys have a non-empty list, over all the key groups
+    /// this subtask holds.
+    ///
+    /// # Panics
+    /// For an operator-scope handle.
+    #[track_caller]
+    pub fn key_count(&self, ctx: &Context) -> usize {
+        ctx.store::<ListStore<T>>(self.index).0.table("key_count").len()
+    }
 }
 
 impl<T> Clone for ListState<T> {
@@ -103,6 +139,22 @@ impl<T> ListStore<T> {
 
     pub(crate) fn operator(name: &str) -> Self {
         ListStore { name: name.to_owned(), scope: Scope::Operator(Vec::new()) }
+    }
+
+    #[track_caller]
+    fn table(&self, method: &str) -> &KeyedTable<Vec<T>> {
+        match &self.scope {
+            Scope::Keyed(table) => table,
+            Scope::Operator(_) => not_keyed(&self.name, method),
+        }
+    }
+
+    #[track_caller]
+    fn table_mut(&mut self, method: &str) -> &mut KeyedTable<Vec<T>> {
+        match &mut self.scope {
+            Scope::Keyed(table) => table,
+            Scope::Operator(_) => not_keyed(&self.name, method),
+        }
     }
 }
 

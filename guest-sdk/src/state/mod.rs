@@ -8,11 +8,12 @@
 //! decoded only when `open` declares a handle that the restored checkpoint
 //! holds.
 //!
-//! | handle            | keyed scope (`keyed_*`) | operator scope (`operator_*`) |
-//! |-------------------|-------------------------|-------------------------------|
-//! | [`ValueState<T>`] | `keyed-value`           | `operator-value`              |
-//! | [`MapState<K, V>`]| `keyed-map`             | —                             |
-//! | [`ListState<T>`]  | `keyed-list`            | `operator-list`               |
+//! | handle                      | keyed scope (`keyed_*`) | subtask scope (`operator_*`, `broadcast_map`) |
+//! |-----------------------------|-------------------------|-----------------------------------------------|
+//! | [`ValueState<T>`]           | `keyed-value`           | `operator-value`                              |
+//! | [`MapState<K, V>`]          | `keyed-map`             | —                                             |
+//! | [`ListState<T>`]            | `keyed-list`            | `operator-list`                               |
+//! | [`BroadcastMapState<K, V>`] | —                       | `broadcast-map`                               |
 //!
 //! **Keyed** state is scoped by the key of the event being processed, like
 //! Flink's keyed state: the same handle reads another value for another key.
@@ -24,11 +25,22 @@
 //! **Operator** state is one value or list per subtask, usable from `process`
 //! and `finish`, and saved as one chunk per handle.
 //!
+//! **Broadcast** state is a map every subtask holds the same copy of, built
+//! from the events of broadcast inputs; usable anywhere, saved as one chunk
+//! (no key group). The host keeps subtask 0's copy and gives it to every
+//! subtask on restore, so it rescales by copying.
+//!
+//! Keyed handles can also be walked whole, whatever the current key (in
+//! `finish`, say): `iter_all_keys`, `retain_all` and `key_count` on
+//! [`ValueState`] and [`ListState`].
+//!
 //! **Incremental snapshots.** Keyed tables track which keys were written or
 //! removed since the previous snapshot, so that a [`SnapshotMode::Incremental`]
 //! snapshot saves only those, as delta chunks (`wit/STATE.md`, version 2):
 //! a key is the unit of change, and a changed key is written whole (all its
-//! map entries, its whole list). Operator state is written whole every time.
+//! map entries, its whole list). Operator state is written whole every time;
+//! a broadcast map is written whole when it changed since the previous
+//! snapshot, and left out otherwise.
 //!
 //! Values and map keys are encoded with [postcard] (the value codec `wit/STATE.md`
 //! documents), so any `Serialize + DeserializeOwned` type works; see
@@ -36,16 +48,19 @@
 //!
 //! [postcard]: https://postcard.jamesmunns.com/wire-format
 
+mod broadcast;
 mod list;
 mod map;
 mod store;
 mod value;
 
+pub use broadcast::BroadcastMapState;
 pub use list::ListState;
 pub use map::MapState;
 pub use value::ValueState;
 pub use weir_wire::state::Kind;
 
+pub(crate) use broadcast::BroadcastMapStore;
 pub(crate) use list::ListStore;
 pub(crate) use map::MapStore;
 pub(crate) use store::{Current, KeyHasher, Store};
@@ -61,8 +76,8 @@ pub trait StateValue: Serialize + DeserializeOwned + 'static {}
 impl<T: Serialize + DeserializeOwned + 'static> StateValue for T {}
 
 /// The state of one handle for one key group (keyed kinds) or for the whole
-/// subtask (operator kinds): the WIT `state-chunk`, with `data` laid out as
-/// `wit/STATE.md` says: a complete (version 1) chunk, readable with
+/// subtask (operator kinds and `broadcast-map`): the WIT `state-chunk`, with
+/// `data` laid out as `wit/STATE.md` says: a complete (version 1) chunk, readable with
 /// [`weir_wire::state::ChunkReader`], or in an incremental [`Snapshot`] a
 /// delta (version 2), readable with [`weir_wire::state::DeltaReader`].
 #[derive(Clone, PartialEq, Eq)]
@@ -70,7 +85,8 @@ pub struct Chunk {
     /// The name given to the handle in `open`.
     pub handle: String,
     pub kind: Kind,
-    /// The key group of every entry; `None` for operator kinds.
+    /// The key group of every entry; `None` for operator kinds and
+    /// `broadcast-map`.
     pub key_group: Option<u16>,
     pub data: Vec<u8>,
 }
@@ -94,8 +110,9 @@ pub enum SnapshotMode {
     Full,
     /// Only what changed since the previous snapshot call of the instance
     /// (`wit/STATE.md`, "Incremental snapshots"): a delta (version 2) chunk
-    /// per keyed (handle, key group) that changed, and a version 1 chunk per
-    /// operator-scope handle.
+    /// per keyed (handle, key group) that changed, a version 1 chunk per
+    /// operator-scope handle, and a version 1 chunk per broadcast map that
+    /// changed.
     Incremental,
 }
 
@@ -117,9 +134,12 @@ pub fn kind_name(kind: Kind) -> &'static str {
         Kind::KeyedList => "keyed-list",
         Kind::OperatorValue => "operator-value",
         Kind::OperatorList => "operator-list",
+        Kind::BroadcastMap => "broadcast-map",
     }
 }
 
+#[cfg(test)]
+mod broadcast_tests;
 #[cfg(test)]
 mod incremental_tests;
 #[cfg(test)]

@@ -83,13 +83,20 @@ pub(crate) struct CurrentKey<'a> {
     key_group: u16,
 }
 
-/// Where the context is: outside any event, or processing an event with or
-/// without a key group.
+/// Where the context is: outside any event, or processing an event of a
+/// partitioned input (with or without a key group) or of a broadcast input.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum KeyScope {
     NoEvent,
+    /// An event without a key group, from an unkeyed partitioned input.
     Unkeyed,
+    /// An event with a key group; its key is in `Current::key`.
     Keyed,
+    /// An event with a key group, for an operator with no keyed state: the
+    /// key is not copied, as nothing reads it.
+    Untracked,
+    /// An event from a broadcast input (never keyed).
+    Broadcast,
 }
 
 /// The current event's key (copied into a reused buffer, only when the
@@ -113,17 +120,31 @@ impl Current {
         }
     }
 
-    pub(crate) fn enter(&mut self, key: &[u8], key_group: u16, timestamp: i64, keys: Option<&KeyHasher>) {
+    /// Starts an event: `keys` is the context's hasher when it has keyed
+    /// state (or `None`: the key is not copied); `broadcast` when the event
+    /// comes from a broadcast input.
+    pub(crate) fn enter(
+        &mut self,
+        key: &[u8],
+        key_group: u16,
+        timestamp: i64,
+        keys: Option<&KeyHasher>,
+        broadcast: bool,
+    ) {
         self.timestamp = timestamp;
-        if key_group == weir_wire::batch::NO_KEY_GROUP {
-            self.scope = KeyScope::Unkeyed;
+        self.scope = if broadcast {
+            KeyScope::Broadcast
+        } else if key_group == weir_wire::batch::NO_KEY_GROUP {
+            KeyScope::Unkeyed
         } else if let Some(keys) = keys {
-            self.scope = KeyScope::Keyed;
             self.key.clear();
             self.key.extend_from_slice(key);
             self.hash = keys.hash(key);
             self.key_group = key_group;
-        }
+            KeyScope::Keyed
+        } else {
+            KeyScope::Untracked
+        };
     }
 
     pub(crate) fn leave(&mut self) {
@@ -151,6 +172,15 @@ impl Current {
             KeyScope::Unkeyed => panic!(
                 "keyed state `{handle}` was used for an event without a key group: the \
                  operator's input is not keyed (set `key_by = true` on it in the job file)"
+            ),
+            KeyScope::Broadcast => panic!(
+                "keyed state `{handle}` was used for an event of a broadcast input: broadcast \
+                 events reach every subtask and carry no key group, so only operator and \
+                 broadcast state are available while processing them"
+            ),
+            KeyScope::Untracked => panic!(
+                "keyed state `{handle}` was used, but the instance declared no keyed state: the \
+                 handle belongs to another instance"
             ),
         }
     }
@@ -241,6 +271,31 @@ impl<V> KeyedTable<V> {
             self.removed.push((key_group, key));
         }
         Some(value)
+    }
+
+    /// Every key and its value, whatever the current key, in no particular
+    /// order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], &V)> {
+        self.table.iter().map(|slot| (&*slot.key, &slot.value))
+    }
+
+    /// The number of keys with a value.
+    pub(crate) fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Keeps only the keys for which `keep(key, value)` is true, whatever
+    /// the current key; records the removal of saved ones, as `remove`
+    /// does. Returns how many keys were removed.
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&[u8], &V) -> bool) -> usize {
+        let mut dropped = 0;
+        for slot in self.table.extract_if(|slot| !keep(&slot.key, &slot.value)) {
+            dropped += 1;
+            if slot.saved {
+                self.removed.push((slot.key_group, slot.key));
+            }
+        }
+        dropped
     }
 
     /// The entry for `key` from a restored chunk, if there is one already.
@@ -410,6 +465,12 @@ pub(crate) fn operator_snapshot(
         out.push(Chunk { handle: name.to_owned(), kind, key_group: None, data: writer.finish() });
     }
     Ok(())
+}
+
+/// A method for keyed handles only was called on an operator-scope one.
+#[track_caller]
+pub(crate) fn not_keyed(handle: &str, method: &str) -> ! {
+    panic!("`{method}` is for keyed state, and state `{handle}` is operator state (it has no event keys)")
 }
 
 /// Appends the postcard encoding of `value` to `buf`.

@@ -160,6 +160,7 @@ fn snapshot_has_one_chunk_per_handle_and_key_group() {
                     let key: String = postcard::from_bytes(value).unwrap();
                     assert!(group_of.contains_key(key.as_bytes()));
                 }
+                Entry::BroadcastMap { .. } => unreachable!("no broadcast state declared"),
             }
         }
     }

@@ -9,7 +9,7 @@ use super::Chunk;
 use super::SnapshotMode;
 use super::StateValue;
 use super::store::{
-    KeyHasher, KeyedTable, Scope, Store, decode, duplicate, encode, for_each_entry, operator_snapshot,
+    KeyHasher, KeyedTable, Scope, Store, decode, duplicate, encode, for_each_entry, not_keyed, operator_snapshot,
     restored_key_group, wrong_entry,
 };
 use crate::{Context, Error, Result};
@@ -77,6 +77,41 @@ impl<T: StateValue> ValueState<T> {
             Scope::Operator(slot) => *slot = None,
         }
     }
+
+    /// Every (event key, value) of a keyed handle, over all the key groups
+    /// this subtask holds, whatever the current key (so also in `finish`);
+    /// in no particular order (sort them for deterministic output).
+    ///
+    /// # Panics
+    /// For an operator-scope handle.
+    #[track_caller]
+    pub fn iter_all_keys<'c>(&self, ctx: &'c Context) -> impl Iterator<Item = (&'c [u8], &'c T)> + use<'c, T> {
+        let store = ctx.store::<ValueStore<T>>(self.index).0;
+        store.table("iter_all_keys").iter()
+    }
+
+    /// Keeps the value of only the event keys for which `keep(key, value)`
+    /// is true, whatever the current key; returns how many keys lost their
+    /// value. A pass over every key: the way to expire the state of keys
+    /// that may never come back, now and then rather than per event.
+    ///
+    /// # Panics
+    /// For an operator-scope handle.
+    #[track_caller]
+    pub fn retain_all(&self, ctx: &mut Context, keep: impl FnMut(&[u8], &T) -> bool) -> usize {
+        let store = ctx.store_mut::<ValueStore<T>>(self.index).0;
+        store.table_mut("retain_all").retain(keep)
+    }
+
+    /// How many event keys have a value, over all the key groups this
+    /// subtask holds.
+    ///
+    /// # Panics
+    /// For an operator-scope handle.
+    #[track_caller]
+    pub fn key_count(&self, ctx: &Context) -> usize {
+        ctx.store::<ValueStore<T>>(self.index).0.table("key_count").len()
+    }
 }
 
 impl<T> Clone for ValueState<T> {
@@ -105,6 +140,22 @@ impl<T> ValueStore<T> {
 
     pub(crate) fn operator(name: &str) -> Self {
         ValueStore { name: name.to_owned(), scope: Scope::Operator(None) }
+    }
+
+    #[track_caller]
+    fn table(&self, method: &str) -> &KeyedTable<T> {
+        match &self.scope {
+            Scope::Keyed(table) => table,
+            Scope::Operator(_) => not_keyed(&self.name, method),
+        }
+    }
+
+    #[track_caller]
+    fn table_mut(&mut self, method: &str) -> &mut KeyedTable<T> {
+        match &mut self.scope {
+            Scope::Keyed(table) => table,
+            Scope::Operator(_) => not_keyed(&self.name, method),
+        }
     }
 }
 

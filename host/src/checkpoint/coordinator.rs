@@ -1,13 +1,19 @@
 //! The checkpoint coordinator: one async task per job on the engine's I/O
 //! runtime.
 //!
-//! Checkpoint n: trigger (ask the source to inject `Barrier(n)`), collect an
-//! acknowledgement from the source and from every operator subtask (their
-//! state is durable by then), write `chk-n/_metadata` last, commit the
-//! sink output staged for n, tell the sinks, and have checkpoints beyond
+//! Checkpoint n: trigger (ask every source subtask to inject `Barrier(n)`),
+//! collect an acknowledgement from every source subtask (what it has left
+//! to read; one that already read everything counts with nothing left) and
+//! from every operator subtask (their state is durable by then), write
+//! `chk-n/_metadata` last, commit the output every sink staged for n, tell
+//! the sinks, and have checkpoints beyond
 //! `num_retained` subsumed. One checkpoint is in flight at a time; one that times out
 //! or is declined is aborted and its files removed, and more than
-//! `tolerable_failed` failures in a row fail the job.
+//! `tolerable_failed` failures in a row fail the job. Once an operator
+//! subtask has finished (all its inputs ended) no further checkpoint can
+//! complete (it cannot acknowledge one), so none is triggered; one it had
+//! not acknowledged is dropped without counting as a failure (Flink ≥ 1.14
+//! checkpoints past finished tasks, FLIP-147; Weir does not yet).
 //!
 //! With incremental checkpoints a subtask acknowledges only what changed
 //! since its snapshot in the previous complete checkpoint; the coordinator
@@ -33,7 +39,7 @@ use super::CheckpointConfig;
 use super::chains::{self, Chains};
 use super::lifecycle::Retained;
 use super::metadata::{
-    CheckpointMetadata, ChunkData, GraphFingerprint, OperatorSnapshot, SinkSnapshot, SourcePosition, StateFile,
+    CheckpointMetadata, ChunkData, GraphFingerprint, OperatorSnapshot, SinkSnapshot, SourceSnapshot, Split, StateFile,
     SubtaskSnapshot, extend_lineage,
 };
 use super::retention::JobEnd;
@@ -52,8 +58,9 @@ pub(crate) enum Command {
     Shutdown(JobEnd),
 }
 
-/// Commits the sink output a complete checkpoint staged (final file names).
-pub(crate) type Committer = Box<dyn Fn(&[String]) -> Result<()> + Send + Sync>;
+/// Commits the output a complete checkpoint's sinks staged (final file
+/// names), one entry per sink in job order.
+pub(crate) type Committer = Box<dyn Fn(&[SinkSnapshot]) -> Result<()> + Send + Sync>;
 
 /// Everything the coordinator needs, fixed at job start.
 pub(crate) struct CoordinatorSetup {
@@ -62,8 +69,12 @@ pub(crate) struct CoordinatorSetup {
     pub(crate) job_id: String,
     pub(crate) job_name: String,
     pub(crate) graph: GraphFingerprint,
+    /// Name and subtasks of each source, in job order.
+    pub(crate) sources: Vec<(String, u32)>,
     /// Subtasks per operator, in job order.
     pub(crate) parallelism: Vec<u32>,
+    /// The sinks' names, in job order.
+    pub(crate) sinks: Vec<String>,
     pub(crate) first_checkpoint_id: u64,
     /// The lineage of the checkpoint the attempt restored (empty for a
     /// fresh start): this attempt's checkpoints extend it.
@@ -74,7 +85,8 @@ pub(crate) struct CoordinatorSetup {
     /// Makes the output staged for a complete checkpoint visible (the
     /// sink's business: the coordinator only says when and which files).
     pub(crate) commit: Committer,
-    pub(crate) source_barriers: crossbeam_channel::Sender<u64>,
+    /// One per source subtask: where to ask for a barrier.
+    pub(crate) source_barriers: Vec<((usize, u32), crossbeam_channel::Sender<u64>)>,
     /// One per operator subtask: told the id of every completed checkpoint
     /// (sinks commit; incremental snapshots build on it).
     pub(crate) completion_notices: Vec<crossbeam_channel::Sender<u64>>,
@@ -88,10 +100,12 @@ struct Pending {
     id: u64,
     triggered: Instant,
     trigger_time_ms: u64,
-    source: Option<u64>,
+    /// What each source subtask that acknowledged had left.
+    sources: BTreeMap<(usize, u32), Vec<Split>>,
     subtasks: BTreeMap<(usize, u32), Ack>,
     stats: CheckpointStats,
-    staged: Vec<String>,
+    /// Per sink (job order), the output staged for it.
+    staged: Vec<Vec<String>>,
     reply: Option<std::sync::mpsc::Sender<Result<u64>>>,
 }
 
@@ -113,8 +127,14 @@ pub(crate) struct Coordinator {
     retained: Retained,
     chains: Chains,
     failed_in_a_row: u32,
+    /// Source subtasks that read everything.
+    exhausted: std::collections::BTreeSet<(usize, u32)>,
+    /// Every source subtask read everything: no checkpoint can be taken.
     source_exhausted: bool,
-    finished_staged: Vec<String>,
+    /// An operator subtask finished: no checkpoint can complete.
+    finishing: bool,
+    /// Per sink, the output its finished writers staged.
+    finished_staged: Vec<Vec<String>>,
     last_trigger: Instant,
     last_completion: Instant,
     waiting_trigger: Option<std::sync::mpsc::Sender<Result<u64>>>,
@@ -127,6 +147,7 @@ impl Coordinator {
         commands: UnboundedReceiver<Command>,
     ) -> Self {
         let retained = Retained::new(setup.storage.clone(), &setup.job_id, setup.config.clone(), &setup.retained);
+        let sinks = setup.sinks.len();
         Coordinator {
             next_id: setup.first_checkpoint_id,
             setup,
@@ -136,8 +157,10 @@ impl Coordinator {
             retained,
             chains: Chains::new(),
             failed_in_a_row: 0,
+            exhausted: Default::default(),
             source_exhausted: false,
-            finished_staged: Vec::new(),
+            finishing: false,
+            finished_staged: vec![Vec::new(); sinks],
             last_trigger: Instant::now(),
             last_completion: Instant::now(),
             waiting_trigger: None,
@@ -202,7 +225,7 @@ impl Coordinator {
                     Some(Command::Trigger(reply)) => {
                         if self.setup.storage.is_none() {
                             let _ = reply.send(Err(Error::Usage("the job has no [checkpoint] configuration".into())));
-                        } else if self.source_exhausted {
+                        } else if self.source_exhausted || self.finishing {
                             let _ = reply.send(Err(Error::Usage("the job's input has ended".into())));
                         } else if self.pending.is_none() {
                             self.trigger(Some(reply));
@@ -226,7 +249,7 @@ impl Coordinator {
     /// When the next periodic checkpoint is due, if one can be taken.
     fn next_trigger(&self) -> Option<tokio::time::Instant> {
         let config = self.setup.config.as_ref()?;
-        if self.pending.is_some() || self.source_exhausted || self.setup.storage.is_none() {
+        if self.pending.is_some() || self.source_exhausted || self.finishing || self.setup.storage.is_none() {
             return None;
         }
         if self.waiting_trigger.is_some() {
@@ -242,38 +265,64 @@ impl Coordinator {
         self.next_id += 1;
         self.last_trigger = Instant::now();
         tracing::debug!(checkpoint = id, "triggering checkpoint");
-        if self.setup.source_barriers.send(id).is_err() {
-            // The source has ended; this checkpoint can never complete.
-            if let Some(reply) = reply {
-                let _ = reply.send(Err(Error::Usage("the job's input has ended".into())));
+        for (subtask, barriers) in &self.setup.source_barriers {
+            // A subtask that has ended (its receiver is gone) counts with
+            // nothing left once its `SourceExhausted` arrives.
+            if !self.exhausted.contains(subtask) {
+                let _ = barriers.send(id);
             }
-            self.source_exhausted = true;
-            return;
         }
-        let pending = Pending { reply, ..Pending::empty(id) };
+        let pending = Pending { reply, ..Pending::empty(id, self.setup.sinks.len()) };
         stats::update(&self.setup.history, pending.stats.clone());
         self.pending = Some(pending);
     }
 
     async fn on_event(&mut self, event: TaskEvent) -> Result<()> {
         match event {
-            TaskEvent::SourceExhausted => self.source_exhausted = true,
-            TaskEvent::SinkFinished { staged } => self.finished_staged.extend(staged),
+            TaskEvent::SourceExhausted { source, subtask } => {
+                self.exhausted.insert((source, subtask));
+                let all: usize = self.setup.sources.iter().map(|(_, p)| *p as usize).sum();
+                self.source_exhausted = self.exhausted.len() == all;
+                self.complete_if_acknowledged().await?;
+            }
+            TaskEvent::OperatorFinished { operator, subtask, staged } => {
+                for (sink, names) in staged {
+                    if let Some(finished) = self.finished_staged.get_mut(sink) {
+                        finished.extend(names);
+                    }
+                }
+                self.finishing = true;
+                if let Some(pending) = self.pending.take_if(|p| !p.subtasks.contains_key(&(operator, subtask))) {
+                    tracing::debug!(
+                        checkpoint = pending.id,
+                        "part of the job finished before checkpoint {}: dropped",
+                        pending.id
+                    );
+                    self.delete_aborted(&pending).await;
+                    if let Some(reply) = pending.reply {
+                        let _ = reply.send(Err(Error::Usage("the job's input has ended".into())));
+                    }
+                }
+            }
             TaskEvent::Declined { checkpoint_id, reason } => {
                 if self.pending.as_ref().is_some_and(|p| p.id == checkpoint_id) {
                     self.fail_pending(reason).await?;
                 }
             }
-            TaskEvent::SourceAck { checkpoint_id, position } => {
+            TaskEvent::SourceAck { checkpoint_id, source, subtask, left } => {
                 if let Some(p) = self.pending.as_mut().filter(|p| p.id == checkpoint_id) {
-                    p.source = Some(position);
+                    p.sources.insert((source, subtask), left);
                 }
                 self.complete_if_acknowledged().await?;
             }
             TaskEvent::SubtaskAck { checkpoint_id, operator, snapshot, incremental, deltas, mut stats, staged } => {
                 match self.pending.as_mut().filter(|p| p.id == checkpoint_id) {
                     Some(p) => {
-                        p.staged.extend(staged);
+                        for (sink, names) in staged {
+                            if let Some(staged) = p.staged.get_mut(sink) {
+                                staged.extend(names);
+                            }
+                        }
                         stats.end_to_end_us = micros(p.triggered.elapsed());
                         stats.operator =
                             self.setup.graph.operators.get(operator).map(|o| o.name.clone()).unwrap_or_default();
@@ -292,7 +341,10 @@ impl Coordinator {
 
     async fn complete_if_acknowledged(&mut self) -> Result<()> {
         let expected: usize = self.setup.parallelism.iter().map(|&p| p as usize).sum();
-        let ready = self.pending.as_ref().is_some_and(|p| p.source.is_some() && p.subtasks.len() == expected);
+        let sources_done = |p: &Pending| {
+            self.setup.source_barriers.iter().all(|(s, _)| p.sources.contains_key(s) || self.exhausted.contains(s))
+        };
+        let ready = self.pending.as_ref().is_some_and(|p| sources_done(p) && p.subtasks.len() == expected);
         if !ready {
             return Ok(());
         }
@@ -357,13 +409,28 @@ impl Coordinator {
             completion_time_ms: now_ms(),
             end_of_input,
             graph: self.setup.graph.clone(),
-            source: SourcePosition { position: pending.source.unwrap_or(0) },
+            sources: self
+                .setup
+                .sources
+                .iter()
+                .enumerate()
+                .map(|(source, (name, parallelism))| SourceSnapshot {
+                    name: name.clone(),
+                    subtasks: (0..*parallelism)
+                        .map(|subtask| pending.sources.get(&(source, subtask)).cloned().unwrap_or_default())
+                        .collect(),
+                })
+                .collect(),
             operators,
-            sink: SinkSnapshot {
-                staged: pending.staged.clone(),
-                lineage: extend_lineage(&self.setup.lineage, self.setup.first_checkpoint_id, pending.id),
-            },
+            sinks: self
+                .setup
+                .sinks
+                .iter()
+                .zip(&pending.staged)
+                .map(|(name, staged)| SinkSnapshot { name: name.clone(), staged: staged.clone() })
+                .collect(),
             stats: None,
+            lineage: extend_lineage(&self.setup.lineage, self.setup.first_checkpoint_id, pending.id),
         }
     }
 
@@ -392,7 +459,7 @@ impl Coordinator {
         }
         // From here the checkpoint exists: a failure to commit is a job
         // failure, and a restore from it will commit again.
-        (self.setup.commit)(&metadata.sink.staged)?;
+        (self.setup.commit)(&metadata.sinks)?;
         for notice in &self.setup.completion_notices {
             let _ = notice.send(id);
         }
@@ -470,7 +537,9 @@ impl Coordinator {
             self.delete_aborted(&pending).await;
         }
         if end == JobEnd::Finished && result.is_ok() {
-            let last = Pending { staged: std::mem::take(&mut self.finished_staged), ..Pending::empty(self.next_id) };
+            let sinks = self.setup.sinks.len();
+            let last =
+                Pending { staged: std::mem::take(&mut self.finished_staged), ..Pending::empty(self.next_id, sinks) };
             let mut metadata = self.metadata(&last, &Chains::new(), true);
             metadata.stats = Some(CheckpointStats { end_of_input: true, ..completed_stats(&last, &Chains::new()) });
             result = self.write_and_commit(metadata).await;
@@ -483,16 +552,16 @@ impl Coordinator {
 }
 
 impl Pending {
-    fn empty(id: u64) -> Self {
+    fn empty(id: u64, sinks: usize) -> Self {
         let trigger_time_ms = now_ms();
         Pending {
             id,
             triggered: Instant::now(),
             trigger_time_ms,
             stats: CheckpointStats::in_progress(id, trigger_time_ms),
-            source: None,
+            sources: BTreeMap::new(),
             subtasks: BTreeMap::new(),
-            staged: Vec::new(),
+            staged: vec![Vec::new(); sinks],
             reply: None,
         }
     }

@@ -2,14 +2,17 @@
 //!
 //! ```text
 //! magic    8 bytes  "WEIRCKPT"
-//! version  u16 LE   FORMAT_VERSION (3); versions 1 and 2 are read too; a
+//! version  u16 LE   FORMAT_VERSION (4); versions 1 to 3 are read too; a
 //!                   reader refuses any other by number
 //! reserved u16      0
 //! length   u64 LE   length of the body
-//! body     postcard encoding of `CheckpointMetadata` (without `stats` and the
-//!          sink's `lineage`), then, from version 2, the postcard encoding of
+//! body     postcard encoding of `CheckpointMetadata` (without `stats` and
+//!          `lineage`), then, from version 2, the postcard encoding of
 //!          `Option<CheckpointStats>`, then, from version 3, of the lineage
-//!          (`Vec<(u64, u64)>`)
+//!          (`Vec<(u64, u64)>`). Version 4 (job graphs) replaced the one
+//!          source position and the one sink of versions 1-3 by a list of
+//!          named sources (splits left per subtask) and named sinks; older
+//!          bodies are read into that shape (a chain's `source` and `sink`).
 //! crc32c   u32 LE   CRC-32C of everything before it
 //! ```
 //!
@@ -22,9 +25,10 @@ use serde::{Deserialize, Serialize};
 
 use super::stats::CheckpointStats;
 use crate::operator::StateKind;
+pub use crate::sources::Split;
 
 pub const MAGIC: &[u8; 8] = b"WEIRCKPT";
-pub const FORMAT_VERSION: u16 = 3;
+pub const FORMAT_VERSION: u16 = 4;
 /// The oldest version this host still reads (no statistics).
 pub const OLDEST_READABLE_VERSION: u16 = 1;
 const HEADER_LEN: usize = 8 + 2 + 2 + 8;
@@ -62,13 +66,68 @@ pub struct CheckpointMetadata {
     /// sink's staged output, nothing runs again.
     pub end_of_input: bool,
     pub graph: GraphFingerprint,
-    pub source: SourcePosition,
+    /// What each source subtask had left to read.
+    pub sources: Vec<SourceSnapshot>,
     pub operators: Vec<OperatorSnapshot>,
-    pub sink: SinkSnapshot,
+    /// What each sink staged for this checkpoint.
+    pub sinks: Vec<SinkSnapshot>,
     /// What taking the checkpoint cost (version 2 on; `None` in version 1).
     /// Encoded after the rest of the body, so version 1 bodies still decode.
     #[serde(skip)]
     pub stats: Option<CheckpointStats>,
+    /// The ranges of checkpoint ids whose sink output is part of this
+    /// checkpoint's history: its own run's, and before that the lineage of
+    /// the checkpoint that run restored (see `sinks/files.rs`). The same
+    /// for every sink: they commit on the same checkpoints.
+    #[serde(skip)]
+    pub lineage: Vec<(u64, u64)>,
+}
+
+/// The body of versions 1-3: one source position, one sink.
+#[derive(Deserialize)]
+struct LegacyMetadata {
+    job_id: String,
+    job_name: String,
+    checkpoint_id: u64,
+    trigger_time_ms: u64,
+    completion_time_ms: u64,
+    end_of_input: bool,
+    graph: GraphFingerprint,
+    source: u64,
+    operators: Vec<OperatorSnapshot>,
+    sink_staged: Vec<String>,
+}
+
+impl LegacyMetadata {
+    fn upgrade(self) -> CheckpointMetadata {
+        CheckpointMetadata {
+            job_id: self.job_id,
+            job_name: self.job_name,
+            checkpoint_id: self.checkpoint_id,
+            trigger_time_ms: self.trigger_time_ms,
+            completion_time_ms: self.completion_time_ms,
+            end_of_input: self.end_of_input,
+            graph: self.graph,
+            // The file's end was not recorded: the reader stops at it.
+            sources: vec![SourceSnapshot {
+                name: crate::job::CHAIN_SOURCE.into(),
+                subtasks: vec![vec![Split { next: self.source, end: u64::MAX }]],
+            }],
+            operators: self.operators,
+            sinks: vec![SinkSnapshot { name: crate::job::CHAIN_SINK.into(), staged: self.sink_staged }],
+            stats: None,
+            lineage: Vec::new(),
+        }
+    }
+}
+
+/// What one source's subtasks had left to read when they injected the
+/// barrier (`sources/mod.rs`: splits are ranges of positions).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceSnapshot {
+    pub name: String,
+    /// Per subtask, in order; a subtask that read everything has none.
+    pub subtasks: Vec<Vec<Split>>,
 }
 
 /// The shape of the job that took the checkpoint.
@@ -84,13 +143,6 @@ pub struct OperatorFingerprint {
     pub component_sha256: [u8; 32],
     pub parallelism: u32,
     pub key_by: bool,
-}
-
-/// Where the source was when it injected the barrier: a byte offset for
-/// `lines`, a sequence number for `generator`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SourcePosition {
-    pub position: u64,
 }
 
 /// The state of every subtask of one operator.
@@ -171,6 +223,7 @@ pub enum KindTag {
     KeyedList,
     OperatorValue,
     OperatorList,
+    BroadcastMap,
 }
 
 impl From<StateKind> for KindTag {
@@ -181,6 +234,7 @@ impl From<StateKind> for KindTag {
             StateKind::KeyedList => KindTag::KeyedList,
             StateKind::OperatorValue => KindTag::OperatorValue,
             StateKind::OperatorList => KindTag::OperatorList,
+            StateKind::BroadcastMap => KindTag::BroadcastMap,
         }
     }
 }
@@ -193,26 +247,21 @@ impl From<KindTag> for StateKind {
             KindTag::KeyedList => StateKind::KeyedList,
             KindTag::OperatorValue => StateKind::OperatorValue,
             KindTag::OperatorList => StateKind::OperatorList,
+            KindTag::BroadcastMap => StateKind::BroadcastMap,
         }
     }
 }
 
-/// Output a sink staged for this checkpoint and had not yet committed:
-/// final file names, relative to the sink's directory.
+/// Output one sink staged for this checkpoint and had not yet committed
+/// (file names): committed once the checkpoint is complete, and again,
+/// idempotently, by a restore from it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SinkSnapshot {
+    pub name: String,
     pub staged: Vec<String>,
-    /// The checkpoints whose committed output is part of this checkpoint's
-    /// history, as sorted, disjoint, inclusive id ranges: the job's own ids
-    /// since its last restore, and the lineage of the checkpoint it was
-    /// restored from before that. A restore keeps exactly that output
-    /// (DESIGN.md, files sink). Version 3 on; older checkpoints have
-    /// `[(0, checkpoint_id)]`, every id up to theirs.
-    #[serde(skip)]
-    pub lineage: Vec<(u64, u64)>,
 }
 
-/// `lineage` followed by `first..=last`, merged where they touch.
+/// `lineage` extended by the run of checkpoints `first..=last`.
 pub fn extend_lineage(lineage: &[(u64, u64)], first: u64, last: u64) -> Vec<(u64, u64)> {
     let mut extended = lineage.to_vec();
     match extended.last_mut() {
@@ -252,7 +301,7 @@ impl CheckpointMetadata {
 
     pub fn encode(&self) -> Vec<u8> {
         // Serializing plain data into a Vec cannot fail.
-        let body = postcard::to_allocvec(&(self, &self.stats, &self.sink.lineage)).unwrap_or_default();
+        let body = postcard::to_allocvec(&(self, &self.stats, &self.lineage)).unwrap_or_default();
         let mut out = Vec::with_capacity(HEADER_LEN + body.len() + TRAILER_LEN);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -289,21 +338,27 @@ impl CheckpointMetadata {
             return Err(MetadataError::Checksum { stored, computed });
         }
         let malformed = |e: postcard::Error| MetadataError::Malformed(e.to_string());
-        let (mut metadata, mut rest): (CheckpointMetadata, &[u8]) =
-            postcard::take_from_bytes(&covered[HEADER_LEN..]).map_err(malformed)?;
+        let body = &covered[HEADER_LEN..];
+        let (mut metadata, mut rest): (CheckpointMetadata, &[u8]) = if version >= 4 {
+            postcard::take_from_bytes(body).map_err(malformed)?
+        } else {
+            let (legacy, rest): (LegacyMetadata, &[u8]) = postcard::take_from_bytes(body).map_err(malformed)?;
+            (legacy.upgrade(), rest)
+        };
         if version >= 2 {
             (metadata.stats, rest) = postcard::take_from_bytes(rest).map_err(malformed)?;
         }
         if version >= 3 {
-            (metadata.sink.lineage, rest) = postcard::take_from_bytes(rest).map_err(malformed)?;
+            (metadata.lineage, rest) = postcard::take_from_bytes(rest).map_err(malformed)?;
         } else {
-            metadata.sink.lineage = vec![(0, metadata.checkpoint_id)];
+            metadata.lineage = vec![(0, metadata.checkpoint_id)];
         }
         if !rest.is_empty() {
             return Err(MetadataError::Malformed(format!("{} bytes after the body", rest.len())));
         }
         let names = metadata.files().into_iter().map(|f| f.name().to_owned());
-        if let Some(bad) = names.chain(metadata.sink.staged.iter().cloned()).find(|n| !is_valid_file_name(n)) {
+        let staged = metadata.sinks.iter().flat_map(|s| s.staged.iter().cloned());
+        if let Some(bad) = names.chain(staged).find(|n| !is_valid_file_name(n)) {
             return Err(MetadataError::BadReference(bad));
         }
         Ok(metadata)
@@ -331,7 +386,10 @@ pub(crate) mod tests {
                     key_by: true,
                 }],
             },
-            source: SourcePosition { position: 4096 },
+            sources: vec![SourceSnapshot {
+                name: "source".into(),
+                subtasks: vec![vec![Split { next: 4096, end: u64::MAX }]],
+            }],
             operators: vec![OperatorSnapshot {
                 name: "counter".into(),
                 subtasks: vec![SubtaskSnapshot {
@@ -357,7 +415,8 @@ pub(crate) mod tests {
                     ],
                 }],
             }],
-            sink: SinkSnapshot { staged: vec!["part-0000000007-00000".into()], lineage: vec![(1, 3), (5, 7)] },
+            sinks: vec![SinkSnapshot { name: "sink".into(), staged: vec!["part-0000000007-00000".into()] }],
+            lineage: vec![(1, 3), (5, 7)],
             stats: Some(CheckpointStats {
                 status: crate::checkpoint::stats::CheckpointStatus::Completed,
                 end_to_end_us: Some(250_000),
@@ -397,22 +456,54 @@ pub(crate) mod tests {
         bytes
     }
 
+    /// The body of versions 1-3, field for field.
+    #[derive(Serialize)]
+    struct OldBody<'a> {
+        job_id: &'a str,
+        job_name: &'a str,
+        checkpoint_id: u64,
+        trigger_time_ms: u64,
+        completion_time_ms: u64,
+        end_of_input: bool,
+        graph: &'a GraphFingerprint,
+        source: u64,
+        operators: &'a [OperatorSnapshot],
+        sink_staged: &'a [String],
+    }
+
+    fn old_body(m: &CheckpointMetadata) -> OldBody<'_> {
+        OldBody {
+            job_id: &m.job_id,
+            job_name: &m.job_name,
+            checkpoint_id: m.checkpoint_id,
+            trigger_time_ms: m.trigger_time_ms,
+            completion_time_ms: m.completion_time_ms,
+            end_of_input: m.end_of_input,
+            graph: &m.graph,
+            source: 4096,
+            operators: &m.operators,
+            sink_staged: &m.sinks[0].staged,
+        }
+    }
+
     #[test]
     fn older_versions_still_read() {
         let mut metadata = sample();
         // Version 1: no statistics; versions 1 and 2: no lineage, so every
-        // id up to theirs.
+        // id up to theirs. The one source and sink become the chain's.
         metadata.stats = None;
-        let v1 = framed(1, &postcard::to_allocvec(&metadata).unwrap());
-        let legacy = CheckpointMetadata {
-            sink: SinkSnapshot { lineage: vec![(0, 7)], ..metadata.sink.clone() },
-            ..metadata.clone()
-        };
+        let v1 = framed(1, &postcard::to_allocvec(&old_body(&metadata)).unwrap());
+        let legacy = CheckpointMetadata { lineage: vec![(0, 7)], ..metadata.clone() };
         assert_eq!(CheckpointMetadata::decode(&v1).unwrap(), legacy);
         let with_stats = sample();
-        let v2 = framed(2, &postcard::to_allocvec(&(&with_stats, &with_stats.stats)).unwrap());
+        let v2 = framed(2, &postcard::to_allocvec(&(old_body(&with_stats), &with_stats.stats)).unwrap());
         assert_eq!(CheckpointMetadata::decode(&v2).unwrap().stats, with_stats.stats);
-        // Version 3 keeps both.
+        let v3 = framed(
+            3,
+            &postcard::to_allocvec(&(old_body(&with_stats), &with_stats.stats, &with_stats.lineage)).unwrap(),
+        );
+        assert_eq!(CheckpointMetadata::decode(&v3).unwrap(), with_stats);
+        // Version 4 keeps everything, several sources and sinks included.
         assert!(with_stats.stats.is_some());
         assert_eq!(CheckpointMetadata::decode(&with_stats.encode()).unwrap(), with_stats);
     }
@@ -429,7 +520,7 @@ pub(crate) mod tests {
     fn bytes_after_the_body_are_refused_and_sizes_saturate() {
         // Found by the fuzzer: extra bytes inside a valid frame and CRC.
         let metadata = sample();
-        let mut body = postcard::to_allocvec(&(&metadata, &metadata.stats, &metadata.sink.lineage)).unwrap();
+        let mut body = postcard::to_allocvec(&(&metadata, &metadata.stats, &metadata.lineage)).unwrap();
         body.push(0);
         let bytes = framed(FORMAT_VERSION, &body);
         assert!(

@@ -11,7 +11,7 @@ use proptest::test_runner::Config;
 
 use super::metadata::{
     CheckpointMetadata, ChunkData, ChunkRef, FORMAT_VERSION, GraphFingerprint, KindTag, MAGIC, MetadataError,
-    OperatorFingerprint, OperatorSnapshot, SinkSnapshot, SourcePosition, StateFile, SubtaskSnapshot,
+    OperatorFingerprint, OperatorSnapshot, SinkSnapshot, SourceSnapshot, Split, StateFile, SubtaskSnapshot,
     is_valid_file_name,
 };
 
@@ -49,7 +49,7 @@ fn check_decoded(result: Result<CheckpointMetadata, MetadataError>) -> Result<()
         for file in metadata.files() {
             prop_assert!(is_valid_file_name(file.name()), "accepted file name {:?}", file.name());
         }
-        for name in &metadata.sink.staged {
+        for name in metadata.sinks.iter().flat_map(|s| &s.staged) {
             prop_assert!(is_valid_file_name(name), "accepted staged name {name:?}");
         }
         prop_assert_eq!(CheckpointMetadata::decode(&metadata.encode()), Ok(metadata));
@@ -126,10 +126,14 @@ fn metadata() -> impl Strategy<Value = CheckpointMetadata> {
                 completion_time_ms,
                 end_of_input,
                 graph: GraphFingerprint { max_parallelism, operators: operators_fp },
-                source: SourcePosition { position },
+                sources: vec![SourceSnapshot {
+                    name: "source".into(),
+                    subtasks: vec![vec![Split { next: position, end: u64::MAX }]],
+                }],
                 operators,
-                sink: SinkSnapshot { staged, lineage: vec![(0, checkpoint_id)] },
+                sinks: vec![SinkSnapshot { name: "sink".into(), staged }],
                 stats: None,
+                lineage: vec![(0, checkpoint_id)],
             },
         )
 }
@@ -236,7 +240,7 @@ proptest! {
         prop_assert!(!is_valid_file_name(&bad));
         let mut metadata = metadata;
         if staged || metadata.chunks().next().is_none() {
-            metadata.sink.staged.push(bad.clone());
+            metadata.sinks[0].staged.push(bad.clone());
         } else {
             let chunk = &mut metadata.operators.iter_mut().flat_map(|o| o.subtasks.iter_mut()).flat_map(|s| s.chunks.iter_mut()).next().unwrap();
             chunk.data = ChunkData::File { file: StateFile::Shared(bad.clone()), offset: 0, len: 1, crc32c: 0 };
@@ -264,10 +268,10 @@ proptest! {
                 m.completion_time_ms, m.end_of_input, m.graph.max_parallelism)).unwrap(),
             // operators, a sequence.
             2 => postcard::to_allocvec(&(&m.job_id, &m.job_name, m.checkpoint_id, m.trigger_time_ms,
-                m.completion_time_ms, m.end_of_input, &m.graph, m.source)).unwrap(),
-            // sink.staged, a sequence of strings.
+                m.completion_time_ms, m.end_of_input, &m.graph, &m.sources)).unwrap(),
+            // sinks, a sequence.
             _ => postcard::to_allocvec(&(&m.job_id, &m.job_name, m.checkpoint_id, m.trigger_time_ms,
-                m.completion_time_ms, m.end_of_input, &m.graph, m.source, &m.operators)).unwrap(),
+                m.completion_time_ms, m.end_of_input, &m.graph, &m.sources, &m.operators)).unwrap(),
         };
         varint(declared, &mut bad);
         bad.extend_from_slice(b"xyz");

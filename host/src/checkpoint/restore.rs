@@ -288,6 +288,9 @@ impl Restored {
                 let kind = Kind::from(chunk.kind);
                 let wanted = match chunk.key_group {
                     Some(key_group) => keys.contains(&key_group),
+                    // Every subtask holds the same broadcast state: each
+                    // new one gets old subtask 0's copy.
+                    None if kind == Kind::BroadcastMap => old.subtask == 0,
                     None => parallelism == old_parallelism && old.subtask == subtask,
                 };
                 let dealing = chunk.key_group.is_none() && parallelism != old_parallelism && kind == Kind::OperatorList;

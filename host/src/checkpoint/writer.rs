@@ -23,8 +23,9 @@ use crate::operator::Snapshot;
 /// What tasks tell the coordinator.
 #[derive(Debug)]
 pub(crate) enum TaskEvent {
-    /// The source injected barrier `checkpoint_id` at `position`.
-    SourceAck { checkpoint_id: u64, position: u64 },
+    /// Subtask `subtask` of source `source` injected barrier
+    /// `checkpoint_id` with `left` still to read.
+    SourceAck { checkpoint_id: u64, source: usize, subtask: u32, left: Vec<crate::sources::Split> },
     /// A subtask's state for `checkpoint_id` is durable (or inline).
     /// `incremental`: `snapshot` holds only what changed since the
     /// subtask's snapshot in the previous complete checkpoint, and
@@ -37,15 +38,17 @@ pub(crate) enum TaskEvent {
         deltas: Vec<bool>,
         /// Its timings and what it wrote; the coordinator adds the rest.
         stats: SubtaskStats,
-        staged: Vec<String>,
+        /// Per sink chained to the subtask: its output staged so far.
+        staged: Vec<(usize, Vec<String>)>,
     },
     /// A subtask could not take its part of `checkpoint_id`.
     Declined { checkpoint_id: u64, reason: String },
-    /// The source has no more input: no new checkpoint can complete.
-    SourceExhausted,
-    /// A subtask of the last operator finished; `staged` is its output not
-    /// yet committed.
-    SinkFinished { staged: Vec<String> },
+    /// A source subtask read all its splits and ended its output: it has
+    /// nothing left for any later checkpoint.
+    SourceExhausted { source: usize, subtask: u32 },
+    /// An operator subtask processed all its input and finished; `staged`
+    /// is its sinks' output not yet committed.
+    OperatorFinished { operator: usize, subtask: u32, staged: Vec<(usize, Vec<String>)> },
 }
 
 /// How long a subtask's part of a checkpoint took before the upload.
@@ -98,7 +101,7 @@ impl CheckpointWriter {
         subtask: u32,
         snapshot: Snapshot,
         timings: SnapshotTimings,
-        staged: Vec<String>,
+        staged: Vec<(usize, Vec<String>)>,
     ) {
         let submitted = Instant::now();
         let Snapshot { incremental, chunks } = snapshot;

@@ -127,7 +127,13 @@ fn to_json(m: &CheckpointMetadata) -> serde_json::Value {
                 "key_by": o.key_by,
             })).collect::<Vec<_>>(),
         },
-        "source": { "position": m.source.position },
+        // What each source subtask had left: ranges of positions.
+        "sources": m.sources.iter().map(|source| json!({
+            "name": source.name,
+            "subtasks": source.subtasks.iter().map(|left| {
+                left.iter().map(|split| json!({ "next": split.next, "end": split.end })).collect::<Vec<_>>()
+            }).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
         "operators": m.operators.iter().map(|o| json!({
             "name": o.name,
             "subtasks": o.subtasks.iter().map(|s| json!({
@@ -149,7 +155,8 @@ fn to_json(m: &CheckpointMetadata) -> serde_json::Value {
                 }).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
-        "sink": { "staged": m.sink.staged },
+        "sinks": m.sinks.iter().map(|sink| json!({ "name": sink.name, "staged": sink.staged })).collect::<Vec<_>>(),
+        "lineage": m.lineage,
         // Durations in microseconds, sizes in bytes (see `checkpoint::stats`).
         "stats": m.stats,
     })

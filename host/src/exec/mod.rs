@@ -2,14 +2,15 @@
 //! and the handle an embedder holds while the job runs.
 //!
 //! ```text
-//! source ──Router──▶ op[0] subtasks ──Router──▶ op[1] subtasks ─▶ … ─▶ sink writers
-//!          edge 0                     edge 1                          (chained to the last operator)
+//! source subtasks ──Router──▶ op subtasks ──Router──▶ op subtasks ─▶ sink writers
+//!   (one per split      one per edge     one per input,  (each output, main    (chained to the
+//!    range of input)    and subtask      in any number)   or side, fans out)    subtask they write)
 //! ```
 //!
 //! Every pair of connected subtasks has its own bounded channel of
-//! [`Message`]s, so a subtask with several inputs can tell them apart (barrier
-//! alignment needs that) and a full channel blocks only its sender
-//! (backpressure). Guest calls are CPU-bound and synchronous, so every
+//! [`Message`]s per edge, so a subtask with several inputs can tell them
+//! apart (barrier alignment and the guest's input index need that) and a
+//! full channel blocks only its sender (backpressure). Guest calls are CPU-bound and synchronous, so every
 //! subtask gets an OS thread rather than an async task.
 //!
 //! Stopping (`shutdown.rs`): the first task that fails records its error
@@ -27,6 +28,7 @@ mod shutdown;
 mod source_task;
 pub(crate) mod supervisor;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -35,11 +37,11 @@ use crossbeam_channel::{Receiver, Sender, bounded};
 pub(crate) use message::{Message, Origin};
 use metrics::JobCounters;
 pub use metrics::{JobMetrics, OperatorMetrics};
-use operator_task::{OperatorTask, Output, SnapshotPolicy};
+use operator_task::{OperatorTask, Output, Port, SnapshotPolicy};
 use router::Router;
 pub(crate) use shutdown::AttemptEnd;
 use shutdown::Shutdown;
-use source_task::SourceTask;
+use source_task::{Fanout, SourceTask};
 pub use supervisor::{CancelHandle, JobObserver, JobOutcome, JobReport, JobStatus, Restarting, RunningJob};
 
 use crate::checkpoint::coordinator::{Command, Coordinator, CoordinatorSetup};
@@ -48,11 +50,11 @@ use crate::checkpoint::storage::CheckpointLocation;
 use crate::checkpoint::writer::CheckpointWriter;
 use crate::error::{Error, Result};
 use crate::job::JobSpec;
-use crate::job::graph::{Edge, JobGraph, SOURCE_PARALLELISM};
+use crate::job::graph::{Edge, JobGraph, Output as GraphOutput, Producer};
 use crate::operator::InstanceContext;
 use crate::operator::StateChunk;
 use crate::sinks::Sink;
-use crate::sources::Source;
+use crate::sources::{Source, Split};
 pub(crate) use loaded::LoadedOperator;
 
 /// How a task ended when it did not fail.
@@ -157,9 +159,10 @@ pub(crate) struct Prepared {
     pub(crate) id: String,
     pub(crate) spec: JobSpec,
     pub(crate) operators: Vec<LoadedOperator>,
-    pub(crate) source: Box<dyn Source>,
-    /// One sink writer per subtask of the last operator.
-    pub(crate) sinks: Vec<Box<dyn Sink>>,
+    /// Per source, per subtask: what it reads.
+    pub(crate) sources: Vec<Vec<SourceSplits>>,
+    /// Per sink, its writers (one per subtask of each input it reads).
+    pub(crate) sinks: Vec<Vec<Box<dyn Sink>>>,
     /// State per operator, per subtask (empty for a fresh start).
     pub(crate) restored: Vec<Vec<Vec<StateChunk>>>,
     /// The coordinator's settings; its channels are made here.
@@ -173,12 +176,19 @@ pub(crate) struct Prepared {
     pub(crate) end_of_input: bool,
 }
 
+/// What one source subtask reads: its first split, already opened (so
+/// that a missing file fails the start), then the rest.
+pub(crate) struct SourceSplits {
+    pub(crate) first: Option<(Split, Box<dyn Source>)>,
+    pub(crate) rest: std::collections::VecDeque<Split>,
+}
+
 /// What the coordinator is given besides channels.
 pub(crate) struct CheckpointPlan {
     pub(crate) config: Option<crate::checkpoint::CheckpointConfig>,
     pub(crate) storage: Option<crate::checkpoint::storage::CheckpointStorage>,
     pub(crate) first_checkpoint_id: u64,
-    /// The restored checkpoint's sink lineage (empty for a fresh start).
+    /// The restored checkpoint's lineage (empty for a fresh start).
     pub(crate) lineage: Vec<(u64, u64)>,
     pub(crate) retained: Vec<crate::checkpoint::storage::CheckpointLocation>,
     pub(crate) graph: crate::checkpoint::metadata::GraphFingerprint,
@@ -188,43 +198,66 @@ pub(crate) struct CheckpointPlan {
 
 /// Builds the channels, starts the coordinator and one thread per subtask.
 pub(crate) fn start(prepared: Prepared) -> Result<Attempt> {
-    let Prepared { id, spec, operators, source, sinks, mut restored, checkpoints, runtime, attempt, end_of_input } =
+    let Prepared { id, spec, operators, sources, sinks, mut restored, checkpoints, runtime, attempt, end_of_input } =
         prepared;
-    let graph = JobGraph::from_spec(&spec);
+    let graph = JobGraph::resolve(&spec)?;
     let exec = &spec.execution;
     let shared = Arc::new(Shared {
         counters: JobCounters::new(graph.vertices.iter().map(|v| v.name.clone())),
         shutdown: Shutdown::default(),
     });
 
-    // For each edge: the senders of every upstream subtask and the
-    // receivers of every downstream subtask.
-    let mut upstream_parallelism = SOURCE_PARALLELISM;
-    let mut senders: Vec<Vec<Vec<Sender<Message>>>> = Vec::new();
-    let mut receivers: Vec<Vec<Vec<Receiver<Message>>>> = Vec::new();
-    for vertex in &graph.vertices {
-        let (up, down) = (upstream_parallelism as usize, vertex.parallelism as usize);
-        let mut edge_senders = vec![Vec::new(); up];
-        let mut edge_receivers = vec![Vec::new(); down];
-        for (u, senders_of_u) in edge_senders.iter_mut().enumerate() {
-            for (d, receivers_of_d) in edge_receivers.iter_mut().enumerate() {
-                if vertex.input == Edge::Forward && u != d {
-                    continue;
+    // For every operator input: per upstream subtask, the senders to each
+    // downstream subtask it reaches; per downstream subtask, its receivers
+    // (with the input they belong to).
+    let mut senders: HashMap<(usize, usize), Vec<Vec<Sender<Message>>>> = HashMap::new();
+    let mut receivers: Vec<Vec<Vec<(Receiver<Message>, u32)>>> =
+        graph.vertices.iter().map(|v| (0..v.parallelism).map(|_| Vec::new()).collect()).collect();
+    for (op, vertex) in graph.vertices.iter().enumerate() {
+        for (index, input) in vertex.inputs.iter().enumerate() {
+            let up = graph.parallelism(input.from.producer) as usize;
+            let mut edge_senders = vec![Vec::new(); up];
+            for (u, senders_of_u) in edge_senders.iter_mut().enumerate() {
+                for (d, receivers_of_d) in receivers[op].iter_mut().enumerate() {
+                    if input.edge == Edge::Forward && u != d {
+                        continue;
+                    }
+                    let (tx, rx) = bounded(exec.channel_capacity);
+                    senders_of_u.push(tx);
+                    receivers_of_d.push((rx, index as u32));
                 }
-                let (tx, rx) = bounded(exec.channel_capacity);
-                senders_of_u.push(tx);
-                receivers_of_d.push(rx);
             }
+            senders.insert((op, index), edge_senders);
         }
-        senders.push(edge_senders);
-        receivers.push(edge_receivers);
-        upstream_parallelism = vertex.parallelism;
     }
+    let edge_of = |op: usize, index: usize| graph.vertices[op].inputs[index].edge;
+    // The routers of subtask `subtask` of whatever produces `output`.
+    let mut routers_of = |output: GraphOutput, subtask: u32| -> Vec<Router> {
+        graph
+            .readers_of(output)
+            .into_iter()
+            .map(|(op, index)| {
+                let targets = senders
+                    .get_mut(&(op, index))
+                    .map(|per_subtask| std::mem::take(&mut per_subtask[subtask as usize]))
+                    .unwrap_or_default();
+                Router::new(edge_of(op, index), targets, exec.batch_size, graph.max_parallelism)
+            })
+            .collect()
+    };
 
     // The coordinator and what connects it to the tasks.
     let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
     let (commands_tx, commands_rx) = tokio::sync::mpsc::unbounded_channel();
-    let (barriers_tx, barriers_rx) = crossbeam_channel::unbounded();
+    let mut source_barriers = Vec::new();
+    let mut barrier_rxs = Vec::new();
+    for (source, vertex) in graph.sources.iter().enumerate() {
+        for subtask in 0..vertex.parallelism {
+            let (tx, rx) = crossbeam_channel::unbounded();
+            source_barriers.push(((source, subtask), tx));
+            barrier_rxs.push(rx);
+        }
+    }
     let subtasks: usize = graph.vertices.iter().map(|v| v.parallelism as usize).sum();
     let (notice_txs, notice_rxs): (Vec<_>, Vec<_>) = (0..subtasks).map(|_| crossbeam_channel::unbounded()).unzip();
     let mut notice_rxs = notice_rxs.into_iter();
@@ -244,15 +277,22 @@ pub(crate) fn start(prepared: Prepared) -> Result<Attempt> {
             job_id: id.clone(),
             job_name: spec.name.clone(),
             graph: checkpoints.graph,
+            sources: graph.sources.iter().map(|s| (s.name.clone(), s.parallelism)).collect(),
             parallelism: graph.vertices.iter().map(|v| v.parallelism).collect(),
+            sinks: graph.sinks.iter().map(|s| s.name.clone()).collect(),
             first_checkpoint_id: checkpoints.first_checkpoint_id,
             lineage: checkpoints.lineage,
             retained: checkpoints.retained,
             commit: {
-                let sink = spec.sink.clone();
-                Box::new(move |staged: &[String]| crate::sinks::commit(&sink, staged))
+                let sinks: Vec<crate::job::SinkSpec> = spec.sinks.iter().map(|s| s.spec.clone()).collect();
+                Box::new(move |staged| {
+                    for (spec, staged) in sinks.iter().zip(staged) {
+                        crate::sinks::commit(spec, &staged.staged)?;
+                    }
+                    Ok(())
+                })
             },
-            source_barriers: barriers_tx,
+            source_barriers,
             completion_notices: notice_txs,
             fail: Box::new(move |error| fail_shared.fail(error)),
             history: checkpoints.history,
@@ -268,7 +308,7 @@ pub(crate) fn start(prepared: Prepared) -> Result<Attempt> {
     let mut threads = Vec::new();
     if end_of_input {
         tracing::info!("the checkpoint was taken at the end of the input: its output is committed, nothing to run");
-        drop((senders, receivers, writer, source, sinks));
+        drop((senders, receivers, writer, sources, sinks));
         return Ok(Attempt { shared, threads, coordinator: commands_tx, coordinator_done: done_rx });
     }
     let mut spawn = |name: String, task: TaskBody| -> Result<()> {
@@ -289,52 +329,66 @@ pub(crate) fn start(prepared: Prepared) -> Result<Attempt> {
         Ok(())
     };
 
-    let source_task = SourceTask {
-        source,
-        router: Router::new(
-            graph.vertices[0].input,
-            std::mem::take(&mut senders[0][0]),
-            exec.batch_size,
-            graph.max_parallelism,
-        ),
-        rate_limit: spec.source.rate_limit(),
-        batch_size: exec.batch_size,
-        barriers: barriers_rx,
-        writer: writer.clone(),
-    };
-    spawn("weir-source".into(), Box::new(move |shared| source_task.run(shared)))?;
+    let mut barrier_rxs = barrier_rxs.into_iter();
+    for (source, per_subtask) in sources.into_iter().enumerate() {
+        let node = &spec.sources[source];
+        for (subtask, splits) in per_subtask.into_iter().enumerate() {
+            let subtask = subtask as u32;
+            let (current, reader) = match splits.first {
+                Some((split, reader)) => (Some(split), Some(reader)),
+                None => (None, None),
+            };
+            let task = SourceTask {
+                source,
+                subtask,
+                spec: node.spec.clone(),
+                reader,
+                current,
+                splits: splits.rest,
+                outputs: Fanout(routers_of(GraphOutput { producer: Producer::Source(source), side: None }, subtask)),
+                rate_limit: node.spec.rate_limit(),
+                batch_size: exec.batch_size,
+                barriers: barrier_rxs
+                    .next()
+                    .ok_or_else(|| Error::Internal("fewer barrier channels than source subtasks".into()))?,
+                writer: writer.clone(),
+            };
+            spawn(format!("weir-{}-{subtask}", node.name), Box::new(move |shared| task.run(shared)))?;
+        }
+    }
 
-    let source_spec = spec.source.clone();
-    let describe_positions: Arc<dyn Fn(u64, u64) -> String + Send + Sync> =
-        Arc::new(move |first, last| source_spec.describe_positions(first, last));
-    let mut sinks = sinks.into_iter();
-    let last = graph.vertices.len() - 1;
+    let source_specs: Vec<crate::job::SourceSpec> = spec.sources.iter().map(|s| s.spec.clone()).collect();
+    let describe_positions: Arc<dyn Fn(u64, u64) -> String + Send + Sync> = Arc::new(move |first, last| {
+        // Positions do not say which source they came from: name the only
+        // one, or say they are positions.
+        match source_specs.as_slice() {
+            [only] => only.describe_positions(first, last),
+            _ => format!("source positions {first}..={last}"),
+        }
+    });
+    // Sink writers, taken per (sink, writer index).
+    let mut sink_writers: Vec<Vec<Option<Box<dyn Sink>>>> =
+        sinks.into_iter().map(|writers| writers.into_iter().map(Some).collect()).collect();
     for (index, vertex) in graph.vertices.iter().enumerate() {
         let operator = &spec.operators[index];
         for subtask in 0..vertex.parallelism {
-            let output = if index == last {
-                match sinks.next() {
-                    Some(sink) => Output::Sink(sink),
-                    None => {
-                        return Err(Error::Usage("internal error: fewer sink writers than subtasks".into()));
-                    }
+            let mut ports = Vec::with_capacity(1 + vertex.side_outputs.len());
+            for side in std::iter::once(None).chain((0..vertex.side_outputs.len() as u16).map(Some)) {
+                let output = GraphOutput { producer: Producer::Operator(index), side };
+                let mut port = Port { routers: routers_of(output, subtask), sinks: Vec::new() };
+                for (sink, input) in graph.sinks_of(output) {
+                    let (_, first) = graph.sink_writers(sink);
+                    let writer = sink_writers
+                        .get_mut(sink)
+                        .and_then(|w| w.get_mut((first[input] + subtask) as usize))
+                        .and_then(Option::take)
+                        .ok_or_else(|| Error::Internal("fewer sink writers than subtasks".into()))?;
+                    port.sinks.push((sink, writer));
                 }
-            } else {
-                let next = &graph.vertices[index + 1];
-                Output::Router(Router::new(
-                    next.input,
-                    std::mem::take(&mut senders[index + 1][subtask as usize]),
-                    exec.batch_size,
-                    graph.max_parallelism,
-                ))
-            };
-            let mut context = InstanceContext::new(
-                &vertex.name,
-                subtask,
-                vertex.parallelism,
-                graph.max_parallelism,
-                vertex.input == Edge::KeyBy,
-            );
+                ports.push(port);
+            }
+            let mut context =
+                InstanceContext::new(&vertex.name, subtask, vertex.parallelism, graph.max_parallelism, vertex.key_by);
             // `weir.attempt` tells a guest it runs after a restart (as
             // Flink's `getAttemptNumber`); `weir.` keys are reserved.
             context.config = operator
@@ -343,6 +397,9 @@ pub(crate) fn start(prepared: Prepared) -> Result<Attempt> {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .chain([("weir.attempt".to_owned(), attempt.to_string())])
                 .collect();
+            context.inputs = vertex.inputs.iter().map(|i| (i.name.clone(), i.edge == Edge::Broadcast)).collect();
+            context.side_outputs = vertex.side_outputs.clone();
+            let (inputs, input_of) = std::mem::take(&mut receivers[index][subtask as usize]).into_iter().unzip();
             let task = OperatorTask {
                 code: operators[index].clone(),
                 context,
@@ -353,8 +410,9 @@ pub(crate) fn start(prepared: Prepared) -> Result<Attempt> {
                     .and_then(|subtasks| subtasks.get_mut(subtask as usize))
                     .map(std::mem::take)
                     .unwrap_or_default(),
-                inputs: std::mem::take(&mut receivers[index][subtask as usize]),
-                output,
+                inputs,
+                input_of,
+                output: Output { ports },
                 writer: writer.clone(),
                 completions: notice_rxs
                     .next()

@@ -1,6 +1,8 @@
 //! An operator subtask: owns one operator instance (a sandboxed guest or
-//! native code), reads its input channels, calls it once per batch and hands the output on, to the next
-//! stage's router or, for the last operator, to its sink writer.
+//! native code), reads its input channels, calls it once per batch (telling
+//! it which input the batch came from) and hands each of its outputs (the
+//! main one, the side outputs) on: to the routers of the operators reading
+//! it and to the writers of the sinks chained to this subtask.
 //!
 //! Checkpoint barriers are aligned: once `Barrier(n)` arrives on an input,
 //! that input is not read again until every other open input has delivered
@@ -16,7 +18,7 @@
 //! always full, which is what `no-claim` requires.
 
 use crossbeam_channel::{Receiver, Select};
-use weir_wire::batch::{self, BatchReader};
+use weir_wire::batch::{self, BatchReader, BatchWriter};
 
 use super::router::{RouteError, Router};
 use super::{Message, Origin, Shared, TaskExit};
@@ -29,10 +31,28 @@ use crate::operator::InstanceContext;
 use crate::operator::{OperatorInstance, Snapshot, SnapshotMode, StateChunk};
 use crate::sinks::Sink;
 
-/// Where an operator subtask's output goes.
-pub(crate) enum Output {
-    Router(Router),
-    Sink(Box<dyn Sink>),
+/// Where one output (main or side) of an operator subtask goes.
+#[derive(Default)]
+pub(crate) struct Port {
+    pub(crate) routers: Vec<Router>,
+    /// (sink index in the job, this subtask's writer of it).
+    pub(crate) sinks: Vec<(usize, Box<dyn Sink>)>,
+}
+
+/// Every output of an operator subtask: the main one first, then its side
+/// outputs in declaration order (output tag `i` is `ports[i + 1]`).
+pub(crate) struct Output {
+    pub(crate) ports: Vec<Port>,
+}
+
+impl Output {
+    fn routers(&mut self) -> impl Iterator<Item = &mut Router> {
+        self.ports.iter_mut().flat_map(|p| p.routers.iter_mut())
+    }
+
+    fn sinks(&mut self) -> impl Iterator<Item = &mut (usize, Box<dyn Sink>)> {
+        self.ports.iter_mut().flat_map(|p| p.sinks.iter_mut())
+    }
 }
 
 pub(crate) struct OperatorTask {
@@ -43,8 +63,10 @@ pub(crate) struct OperatorTask {
     pub(crate) limits: crate::job::Limits,
     /// State this subtask starts with (empty for a fresh start).
     pub(crate) restored: Vec<StateChunk>,
-    /// One channel per upstream subtask feeding this one.
+    /// One channel per upstream subtask feeding this one, over all inputs.
     pub(crate) inputs: Vec<Receiver<Message>>,
+    /// For each channel of `inputs`: the operator input it belongs to.
+    pub(crate) input_of: Vec<u32>,
     pub(crate) output: Output,
     pub(crate) writer: CheckpointWriter,
     /// Ids of completed checkpoints: the chained sink commits, incremental
@@ -53,6 +75,15 @@ pub(crate) struct OperatorTask {
     pub(crate) snapshots: SnapshotPolicy,
     /// Names source positions `first..=last` for error messages.
     pub(crate) describe_positions: std::sync::Arc<dyn Fn(u64, u64) -> String + Send + Sync>,
+}
+
+/// What one guest call's output became.
+#[derive(Debug, Default, Clone, Copy)]
+struct Emitted {
+    /// Events the guest emitted, over all its outputs.
+    events: usize,
+    /// Events written to sinks.
+    to_sinks: usize,
 }
 
 /// Whether snapshots may be incremental.
@@ -152,7 +183,8 @@ impl OperatorTask {
             match message {
                 Message::Batch(bytes, origin) => {
                     counters.events_in.add(batch::event_count(&bytes).unwrap_or(0) as u64);
-                    let output = instance.process(&bytes).map_err(|e| self.with_origin(e, origin))?;
+                    let output =
+                        instance.process(self.input_of[input], &bytes).map_err(|e| self.with_origin(e, origin))?;
                     let Some(emitted) = self.deliver(output, origin)? else { return Ok(TaskExit::Stopped) };
                     self.count_output(shared, emitted);
                 }
@@ -182,17 +214,17 @@ impl OperatorTask {
         let output = instance.finish()?;
         let Some(emitted) = self.deliver(output, None)? else { return Ok(TaskExit::Stopped) };
         self.count_output(shared, emitted);
-        match self.output {
-            Output::Router(mut router) => {
-                if router.finish().is_err() {
-                    return Ok(TaskExit::Stopped);
-                }
-            }
-            Output::Sink(sink) => {
-                let staged = sink.finish()?;
-                self.writer.send(TaskEvent::SinkFinished { staged });
+        if self.output.routers().any(|router| router.finish().is_err()) {
+            return Ok(TaskExit::Stopped);
+        }
+        let mut staged = Vec::new();
+        for port in std::mem::take(&mut self.output.ports) {
+            for (sink, writer) in port.sinks {
+                staged.push((sink, writer.finish()?));
             }
         }
+        let (operator, subtask) = (self.operator_index, self.context.subtask_index);
+        self.writer.send(TaskEvent::OperatorFinished { operator, subtask, staged });
         Ok(TaskExit::Done)
     }
 
@@ -206,19 +238,22 @@ impl OperatorTask {
         aligning: Duration,
     ) -> Result<bool> {
         let started = std::time::Instant::now();
-        let snapshot = instance.snapshot(checkpoint_id, history.next_mode(self.snapshots))?;
+        let mut snapshot = instance.snapshot(checkpoint_id, history.next_mode(self.snapshots))?;
+        if self.context.subtask_index > 0 {
+            // Every subtask holds the same broadcast state: subtask 0's
+            // copy is the one kept (`wit/STATE.md`).
+            snapshot.chunks.retain(|chunk| chunk.kind != crate::operator::StateKind::BroadcastMap);
+        }
         let timings = SnapshotTimings { alignment: aligning, sync: started.elapsed() };
         self.check_snapshot(&snapshot)?;
         history.taken(checkpoint_id, snapshot.incremental);
-        let staged = match &mut self.output {
-            Output::Router(router) => {
-                if router.barrier(checkpoint_id).is_err() {
-                    return Ok(false);
-                }
-                Vec::new()
-            }
-            Output::Sink(sink) => sink.prepare_commit(checkpoint_id)?,
-        };
+        let mut staged = Vec::new();
+        for (sink, writer) in self.output.sinks() {
+            staged.push((*sink, writer.prepare_commit(checkpoint_id)?));
+        }
+        if self.output.routers().any(|router| router.barrier(checkpoint_id).is_err()) {
+            return Ok(false);
+        }
         self.writer.submit(checkpoint_id, self.operator_index, self.context.subtask_index, snapshot, timings, staged);
         Ok(true)
     }
@@ -248,21 +283,20 @@ impl OperatorTask {
         Ok(())
     }
 
-    /// Notes completed checkpoints; the chained sink commits their output.
+    /// Notes completed checkpoints; the chained sinks' output up to them
+    /// is committed.
     fn take_completions(&mut self, history: &mut SnapshotHistory) {
         while let Ok(checkpoint_id) = self.completions.try_recv() {
             history.last_complete = Some(checkpoint_id);
-            if let Output::Sink(sink) = &mut self.output {
+            for (_, sink) in self.output.sinks() {
                 sink.committed(checkpoint_id);
             }
         }
     }
 
-    fn count_output(&self, shared: &Shared, events: usize) {
-        shared.counters.operators[self.operator_index].1.events_out.add(events as u64);
-        if let Output::Sink(_) = self.output {
-            shared.counters.sink_events.add(events as u64);
-        }
+    fn count_output(&self, shared: &Shared, emitted: Emitted) {
+        shared.counters.operators[self.operator_index].1.events_out.add(emitted.events as u64);
+        shared.counters.sink_events.add(emitted.to_sinks as u64);
     }
 
     /// Waits for the next message on one of `readable`. Before blocking,
@@ -284,9 +318,7 @@ impl OperatorTask {
         let operation = match select.try_select() {
             Ok(operation) => operation,
             Err(_) => {
-                if let Output::Router(router) = &mut self.output
-                    && router.flush().is_err()
-                {
+                if self.output.routers().any(|router| router.flush().is_err()) {
                     return Ok(None);
                 }
                 select.select()
@@ -296,31 +328,77 @@ impl OperatorTask {
         Ok(operation.recv(&self.inputs[input]).ok().map(|message| (input, message)))
     }
 
-    /// Passes a guest's output (made from input of `origin`) on. `None` if
+    /// Passes a guest's output (made from input of `origin`) on, each event
+    /// to the output its tag names (`wit/FRAMING.md`, version 2). `None` if
     /// the downstream is gone.
-    fn deliver(&mut self, output: Vec<u8>, origin: Option<Origin>) -> Result<Option<usize>> {
+    fn deliver(&mut self, output: Vec<u8>, origin: Option<Origin>) -> Result<Option<Emitted>> {
         let (operator, subtask) = (&self.context.operator, self.context.subtask_index);
         let bad_output = |e: weir_wire::DecodeError| {
             Error::guest(operator, subtask, GuestFailure::Returned, format!("emitted a malformed batch: {e}"))
         };
-        match &mut self.output {
-            Output::Router(router) => match router.push_batch(output, origin) {
-                Ok(count) => Ok(Some(count)),
-                Err(RouteError::Disconnected) => Ok(None),
-                Err(RouteError::BadBatch(e)) => Err(bad_output(e)),
-            },
-            Output::Sink(sink) => {
-                let mut count = 0;
-                let reader = BatchReader::new(&output).map_err(&bad_output)?;
+        let reader = BatchReader::new(&output).map_err(bad_output)?;
+        let per_port: Vec<(usize, Vec<u8>)> = if reader.version() == batch::VERSION || self.output.ports.len() == 1 {
+            if reader.version() == batch::TAGGED_VERSION {
+                // No side outputs declared: any tag but the main one is a bug.
                 for event in reader {
-                    let event = event.map_err(&bad_output)?;
+                    let event = event.map_err(bad_output)?;
+                    if event.key_group != batch::MAIN_OUTPUT {
+                        return Err(self.unknown_output(event.key_group));
+                    }
+                }
+            }
+            vec![(0, output)]
+        } else {
+            let mut writers: Vec<BatchWriter> = (0..self.output.ports.len()).map(|_| BatchWriter::new()).collect();
+            for event in reader {
+                let event = event.map_err(bad_output)?;
+                let port = match event.key_group {
+                    batch::MAIN_OUTPUT => 0,
+                    tag if (tag as usize) + 1 < writers.len() => tag as usize + 1,
+                    tag => return Err(self.unknown_output(tag)),
+                };
+                writers[port].push_event(&event);
+            }
+            writers.into_iter().enumerate().filter(|(_, w)| !w.is_empty()).map(|(i, w)| (i, w.finish())).collect()
+        };
+        let mut emitted = Emitted::default();
+        for (port, bytes) in per_port {
+            let port = &mut self.output.ports[port];
+            let events = batch::event_count(&bytes).map_err(bad_output)?;
+            emitted.events += events;
+            for (_, sink) in &mut port.sinks {
+                for event in BatchReader::new(&bytes).map_err(bad_output)? {
+                    let event = event.map_err(bad_output)?;
                     sink.write(&event).map_err(|source| Error::SinkIo { what: sink.describe(), source })?;
-                    count += 1;
                 }
                 sink.end_batch().map_err(|source| Error::SinkIo { what: sink.describe(), source })?;
-                Ok(Some(count))
+                emitted.to_sinks += events;
+            }
+            let last = port.routers.len().saturating_sub(1);
+            let mut bytes = Some(bytes);
+            for (i, router) in port.routers.iter_mut().enumerate() {
+                // The last router takes the batch itself; the others a copy.
+                let batch = if i == last { bytes.take() } else { bytes.clone() };
+                match router.push_batch(batch.unwrap_or_default(), origin) {
+                    Ok(_) => {}
+                    Err(RouteError::Disconnected) => return Ok(None),
+                    Err(RouteError::BadBatch(e)) => return Err(bad_output(e)),
+                }
             }
         }
+        Ok(Some(emitted))
+    }
+
+    fn unknown_output(&self, tag: u16) -> Error {
+        let declared = &self.context.side_outputs;
+        self.guest_error(
+            GuestFailure::Returned,
+            format!(
+                "emitted an event to output {tag}, which names no side output (the job file declares {}: {})",
+                declared.len(),
+                if declared.is_empty() { "none".to_owned() } else { declared.join(", ") }
+            ),
+        )
     }
 
     /// A guest's failure on a batch says which source input the batch was

@@ -1,5 +1,5 @@
 //! Sending events from one subtask to the subtasks of the next stage, along
-//! one [`Edge`]: forward, rebalance or key-by.
+//! one [`Edge`]: forward, rebalance, key-by or broadcast.
 //!
 //! A router packs events into per-target batches and sends a batch when it
 //! is full, when the task asks ([`Router::flush`], before it would block
@@ -45,7 +45,7 @@ impl Router {
     pub(crate) fn new(edge: Edge, targets: Vec<Sender<Message>>, batch_size: usize, max_parallelism: u32) -> Self {
         let writers = match edge {
             Edge::KeyBy => targets.len(),
-            Edge::Forward | Edge::Rebalance => 1,
+            Edge::Forward | Edge::Rebalance | Edge::Broadcast => 1,
         };
         // Room for a full batch of small events, so that steady state does
         // not reallocate.
@@ -84,7 +84,7 @@ impl Router {
                 let target = subtask_for_key_group(key_group, self.targets.len() as u32, self.max_parallelism);
                 (target as usize, key_group)
             }
-            Edge::Forward | Edge::Rebalance => (0, NO_KEY_GROUP),
+            Edge::Forward | Edge::Rebalance | Edge::Broadcast => (0, NO_KEY_GROUP),
         };
         self.writers[writer].push(key_group, timestamp, key, value);
         self.origins[writer] = Origin::union(self.origins[writer], self.inherited);
@@ -109,13 +109,12 @@ impl Router {
                 }
                 Ok(count)
             }
-            Edge::Forward | Edge::Rebalance => {
+            Edge::Forward | Edge::Rebalance | Edge::Broadcast => {
                 let count = batch::stamp_key_groups(&mut bytes, NO_KEY_GROUP).map_err(RouteError::BadBatch)?;
                 if count > 0 {
                     // Keep event order: anything pushed singly goes first.
                     self.flush()?;
-                    let target = self.pick_target();
-                    self.send(target, Message::Batch(bytes, origin))?;
+                    self.send_unkeyed(bytes, origin)?;
                 }
                 Ok(count)
             }
@@ -154,10 +153,23 @@ impl Router {
     fn send_writer(&mut self, writer: usize) -> Result<(), RouteError> {
         let bytes = self.writers[writer].take();
         let origin = self.origins[writer].take();
-        let target = match self.edge {
-            Edge::KeyBy => writer,
-            Edge::Forward | Edge::Rebalance => self.pick_target(),
-        };
+        match self.edge {
+            Edge::KeyBy => self.send(writer, Message::Batch(bytes, origin)),
+            Edge::Forward | Edge::Rebalance | Edge::Broadcast => self.send_unkeyed(bytes, origin),
+        }
+    }
+
+    /// An unkeyed batch: to the next target in turn, or to every target
+    /// for a broadcast.
+    fn send_unkeyed(&mut self, bytes: Vec<u8>, origin: Option<Origin>) -> Result<(), RouteError> {
+        if self.edge == Edge::Broadcast {
+            let last = self.targets.len().saturating_sub(1);
+            for target in 0..last {
+                self.send(target, Message::Batch(bytes.clone(), origin))?;
+            }
+            return self.send(last, Message::Batch(bytes, origin));
+        }
+        let target = self.pick_target();
         self.send(target, Message::Batch(bytes, origin))
     }
 
@@ -242,6 +254,21 @@ mod tests {
         router.flush().unwrap();
         let counts: Vec<usize> = receivers.iter().map(|r| drain(r).len()).collect();
         assert_eq!(counts, [50, 50]);
+    }
+
+    #[test]
+    fn broadcast_sends_every_event_to_every_target() {
+        let (mut router, receivers) = router(Edge::Broadcast, 3, 4);
+        for i in 0..10u32 {
+            router.push(0, &i.to_le_bytes(), b"v").unwrap();
+        }
+        let mut writer = BatchWriter::new();
+        writer.push(5, 0, b"a", b"1");
+        router.push_batch(writer.finish(), None).unwrap();
+        router.flush().unwrap();
+        for receiver in &receivers {
+            assert_eq!(drain(receiver).len(), 11);
+        }
     }
 
     #[test]

@@ -9,10 +9,29 @@ use wasmtime::component::Component;
 
 use super::GuestRuntime;
 use super::bindings::OperatorComponentPre;
+use super::bindings_v1::OperatorComponentPre as OperatorComponentPreV1;
+
+/// A component pre-linked as the world version it targets.
+#[derive(Clone)]
+pub(super) enum Pre {
+    V2(OperatorComponentPre<super::HostState>),
+    V1(OperatorComponentPreV1<super::HostState>),
+}
+
+impl Pre {
+    pub(super) fn engine(&self) -> &wasmtime::Engine {
+        match self {
+            Pre::V2(pre) => pre.engine(),
+            Pre::V1(pre) => pre.engine(),
+        }
+    }
+}
 use crate::error::{Error, Result};
 
-/// The export every operator component must have.
-pub const OPERATOR_EXPORT: &str = "weir:operator/operator@0.1.0";
+/// The export an operator component has: this version's
+/// (`wit/operator.wit`) or, for a component built before it, 0.1.0's.
+pub const OPERATOR_EXPORT: &str = "weir:operator/operator@0.2.0";
+pub const OPERATOR_EXPORT_V1: &str = "weir:operator/operator@0.1.0";
 
 /// What a component may import. Language runtimes import these WASI
 /// interfaces whether or not the operator uses them (CPython, as
@@ -31,7 +50,7 @@ pub use weir_build::GRANTED_IMPORTS;
 pub struct LoadedComponent {
     pub(super) operator: String,
     pub(super) path: PathBuf,
-    pub(super) pre: OperatorComponentPre<super::HostState>,
+    pub(super) pre: Pre,
     digest: [u8; 32],
     from_cache: bool,
 }
@@ -79,7 +98,8 @@ impl LoadedComponent {
         // built against another world.
         let component_type = component.component_type();
         let exports: Vec<&str> = component_type.exports(runtime.engine()).map(|(name, _)| name).collect();
-        if !exports.contains(&OPERATOR_EXPORT) {
+        let v1 = !exports.contains(&OPERATOR_EXPORT) && exports.contains(&OPERATOR_EXPORT_V1);
+        if !exports.contains(&OPERATOR_EXPORT) && !v1 {
             let found = if exports.is_empty() { "nothing".to_owned() } else { exports.join(", ") };
             return Err(fail(format!(
                 "does not implement the weir:operator world: it does not export `{OPERATOR_EXPORT}` \
@@ -103,9 +123,21 @@ impl LoadedComponent {
             .linker()
             .instantiate_pre(&component)
             .map_err(|e| fail(format!("imports something the host does not provide: {e:#}")))?;
-        let pre = OperatorComponentPre::new(instance_pre)
-            .map_err(|e| fail(format!("does not match the weir:operator world: {e:#}")))?;
+        let mismatch = |e: wasmtime::Error| fail(format!("does not match the weir:operator world: {e:#}"));
+        let pre = match v1 {
+            false => Pre::V2(OperatorComponentPre::new(instance_pre).map_err(mismatch)?),
+            true => Pre::V1(OperatorComponentPreV1::new(instance_pre).map_err(mismatch)?),
+        };
         Ok(LoadedComponent { operator: operator.to_owned(), path: path.to_owned(), pre, digest, from_cache })
+    }
+
+    /// The `weir:operator` version the component targets: `"0.2.0"` or
+    /// `"0.1.0"`.
+    pub fn world_version(&self) -> &'static str {
+        match self.pre {
+            Pre::V2(_) => "0.2.0",
+            Pre::V1(_) => "0.1.0",
+        }
     }
 
     /// Whether the compiled code came from the on-disk cache.

@@ -10,22 +10,83 @@ use std::sync::Arc;
 use wasmtime::Store;
 use weir_wire::state::Kind;
 
-use super::bindings::exports::weir::operator::operator as wit;
-use super::bindings::weir::operator::host::LogLevel;
-use super::bindings::weir::operator::types::{
-    KeyGroupRange, SnapshotMode as WitSnapshotMode, StateKind as WitStateKind,
-};
-use super::bindings::{self, OperatorComponent};
+use super::component::Pre;
 use super::limits::{LimitBreach, Limits, SandboxLimiter, deadline_ticks};
 use super::stdio::GuestStdio;
 use super::{HostState, LoadedComponent};
+use super::{bindings, bindings_v1};
 use crate::error::{Error, GuestFailure, Limit, Result};
 use crate::operator::{InstanceContext, OperatorInstance, Snapshot, SnapshotMode, StateChunk};
+
+/// An instance's exports, as the world version it targets.
+enum Bound {
+    V2(bindings::OperatorComponent),
+    V1(bindings_v1::OperatorComponent),
+}
+
+/// What `snapshot` returned, whichever the world version.
+struct WitSnapshot {
+    incremental: bool,
+    chunks: Vec<StateChunk>,
+}
+
+/// The conversions between the host's types and one world version's
+/// generated ones: the two versions' types are distinct Rust types of the
+/// same shape.
+macro_rules! conversions {
+    ($module:ident => $name:ident, $($broadcast:tt)*) => {
+        mod $name {
+            use crate::guest::$module::exports::weir::operator::operator as wit;
+            use crate::guest::$module::weir::operator::types::{KeyGroupRange, SnapshotMode, StateKind};
+            use crate::operator::{InstanceContext, StateChunk};
+            use weir_wire::state::Kind;
+
+            pub(super) fn mode(mode: crate::operator::SnapshotMode) -> SnapshotMode {
+                match mode {
+                    crate::operator::SnapshotMode::Full => SnapshotMode::Full,
+                    crate::operator::SnapshotMode::Incremental => SnapshotMode::Incremental,
+                }
+            }
+
+            pub(super) fn key_groups(context: &InstanceContext) -> Option<KeyGroupRange> {
+                context.key_groups.as_ref().map(|r| KeyGroupRange { start: r.start, end: r.end })
+            }
+
+            /// `None` for a kind this world version does not know.
+            pub(super) fn to_wit(chunk: StateChunk) -> Option<wit::StateChunk> {
+                let kind = match chunk.kind {
+                    Kind::KeyedValue => StateKind::KeyedValue,
+                    Kind::KeyedMap => StateKind::KeyedMap,
+                    Kind::KeyedList => StateKind::KeyedList,
+                    Kind::OperatorValue => StateKind::OperatorValue,
+                    Kind::OperatorList => StateKind::OperatorList,
+                    $($broadcast)*
+                };
+                Some(wit::StateChunk { handle: chunk.handle, kind, key_group: chunk.key_group, data: chunk.data })
+            }
+
+            pub(super) fn from_wit(chunk: wit::StateChunk) -> StateChunk {
+                let kind = match chunk.kind {
+                    StateKind::KeyedValue => Kind::KeyedValue,
+                    StateKind::KeyedMap => Kind::KeyedMap,
+                    StateKind::KeyedList => Kind::KeyedList,
+                    StateKind::OperatorValue => Kind::OperatorValue,
+                    StateKind::OperatorList => Kind::OperatorList,
+                    #[allow(unreachable_patterns)]
+                    _ => Kind::BroadcastMap,
+                };
+                StateChunk { handle: chunk.handle, kind, key_group: chunk.key_group, data: chunk.data }
+            }
+        }
+    };
+}
+conversions!(bindings => convert_v2, Kind::BroadcastMap => StateKind::BroadcastMap,);
+conversions!(bindings_v1 => convert_v1, Kind::BroadcastMap => return None,);
 
 /// A running guest: one per operator subtask.
 pub struct GuestInstance {
     store: Store<HostState>,
-    bindings: OperatorComponent,
+    bindings: Bound,
     operator: String,
     subtask: u32,
     limits: Limits,
@@ -67,20 +128,13 @@ impl GuestInstance {
         };
         arm(&mut store, deadline_ticks, limits.fuel).map_err(|e| describe("instantiate", e))?;
         // Instantiation runs guest code too (start functions, data segments).
-        let bindings = component.pre.instantiate(&mut store).map_err(|e| describe("instantiate", e))?;
-
-        let wit_context = wit::OperatorContext {
-            operator_name: context.operator.clone(),
-            subtask_index: context.subtask_index,
-            parallelism: context.parallelism,
-            max_parallelism: context.max_parallelism,
-            key_groups: context.key_groups.as_ref().map(|r| KeyGroupRange { start: r.start, end: r.end }),
-            config: context.config.clone(),
+        let bound = match &component.pre {
+            Pre::V2(pre) => Bound::V2(pre.instantiate(&mut store).map_err(|e| describe("instantiate", e))?),
+            Pre::V1(pre) => Bound::V1(pre.instantiate(&mut store).map_err(|e| describe("instantiate", e))?),
         };
-        let restored: Vec<wit::StateChunk> = restored.into_iter().map(to_wit_chunk).collect();
         let mut instance = GuestInstance {
             store,
-            bindings,
+            bindings: bound,
             operator: context.operator.clone(),
             subtask: context.subtask_index,
             limits: limits.clone(),
@@ -88,7 +142,61 @@ impl GuestInstance {
             poisoned: false,
         };
         instance.arm()?;
-        let result = instance.bindings.weir_operator_operator().call_init(&mut instance.store, &wit_context, &restored);
+        let result = match &instance.bindings {
+            Bound::V2(b) => {
+                use bindings::exports::weir::operator::operator as wit;
+                let wit_context = wit::OperatorContext {
+                    operator_name: context.operator.clone(),
+                    subtask_index: context.subtask_index,
+                    parallelism: context.parallelism,
+                    max_parallelism: context.max_parallelism,
+                    key_groups: convert_v2::key_groups(context),
+                    config: context.config.clone(),
+                    inputs: context
+                        .inputs
+                        .iter()
+                        .map(|(name, broadcast)| bindings::weir::operator::types::InputInfo {
+                            name: name.clone(),
+                            broadcast: *broadcast,
+                        })
+                        .collect(),
+                    side_outputs: context.side_outputs.clone(),
+                };
+                let restored: Vec<wit::StateChunk> = restored.into_iter().filter_map(convert_v2::to_wit).collect();
+                b.weir_operator_operator().call_init(&mut instance.store, &wit_context, &restored)
+            }
+            Bound::V1(b) => {
+                use bindings_v1::exports::weir::operator::operator as wit;
+                if let Some(chunk) = restored.iter().find(|c| c.kind == Kind::BroadcastMap) {
+                    return Err(instance.error(
+                        GuestFailure::Returned,
+                        format!(
+                            "the checkpoint holds broadcast state '{}', which a weir:operator@0.1.0 component \
+                             cannot take: rebuild it with a current SDK",
+                            chunk.handle
+                        ),
+                    ));
+                }
+                if context.inputs.len() > 1 || !context.side_outputs.is_empty() {
+                    return Err(instance.error(
+                        GuestFailure::Returned,
+                        "is a weir:operator@0.1.0 component: it cannot tell inputs apart or emit to side outputs; \
+                         rebuild it with a current SDK to give it several inputs or side_outputs"
+                            .into(),
+                    ));
+                }
+                let wit_context = wit::OperatorContext {
+                    operator_name: context.operator.clone(),
+                    subtask_index: context.subtask_index,
+                    parallelism: context.parallelism,
+                    max_parallelism: context.max_parallelism,
+                    key_groups: convert_v1::key_groups(context),
+                    config: context.config.clone(),
+                };
+                let restored: Vec<wit::StateChunk> = restored.into_iter().filter_map(convert_v1::to_wit).collect();
+                b.weir_operator_operator().call_init(&mut instance.store, &wit_context, &restored)
+            }
+        };
         instance.check("init", result)?;
         Ok(instance)
     }
@@ -96,9 +204,12 @@ impl GuestInstance {
     /// Hands one packed batch to the guest; returns the packed batch it
     /// emitted.
     #[allow(clippy::ptr_arg)] // see `OperatorInstance::process`
-    pub fn process(&mut self, batch: &Vec<u8>) -> Result<Vec<u8>> {
+    pub fn process(&mut self, input: u32, batch: &Vec<u8>) -> Result<Vec<u8>> {
         self.arm()?;
-        let result = self.bindings.weir_operator_operator().call_process(&mut self.store, batch);
+        let result = match &self.bindings {
+            Bound::V2(b) => b.weir_operator_operator().call_process(&mut self.store, input, batch),
+            Bound::V1(b) => b.weir_operator_operator().call_process(&mut self.store, batch),
+        };
         let output = self.check("process", result)?;
         self.check_emitted("process", output)
     }
@@ -107,11 +218,26 @@ impl GuestInstance {
     /// previous snapshot.
     pub fn snapshot(&mut self, checkpoint_id: u64, mode: SnapshotMode) -> Result<Snapshot> {
         self.arm()?;
-        let wit_mode = match mode {
-            SnapshotMode::Full => WitSnapshotMode::Full,
-            SnapshotMode::Incremental => WitSnapshotMode::Incremental,
+        let result = match &self.bindings {
+            Bound::V2(b) => b
+                .weir_operator_operator()
+                .call_snapshot(&mut self.store, checkpoint_id, convert_v2::mode(mode))
+                .map(|r| {
+                    r.map(|s| WitSnapshot {
+                        incremental: s.incremental,
+                        chunks: s.chunks.into_iter().map(convert_v2::from_wit).collect(),
+                    })
+                }),
+            Bound::V1(b) => b
+                .weir_operator_operator()
+                .call_snapshot(&mut self.store, checkpoint_id, convert_v1::mode(mode))
+                .map(|r| {
+                    r.map(|s| WitSnapshot {
+                        incremental: s.incremental,
+                        chunks: s.chunks.into_iter().map(convert_v1::from_wit).collect(),
+                    })
+                }),
         };
-        let result = self.bindings.weir_operator_operator().call_snapshot(&mut self.store, checkpoint_id, wit_mode);
         let snapshot = self.check("snapshot", result)?;
         if snapshot.incremental && mode == SnapshotMode::Full {
             return Err(self.error(
@@ -119,16 +245,16 @@ impl GuestInstance {
                 "snapshot answered with changes only when asked for its complete state".into(),
             ));
         }
-        Ok(Snapshot {
-            incremental: snapshot.incremental,
-            chunks: snapshot.chunks.into_iter().map(from_wit_chunk).collect(),
-        })
+        Ok(Snapshot { incremental: snapshot.incremental, chunks: snapshot.chunks })
     }
 
     /// Tells the guest its input ended; returns its last events.
     pub fn finish(&mut self) -> Result<Vec<u8>> {
         self.arm()?;
-        let result = self.bindings.weir_operator_operator().call_finish(&mut self.store);
+        let result = match &self.bindings {
+            Bound::V2(b) => b.weir_operator_operator().call_finish(&mut self.store),
+            Bound::V1(b) => b.weir_operator_operator().call_finish(&mut self.store),
+        };
         let output = self.check("finish", result)?;
         self.check_emitted("finish", output)
     }
@@ -191,8 +317,8 @@ impl GuestInstance {
 }
 
 impl OperatorInstance for GuestInstance {
-    fn process(&mut self, batch: &Vec<u8>) -> Result<Vec<u8>> {
-        GuestInstance::process(self, batch)
+    fn process(&mut self, input: u32, batch: &Vec<u8>) -> Result<Vec<u8>> {
+        GuestInstance::process(self, input, batch)
     }
 
     fn snapshot(&mut self, checkpoint_id: u64, mode: SnapshotMode) -> Result<Snapshot> {
@@ -266,36 +392,6 @@ fn describe_trap(call: &str, trap: &wasmtime::Error, limits: &Limits) -> (GuestF
     }
 }
 
-fn to_wit_chunk(chunk: StateChunk) -> wit::StateChunk {
-    wit::StateChunk {
-        handle: chunk.handle,
-        kind: match chunk.kind {
-            Kind::KeyedValue => WitStateKind::KeyedValue,
-            Kind::KeyedMap => WitStateKind::KeyedMap,
-            Kind::KeyedList => WitStateKind::KeyedList,
-            Kind::OperatorValue => WitStateKind::OperatorValue,
-            Kind::OperatorList => WitStateKind::OperatorList,
-        },
-        key_group: chunk.key_group,
-        data: chunk.data,
-    }
-}
-
-fn from_wit_chunk(chunk: wit::StateChunk) -> StateChunk {
-    StateChunk {
-        handle: chunk.handle,
-        kind: match chunk.kind {
-            WitStateKind::KeyedValue => Kind::KeyedValue,
-            WitStateKind::KeyedMap => Kind::KeyedMap,
-            WitStateKind::KeyedList => Kind::KeyedList,
-            WitStateKind::OperatorValue => Kind::OperatorValue,
-            WitStateKind::OperatorList => Kind::OperatorList,
-        },
-        key_group: chunk.key_group,
-        data: chunk.data,
-    }
-}
-
 impl wasmtime_wasi::WasiView for HostState {
     fn ctx(&mut self) -> wasmtime_wasi::WasiCtxView<'_> {
         wasmtime_wasi::WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
@@ -303,6 +399,24 @@ impl wasmtime_wasi::WasiView for HostState {
 }
 
 impl bindings::weir::operator::types::Host for HostState {}
+impl bindings_v1::weir::operator::types::Host for HostState {}
+
+impl bindings_v1::weir::operator::host::Host for HostState {
+    fn log(&mut self, level: bindings_v1::weir::operator::host::LogLevel, message: String) {
+        use bindings::weir::operator::host::Host;
+        use bindings_v1::weir::operator::host::LogLevel as V1;
+        let level = match level {
+            V1::Trace => LogLevel::Trace,
+            V1::Debug => LogLevel::Debug,
+            V1::Info => LogLevel::Info,
+            V1::Warn => LogLevel::Warn,
+            V1::Error => LogLevel::Error,
+        };
+        Host::log(self, level, message)
+    }
+}
+
+use bindings::weir::operator::host::LogLevel;
 
 impl bindings::weir::operator::host::Host for HostState {
     fn log(&mut self, level: LogLevel, message: String) {

@@ -26,10 +26,20 @@ use wasmtime::component::Linker;
 
 use crate::error::{Error, Result};
 
-/// Generated bindings of `wit/operator.wit`.
-mod bindings {
+/// Generated bindings of `wit/operator.wit`, `weir:operator@0.2.0`.
+pub(crate) mod bindings {
     wasmtime::component::bindgen!({
         path: "../wit",
+        world: "operator-component",
+    });
+}
+
+/// Generated bindings of `wit/v0.1/operator.wit`, `weir:operator@0.1.0`:
+/// components built against it keep running (one input, no side outputs,
+/// no broadcast state).
+pub(crate) mod bindings_v1 {
+    wasmtime::component::bindgen!({
+        path: "../wit/v0.1",
         world: "operator-component",
     });
 }
@@ -76,6 +86,8 @@ impl GuestRuntime {
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(Error::host("link WASI"))?;
         bindings::OperatorComponent::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)
             .map_err(Error::host("link the weir host interface"))?;
+        bindings_v1::OperatorComponent::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)
+            .map_err(Error::host("link the weir 0.1 host interface"))?;
         limits::start_epoch_ticker(&engine).map_err(Error::host("start the epoch ticker thread"))?;
         Ok(GuestRuntime { engine, linker: std::sync::Arc::new(linker), consume_fuel, cache: None })
     }

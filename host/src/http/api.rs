@@ -98,9 +98,14 @@ pub(crate) struct JobDetails {
     /// Failed attempts by kind (`trap`, `limit_memory`, `storage`...).
     failures: BTreeMap<&'static str, u64>,
     max_parallelism: Option<u32>,
+    /// Events read by every source subtask together.
     source: Stage,
     vertices: Vec<Vertex>,
+    /// Events written by every sink together.
     sink: Stage,
+    /// The graph's sources and sinks (the operators are `vertices`).
+    sources: Vec<Node>,
+    sinks: Vec<Node>,
     checkpoints: CheckpointCounts,
 }
 
@@ -117,11 +122,32 @@ struct Vertex {
     /// Unknown when the job was registered without its graph.
     parallelism: Option<u32>,
     /// How its input arrives: `forward`, `rebalance` or `key_by`.
+    /// How input 0 arrives (kept for clients of a chain).
     input: Option<&'static str>,
+    /// Every input: what feeds it and how.
+    inputs: Vec<VertexInput>,
+    side_outputs: Vec<String>,
     events_in: u64,
     events_out: u64,
     rate_in: f64,
     rate_out: f64,
+}
+
+/// One input of an operator, for the dashboard's graph.
+#[derive(Serialize)]
+pub(crate) struct VertexInput {
+    /// `node` or `op.SIDE`.
+    from: String,
+    edge: &'static str,
+}
+
+/// A source or sink node, for the dashboard's graph.
+#[derive(Serialize)]
+pub(crate) struct Node {
+    name: String,
+    parallelism: Option<u32>,
+    /// A sink's inputs (`op` or `op.SIDE`); none for a source.
+    inputs: Vec<String>,
 }
 
 fn edge_name(edge: Edge) -> &'static str {
@@ -129,6 +155,7 @@ fn edge_name(edge: Edge) -> &'static str {
         Edge::Forward => "forward",
         Edge::Rebalance => "rebalance",
         Edge::KeyBy => "key_by",
+        Edge::Broadcast => "broadcast",
     }
 }
 
@@ -151,7 +178,16 @@ impl JobDetails {
                         .or_else(|| graph.map(|g| g.name.clone()))
                         .unwrap_or_default(),
                     parallelism: graph.map(|g| g.parallelism),
-                    input: graph.map(|g| edge_name(g.input)),
+                    input: graph.and_then(|g| g.inputs.first()).map(|i| edge_name(i.edge)),
+                    inputs: graph
+                        .map(|g| {
+                            g.inputs
+                                .iter()
+                                .map(|i| VertexInput { from: i.name.clone(), edge: edge_name(i.edge) })
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                    side_outputs: graph.map(|g| g.side_outputs.clone()).unwrap_or_default(),
                     events_in: counters.map_or(0, |c| c.events_in),
                     events_out: counters.map_or(0, |c| c.events_out),
                     rate_in,
@@ -172,6 +208,22 @@ impl JobDetails {
             source: Stage { events: m.source_events, rate: rates.source },
             vertices,
             sink: Stage { events: m.sink_events, rate: rates.sink },
+            sources: job
+                .graph
+                .iter()
+                .flat_map(|g| &g.sources)
+                .map(|s| Node { name: s.name.clone(), parallelism: Some(s.parallelism), inputs: Vec::new() })
+                .collect(),
+            sinks: job
+                .graph
+                .iter()
+                .flat_map(|g| &g.sinks)
+                .map(|s| Node {
+                    name: s.name.clone(),
+                    parallelism: None,
+                    inputs: s.inputs.iter().map(|(name, _)| name.clone()).collect(),
+                })
+                .collect(),
             checkpoints: CheckpointCounts::of(&job.checkpoints),
         }
     }
@@ -454,7 +506,7 @@ mod tests {
         let spec = crate::JobSpec::new("j", crate::SourceSpec::lines("x"), crate::SinkSpec::Discard)
             .operator(crate::OperatorSpec::new("a", "a.wasm").parallelism(2))
             .operator(crate::OperatorSpec::new("b", "b.wasm").key_by(true));
-        let graph = JobGraph::from_spec(&spec);
+        let graph = JobGraph::resolve(&spec).unwrap();
         let subtask = |operator: &str, subtask, sync_us| SubtaskStats {
             operator: operator.into(),
             subtask,

@@ -12,17 +12,25 @@ use serde::Deserialize;
 
 use super::retention::Retention;
 use super::{CheckpointConfig, Limits, RestartStrategy};
-use super::{ExecutionConfig, GeneratorSpec, JobSpec, OperatorCode, OperatorSpec, SinkSpec, SourceSpec};
+use super::{
+    ExecutionConfig, GeneratorSpec, JobSpec, LineFormat, OperatorCode, OperatorSpec, SinkNode, SinkSpec, SourceNode,
+    SourceSpec,
+};
 use crate::error::{Error, Result};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct JobFile {
     job: JobSection,
-    source: SourceSection,
+    /// A chain's one source, or a graph's `[[sources]]`.
+    source: Option<SourceSection>,
+    #[serde(default)]
+    sources: Vec<SourceSection>,
     #[serde(default)]
     operators: Vec<OperatorSection>,
-    sink: SinkSection,
+    sink: Option<SinkSection>,
+    #[serde(default)]
+    sinks: Vec<SinkSection>,
     checkpoint: Option<CheckpointSection>,
     limits: Option<LimitsSection>,
     restart: Option<RestartSection>,
@@ -154,8 +162,22 @@ struct JobSection {
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
 enum SourceSection {
-    Lines { path: PathBuf, rate_limit: Option<u64> },
-    Generator { count: u64, keys: Option<u64>, value_size: Option<usize>, seed: Option<u64>, rate_limit: Option<u64> },
+    Lines {
+        name: Option<String>,
+        parallelism: Option<i64>,
+        path: PathBuf,
+        rate_limit: Option<u64>,
+        format: Option<String>,
+    },
+    Generator {
+        name: Option<String>,
+        parallelism: Option<i64>,
+        count: u64,
+        keys: Option<u64>,
+        value_size: Option<usize>,
+        seed: Option<u64>,
+        rate_limit: Option<u64>,
+    },
 }
 
 #[derive(Deserialize)]
@@ -167,6 +189,12 @@ struct OperatorSection {
     parallelism: Option<i64>,
     #[serde(default)]
     key_by: bool,
+    #[serde(default)]
+    inputs: Vec<String>,
+    #[serde(default)]
+    broadcast: Vec<String>,
+    #[serde(default)]
+    side_outputs: Vec<String>,
     #[serde(default)]
     config: BTreeMap<String, ConfigValue>,
     limits: Option<LimitsSection>,
@@ -197,9 +225,36 @@ impl ConfigValue {
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
 enum SinkSection {
-    Files { path: PathBuf },
-    Stdout,
-    Discard,
+    Files {
+        name: Option<String>,
+        #[serde(default)]
+        inputs: Vec<String>,
+        path: PathBuf,
+    },
+    Stdout {
+        name: Option<String>,
+        #[serde(default)]
+        inputs: Vec<String>,
+    },
+    Discard {
+        name: Option<String>,
+        #[serde(default)]
+        inputs: Vec<String>,
+    },
+}
+
+/// `parallelism` as written: parsed as i64 so that `parallelism = -1` gets
+/// the same clear message as 0 instead of a type error.
+fn parallelism(value: Option<i64>, field: &str, what: &str, max_parallelism: u32) -> std::result::Result<u32, String> {
+    match value {
+        None => Ok(1),
+        Some(p) => u32::try_from(p).map_err(|_| {
+            format!(
+                "{field}: {what}: parallelism {p} is invalid: it must be between 1 and the job's max_parallelism \
+                 ({max_parallelism})"
+            )
+        }),
+    }
 }
 
 pub(super) fn read(path: &Path) -> Result<JobSpec> {
@@ -224,34 +279,56 @@ pub(super) fn parse(text: &str, base: &Path) -> std::result::Result<JobSpec, Str
         channel_capacity: file.job.channel_capacity.unwrap_or(defaults.channel_capacity),
         max_parallelism: file.job.max_parallelism.unwrap_or(defaults.max_parallelism),
     };
-    let source = match file.source {
-        SourceSection::Lines { path, rate_limit } => SourceSpec::Lines { path: resolve(path), rate_limit },
-        SourceSection::Generator { count, keys, value_size, seed, rate_limit } => {
-            let d = GeneratorSpec::default();
-            SourceSpec::Generator(GeneratorSpec {
-                count,
-                keys: keys.unwrap_or(d.keys),
-                value_size: value_size.unwrap_or(d.value_size),
-                seed: seed.unwrap_or(d.seed),
-                rate_limit,
-            })
-        }
+    let (sources, source_key) = match (file.source, file.sources.is_empty()) {
+        (Some(source), true) => (vec![source], "source"),
+        (None, false) => (file.sources, "sources"),
+        (None, true) => return Err("the job needs a source: a [source] table, or [[sources]] entries".into()),
+        (Some(_), false) => return Err("give either [source] (a chain) or [[sources]] (a graph), not both".into()),
     };
+    let mut source_nodes = Vec::with_capacity(sources.len());
+    for (index, source) in sources.into_iter().enumerate() {
+        let field = if source_key == "source" { "source".to_owned() } else { format!("sources[{index}]") };
+        let (name, p, spec) = match source {
+            SourceSection::Lines { name, parallelism, path, rate_limit, format } => {
+                let format = match format.as_deref() {
+                    None | Some("lines") => LineFormat::Plain,
+                    Some("tsv") => LineFormat::Tsv,
+                    Some(other) => {
+                        return Err(format!("{field}.format: unknown format {other:?}; expected \"lines\" or \"tsv\""));
+                    }
+                };
+                (name, parallelism, SourceSpec::Lines { path: resolve(path), rate_limit, format })
+            }
+            SourceSection::Generator { name, parallelism, count, keys, value_size, seed, rate_limit } => {
+                let d = GeneratorSpec::default();
+                let spec = SourceSpec::Generator(GeneratorSpec {
+                    count,
+                    keys: keys.unwrap_or(d.keys),
+                    value_size: value_size.unwrap_or(d.value_size),
+                    seed: seed.unwrap_or(d.seed),
+                    rate_limit,
+                });
+                (name, parallelism, spec)
+            }
+        };
+        let name = match (name, source_key) {
+            (Some(name), _) => name,
+            (None, "source") => super::CHAIN_SOURCE.to_owned(),
+            (None, _) => return Err(format!("{field}.name: every [[sources]] entry needs a name")),
+        };
+        let what = format!("source '{name}'");
+        let parallelism = parallelism(p, &format!("{field}.parallelism"), &what, execution.max_parallelism)?;
+        source_nodes.push(SourceNode { name, spec, parallelism });
+    }
     let job_limits = file.limits.unwrap_or_default().apply(Limits::default());
     let mut operators = Vec::with_capacity(file.operators.len());
     for (index, op) in file.operators.into_iter().enumerate() {
-        // Parsed as i64 so that `parallelism = -1` gets the same clear
-        // message as 0 instead of a type error.
-        let parallelism = match op.parallelism {
-            None => 1,
-            Some(p) => u32::try_from(p).map_err(|_| {
-                format!(
-                    "operators[{index}].parallelism: operator '{}': parallelism {p} is invalid: it must be \
-                     between 1 and the job's max_parallelism ({})",
-                    op.name, execution.max_parallelism
-                )
-            })?,
-        };
+        let parallelism = parallelism(
+            op.parallelism,
+            &format!("operators[{index}].parallelism"),
+            &format!("operator '{}'", op.name),
+            execution.max_parallelism,
+        )?;
         let code = match (op.component, op.native) {
             (Some(component), None) => OperatorCode::Component(resolve(component)),
             (None, Some(native)) => OperatorCode::Native(native),
@@ -276,13 +353,31 @@ pub(super) fn parse(text: &str, base: &Path) -> std::result::Result<JobSpec, Str
             key_by: op.key_by,
             config: op.config.into_iter().map(|(k, v)| (k, v.into_string())).collect(),
             limits: op.limits.unwrap_or_default().apply(job_limits.clone()),
+            inputs: op.inputs,
+            broadcast: op.broadcast,
+            side_outputs: op.side_outputs,
         });
     }
-    let sink = match file.sink {
-        SinkSection::Files { path } => SinkSpec::Files { path: resolve(path) },
-        SinkSection::Stdout => SinkSpec::Stdout,
-        SinkSection::Discard => SinkSpec::Discard,
+    let (sinks, sink_key) = match (file.sink, file.sinks.is_empty()) {
+        (Some(sink), true) => (vec![sink], "sink"),
+        (None, false) => (file.sinks, "sinks"),
+        (None, true) => return Err("the job needs a sink: a [sink] table, or [[sinks]] entries".into()),
+        (Some(_), false) => return Err("give either [sink] (a chain) or [[sinks]] (a graph), not both".into()),
     };
+    let mut sink_nodes = Vec::with_capacity(sinks.len());
+    for (index, sink) in sinks.into_iter().enumerate() {
+        let (name, inputs, spec) = match sink {
+            SinkSection::Files { name, inputs, path } => (name, inputs, SinkSpec::Files { path: resolve(path) }),
+            SinkSection::Stdout { name, inputs } => (name, inputs, SinkSpec::Stdout),
+            SinkSection::Discard { name, inputs } => (name, inputs, SinkSpec::Discard),
+        };
+        let name = match (name, sink_key) {
+            (Some(name), _) => name,
+            (None, "sink") => super::CHAIN_SINK.to_owned(),
+            (None, _) => return Err(format!("sinks[{index}].name: every [[sinks]] entry needs a name")),
+        };
+        sink_nodes.push(SinkNode { name, spec, inputs });
+    }
     let checkpoint = match file.checkpoint {
         None => None,
         Some(c) => {
@@ -322,8 +417,16 @@ pub(super) fn parse(text: &str, base: &Path) -> std::result::Result<JobSpec, Str
         }
     };
     let restart = file.restart.map(RestartSection::into_strategy).transpose()?;
-    let spec =
-        JobSpec { name: file.job.name, id: file.job.id, source, operators, sink, execution, checkpoint, restart };
+    let spec = JobSpec {
+        name: file.job.name,
+        id: file.job.id,
+        sources: source_nodes,
+        operators,
+        sinks: sink_nodes,
+        execution,
+        checkpoint,
+        restart,
+    };
     spec.validate().map_err(|e| match e {
         Error::InvalidJob { field, message } => format!("{field}: {message}"),
         other => other.to_string(),
@@ -372,7 +475,10 @@ mod tests {
         let spec = parse(WORDCOUNT, Path::new("/jobs")).unwrap();
         assert_eq!(spec.name, "wordcount");
         assert_eq!(spec.id.as_deref(), Some("wc-1"));
-        assert_eq!(spec.source, SourceSpec::Lines { path: "/jobs/input.txt".into(), rate_limit: Some(100) });
+        assert_eq!(
+            spec.sources[0].spec,
+            SourceSpec::Lines { path: "/jobs/input.txt".into(), rate_limit: Some(100), format: LineFormat::Plain }
+        );
         assert_eq!(spec.operators[0].code, OperatorCode::Component("/jobs/tok.wasm".into()));
         assert_eq!(spec.operators[0].parallelism, 2);
         assert_eq!(spec.operators[0].config["lowercase"], "true");
@@ -380,7 +486,7 @@ mod tests {
         assert_eq!(spec.operators[1].code, OperatorCode::Component("/abs/counter.wasm".into()));
         assert_eq!(spec.operators[1].parallelism, 1);
         assert!(spec.operators[1].key_by);
-        assert_eq!(spec.sink, SinkSpec::Files { path: "/jobs/out".into() });
+        assert_eq!(spec.sinks[0].spec, SinkSpec::Files { path: "/jobs/out".into() });
         assert_eq!(spec.execution, ExecutionConfig::default());
         let checkpoint = spec.checkpoint.unwrap();
         assert_eq!(checkpoint.dir, "/jobs/ckpt");
@@ -485,9 +591,9 @@ mod tests {
             type = "discard"
         "#;
         let spec = parse(text, Path::new("/")).unwrap();
-        let SourceSpec::Generator(g) = spec.source else { panic!("not a generator") };
+        let SourceSpec::Generator(g) = spec.sources[0].spec.clone() else { panic!("not a generator") };
         assert_eq!((g.count, g.keys), (10, GeneratorSpec::default().keys));
-        assert_eq!(spec.sink, SinkSpec::Discard);
+        assert_eq!(spec.sinks[0].spec, SinkSpec::Discard);
         assert_eq!(spec.execution.max_parallelism, 256);
     }
 }

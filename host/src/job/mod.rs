@@ -1,5 +1,6 @@
-//! What a job *is*: its source, its chain of operators, its sink and its
-//! execution settings, plus the checks that make it runnable.
+//! What a job *is*: its sources, its operators (a chain, or a graph wired
+//! by `inputs`), its sinks and its execution settings, plus the checks that
+//! make it runnable (`graph.rs` resolves and checks the wiring).
 //!
 //! A [`JobSpec`] is built in code (the embedding API) or read from a TOML
 //! job file ([`JobSpec::from_file`], see `file.rs`). Either way it goes
@@ -27,6 +28,7 @@ pub use retention::Retention;
 use crate::error::{Error, Result};
 pub use crate::sources::{EmbeddedSource, FeedError, Feeder, GeneratorSpec, Rewind};
 use crate::sources::{GeneratorSource, LinesSource, Source};
+pub use crate::sources::{LineFormat, Split};
 
 /// Key groups when a job does not say: Flink's default too. It bounds the
 /// parallelism a job can ever be rescaled to.
@@ -43,6 +45,8 @@ pub const DEFAULT_CHANNEL_CAPACITY: usize = 8;
 
 /// A complete job description.
 ///
+/// A chain (one source, operators in order, one sink):
+///
 /// ```
 /// use weir_host::{JobSpec, OperatorSpec, SinkSpec, SourceSpec};
 ///
@@ -51,16 +55,34 @@ pub const DEFAULT_CHANNEL_CAPACITY: usize = 8;
 ///     .operator(OperatorSpec::new("counter", "counter.wasm").parallelism(2).key_by(true));
 /// assert!(job.validate().is_ok());
 /// ```
+///
+/// A graph: nodes wired by name, the same as `[[sources]]`, `inputs` and
+/// `[[sinks]]` in a job file.
+///
+/// ```
+/// use weir_host::{JobSpec, OperatorSpec, SinkNode, SinkSpec, SourceNode, SourceSpec};
+///
+/// let job = JobSpec::graph("split")
+///     .source(SourceNode::new("lines", SourceSpec::lines("input.txt")).parallelism(2))
+///     .operator(OperatorSpec::new("splitter", "splitter.wasm").parallelism(2).side_outputs(["bad"]))
+///     .sink(SinkNode::new("good", SinkSpec::files("good")).inputs(["splitter"]))
+///     .sink(SinkNode::new("bad", SinkSpec::files("bad")).inputs(["splitter.bad"]));
+/// assert!(job.validate().is_ok());
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobSpec {
     /// A human-readable name, used in logs.
     pub name: String,
     /// A stable id; `None` gives every run a fresh one.
     pub id: Option<String>,
-    pub source: SourceSpec,
-    /// The operators, in the order events flow through them.
+    /// Where events come from; a chain's one source is named `source`.
+    pub sources: Vec<SourceNode>,
+    /// The operators. One without `inputs` reads the previous entry's main
+    /// output (the first one: the job's only source).
     pub operators: Vec<OperatorSpec>,
-    pub sink: SinkSpec,
+    /// Where events go; a chain's one sink is named `sink` and reads the
+    /// last operator.
+    pub sinks: Vec<SinkNode>,
     pub execution: ExecutionConfig,
     /// Periodic checkpoints; `None` takes none.
     pub checkpoint: Option<CheckpointConfig>,
@@ -68,6 +90,53 @@ pub struct JobSpec {
     /// `exponential-delay` when the job takes checkpoints, else `none`.
     pub restart: Option<RestartStrategy>,
 }
+
+/// A named source of a job, run as `parallelism` subtasks that each read a
+/// part of it (a byte range of a file, a range of a generator's sequence).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceNode {
+    /// Unique among the job's nodes; what `inputs` name.
+    pub name: String,
+    pub spec: SourceSpec,
+    pub parallelism: u32,
+}
+
+impl SourceNode {
+    pub fn new(name: impl Into<String>, spec: SourceSpec) -> Self {
+        SourceNode { name: name.into(), spec, parallelism: 1 }
+    }
+
+    pub fn parallelism(mut self, parallelism: u32) -> Self {
+        self.parallelism = parallelism;
+        self
+    }
+}
+
+/// A named sink of a job. Every sink is exactly-once (files) on the same
+/// checkpoints; `inputs` are operator outputs (`op` or `op.SIDE`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SinkNode {
+    pub name: String,
+    pub spec: SinkSpec,
+    /// Empty: the last operator's main output.
+    pub inputs: Vec<String>,
+}
+
+impl SinkNode {
+    pub fn new(name: impl Into<String>, spec: SinkSpec) -> Self {
+        SinkNode { name: name.into(), spec, inputs: Vec::new() }
+    }
+
+    pub fn inputs<S: Into<String>>(mut self, inputs: impl IntoIterator<Item = S>) -> Self {
+        self.inputs = inputs.into_iter().map(Into::into).collect();
+        self
+    }
+}
+
+/// The name a chain's source gets (what its checkpoints record).
+pub const CHAIN_SOURCE: &str = "source";
+/// The name a chain's sink gets.
+pub const CHAIN_SINK: &str = "sink";
 
 /// Where events come from.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,6 +148,8 @@ pub enum SourceSpec {
         path: PathBuf,
         /// At most this many events per second.
         rate_limit: Option<u64>,
+        /// What a line holds.
+        format: LineFormat,
     },
     /// Deterministic synthetic events, for tests and benchmarks.
     Generator(GeneratorSpec),
@@ -92,7 +163,7 @@ pub enum SourceSpec {
 impl SourceSpec {
     /// A `lines` source without a rate limit.
     pub fn lines(path: impl Into<PathBuf>) -> Self {
-        SourceSpec::Lines { path: path.into(), rate_limit: None }
+        SourceSpec::Lines { path: path.into(), rate_limit: None, format: LineFormat::Plain }
     }
 }
 
@@ -105,15 +176,40 @@ impl From<EmbeddedSource> for SourceSpec {
 /// What the executor asks of a source spec. Here rather than in `sources`,
 /// which knows its readers but not the job: a spec names one of them.
 impl SourceSpec {
-    /// Opens the source a job describes. Errors (a missing input file...)
-    /// are reported here, before any task starts.
-    pub(crate) fn open(&self) -> Result<Box<dyn Source>> {
+    /// Opens a reader of `split`, `restored` from a checkpoint or not.
+    /// Errors (a missing input file...) are reported here, before any task
+    /// starts.
+    pub(crate) fn open(&self, split: Split, restored: bool) -> Result<Box<dyn Source>> {
         Ok(match self {
-            SourceSpec::Lines { path, .. } => Box::new(LinesSource::open(path)?),
-            SourceSpec::Generator(g) => Box::new(GeneratorSource::new(g.clone())),
-            // A rewind to the start of the embedder's input; `seek` follows
-            // on a restore.
-            SourceSpec::Embedded(source) => Box::new(source.open()),
+            SourceSpec::Lines { path, format, .. } => Box::new(LinesSource::open(path, split, *format)?),
+            SourceSpec::Generator(g) => Box::new(GeneratorSource::new(g.clone(), split)?),
+            // A rewind to the start of the embedder's input, and on a
+            // restore a seek to the checkpoint's position.
+            SourceSpec::Embedded(source) => {
+                let mut reader = source.open();
+                if restored {
+                    reader.seek(split.next)?;
+                }
+                Box::new(reader)
+            }
+        })
+    }
+
+    /// The positions a fresh start reads, cut into `parallelism` splits of
+    /// about the same size (a file by bytes, a generator by sequence).
+    pub(crate) fn initial_splits(&self, parallelism: u32) -> Result<Vec<Split>> {
+        let end = self.end()?;
+        Ok(Split { next: 0, end }.divide(parallelism))
+    }
+
+    /// One past the last position: the file's length, the generator's
+    /// count; unbounded for the embedded source (which runs at
+    /// parallelism 1).
+    pub(crate) fn end(&self) -> Result<u64> {
+        Ok(match self {
+            SourceSpec::Lines { path, .. } => LinesSource::length(path)?,
+            SourceSpec::Generator(g) => g.count,
+            SourceSpec::Embedded(_) => u64::MAX,
         })
     }
 
@@ -159,6 +255,13 @@ pub struct OperatorSpec {
     pub config: BTreeMap<String, String>,
     /// What each of its instances may use.
     pub limits: Limits,
+    /// The outputs it reads (`node` or `op.SIDE`), input 0 first; empty:
+    /// the previous entry's main output.
+    pub inputs: Vec<String>,
+    /// Inputs delivered whole to every subtask instead of partitioned.
+    pub broadcast: Vec<String>,
+    /// Side outputs it may emit to, readable as `name.SIDE`.
+    pub side_outputs: Vec<String>,
 }
 
 /// What runs an operator's subtasks.
@@ -190,7 +293,25 @@ impl OperatorSpec {
             key_by: false,
             config: BTreeMap::new(),
             limits: Limits::default(),
+            inputs: Vec::new(),
+            broadcast: Vec::new(),
+            side_outputs: Vec::new(),
         }
+    }
+
+    pub fn inputs<S: Into<String>>(mut self, inputs: impl IntoIterator<Item = S>) -> Self {
+        self.inputs = inputs.into_iter().map(Into::into).collect();
+        self
+    }
+
+    pub fn broadcast<S: Into<String>>(mut self, inputs: impl IntoIterator<Item = S>) -> Self {
+        self.broadcast = inputs.into_iter().map(Into::into).collect();
+        self
+    }
+
+    pub fn side_outputs<S: Into<String>>(mut self, outputs: impl IntoIterator<Item = S>) -> Self {
+        self.side_outputs = outputs.into_iter().map(Into::into).collect();
+        self
     }
 
     pub fn limits(mut self, limits: Limits) -> Self {
@@ -255,18 +376,38 @@ impl Default for ExecutionConfig {
 }
 
 impl JobSpec {
-    /// A job with no operators yet and default execution settings.
+    /// A chain: `source` (named [`CHAIN_SOURCE`]), then the operators added
+    /// with [`JobSpec::operator`] in order, then `sink` (named
+    /// [`CHAIN_SINK`]); default execution settings.
     pub fn new(name: impl Into<String>, source: SourceSpec, sink: SinkSpec) -> Self {
+        JobSpec::graph(name).source(SourceNode::new(CHAIN_SOURCE, source)).sink(SinkNode::new(CHAIN_SINK, sink))
+    }
+
+    /// A job with no nodes yet: add them with [`JobSpec::source`],
+    /// [`JobSpec::operator`] and [`JobSpec::sink`].
+    pub fn graph(name: impl Into<String>) -> Self {
         JobSpec {
             name: name.into(),
             id: None,
-            source,
+            sources: Vec::new(),
             operators: Vec::new(),
-            sink,
+            sinks: Vec::new(),
             execution: ExecutionConfig::default(),
             checkpoint: None,
             restart: None,
         }
+    }
+
+    /// Adds a source node.
+    pub fn source(mut self, source: SourceNode) -> Self {
+        self.sources.push(source);
+        self
+    }
+
+    /// Adds a sink node.
+    pub fn sink(mut self, sink: SinkNode) -> Self {
+        self.sinks.push(sink);
+        self
     }
 
     /// The restart strategy in force (the default when none was set).
@@ -337,26 +478,13 @@ impl JobSpec {
                 format!("{} is out of range 1..=4096", exec.channel_capacity),
             ));
         }
-        if let SourceSpec::Generator(g) = &self.source {
-            if g.keys == 0 {
-                return Err(Error::invalid("source.keys", "must be at least 1"));
-            }
-            if g.value_size > 16 << 20 {
-                return Err(Error::invalid("source.value_size", "must be at most 16 MiB"));
-            }
-        }
-        if let SourceSpec::Embedded(source) = &self.source
-            && source.capacity() == 0
-        {
-            return Err(Error::invalid("source.capacity", "must be at least 1 (events queued before send blocks)"));
-        }
-        let rate_limit = match &self.source {
-            SourceSpec::Lines { rate_limit, .. } => *rate_limit,
-            SourceSpec::Generator(g) => g.rate_limit,
-            SourceSpec::Embedded(_) => None,
-        };
-        if rate_limit == Some(0) {
-            return Err(Error::invalid("source.rate_limit", "must be at least 1 event per second"));
+        for (index, source) in self.sources.iter().enumerate() {
+            // A chain's one source is the file's `[source]`.
+            let table = match self.sources.len() == 1 && source.name == CHAIN_SOURCE {
+                true => "source".to_owned(),
+                false => format!("sources[{index}]"),
+            };
+            source.validate(&table, exec.max_parallelism)?;
         }
         if let Some(checkpoint) = &self.checkpoint {
             if checkpoint.dir.trim().is_empty() {
@@ -410,6 +538,44 @@ impl JobSpec {
                     ),
                 ));
             }
+        }
+        graph::JobGraph::resolve(self).map(drop)
+    }
+}
+
+impl SourceNode {
+    fn validate(&self, table: &str, max_parallelism: u32) -> Result<()> {
+        let field = |key: &str| format!("{table}.{key}");
+        if let SourceSpec::Generator(g) = &self.spec {
+            if g.keys == 0 {
+                return Err(Error::invalid(field("keys"), "must be at least 1"));
+            }
+            if g.value_size > 16 << 20 {
+                return Err(Error::invalid(field("value_size"), "must be at most 16 MiB"));
+            }
+        }
+        if let SourceSpec::Embedded(source) = &self.spec {
+            if source.capacity() == 0 {
+                return Err(Error::invalid(field("capacity"), "must be at least 1 (events queued before send blocks)"));
+            }
+            if self.parallelism != 1 {
+                return Err(Error::invalid(
+                    field("parallelism"),
+                    "an embedded source runs at parallelism 1 (its positions are the embedder's)",
+                ));
+            }
+        }
+        if self.spec.rate_limit() == Some(0) {
+            return Err(Error::invalid(field("rate_limit"), "must be at least 1 event per second"));
+        }
+        if self.parallelism == 0 || self.parallelism > max_parallelism {
+            return Err(Error::invalid(
+                field("parallelism"),
+                format!(
+                    "source '{}': parallelism {} is invalid: it must be between 1 and the job's max_parallelism ({})",
+                    self.name, self.parallelism, max_parallelism
+                ),
+            ));
         }
         Ok(())
     }

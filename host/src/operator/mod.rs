@@ -44,6 +44,11 @@ pub struct InstanceContext {
     /// The key groups this subtask owns, for keyed operators.
     pub key_groups: Option<Range<u16>>,
     pub config: Vec<(String, String)>,
+    /// The operator's inputs, input 0 first: the name of what feeds it and
+    /// whether it is broadcast. One input named `input` by default.
+    pub inputs: Vec<(String, bool)>,
+    /// The side outputs it may emit to (output tag `i` is `side_outputs[i]`).
+    pub side_outputs: Vec<String>,
 }
 
 impl InstanceContext {
@@ -63,6 +68,8 @@ impl InstanceContext {
             max_parallelism,
             key_groups: keyed.then(|| crate::job::graph::key_group_range(subtask_index, parallelism, max_parallelism)),
             config: Vec::new(),
+            inputs: vec![("input".to_owned(), false)],
+            side_outputs: Vec::new(),
         }
     }
 }
@@ -93,11 +100,13 @@ pub struct Snapshot {
 /// checkpoint barrier has aligned, and `finish` once at the end of bounded
 /// input. An error fails the attempt; the instance is then dropped.
 pub trait OperatorInstance {
-    /// Handles one packed batch; returns the packed batch it emits.
+    /// Handles one packed batch from input `input` (an index into
+    /// [`InstanceContext::inputs`]); returns the packed batch it emits
+    /// (`wit/FRAMING.md`: version 2 names each event's output).
     // `&Vec`: wasmtime's generated binding lowers a `list<u8>` from one, and
     // the executor owns its batches as Vecs anyway.
     #[allow(clippy::ptr_arg)]
-    fn process(&mut self, batch: &Vec<u8>) -> Result<Vec<u8>>;
+    fn process(&mut self, input: u32, batch: &Vec<u8>) -> Result<Vec<u8>>;
 
     /// The instance's state at checkpoint `checkpoint_id`.
     fn snapshot(&mut self, checkpoint_id: u64, mode: SnapshotMode) -> Result<Snapshot>;

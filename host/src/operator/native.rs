@@ -116,8 +116,8 @@ struct SdkInstance<O> {
 }
 
 impl<O: Operator + Send> OperatorInstance for SdkInstance<O> {
-    fn process(&mut self, batch: &Vec<u8>) -> Result<Vec<u8>> {
-        guarded(&self.operator, self.subtask, "process", || self.runtime.process(batch))
+    fn process(&mut self, input: u32, batch: &Vec<u8>) -> Result<Vec<u8>> {
+        guarded(&self.operator, self.subtask, "process", || self.runtime.process(input, batch))
     }
 
     fn snapshot(&mut self, checkpoint_id: u64, mode: SnapshotMode) -> Result<Snapshot> {
@@ -164,7 +164,7 @@ fn operator_info(context: &InstanceContext) -> OperatorInfo {
     for (key, value) in &context.config {
         info = info.with_config(key.clone(), value.clone());
     }
-    info
+    info.with_inputs(context.inputs.iter().cloned()).with_side_outputs(context.side_outputs.iter().cloned())
 }
 
 fn to_sdk_chunk(chunk: StateChunk) -> Chunk {

@@ -642,8 +642,11 @@ impl Source for EmbeddedReader {
     fn position(&self) -> u64 {
         self.position
     }
+}
 
-    fn seek(&mut self, position: u64) -> Result<()> {
+impl EmbeddedReader {
+    /// Continues from `position`, a position once recorded (a restore).
+    pub(crate) fn seek(&mut self, position: u64) -> Result<()> {
         let mut state = self.inner.lock();
         if state.generation != self.generation {
             return Err(self.stale());

@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use super::{Emit, Emitted, Source, SourceError};
+use super::{Emit, Emitted, Source, SourceError, Split};
 
 /// Settings of the `generator` source. Event `i` (from 0) has a key drawn
 /// from `keys` distinct keys by a seeded hash of `i`, a value of
@@ -29,15 +29,25 @@ impl Default for GeneratorSpec {
 pub(crate) struct GeneratorSource {
     spec: GeneratorSpec,
     next: u64,
+    /// One past the last sequence number of this reader's split.
+    end: u64,
     key: Vec<u8>,
     /// Twice the value size, so that every value is a slice of it.
     pattern: Vec<u8>,
 }
 
 impl GeneratorSource {
-    pub(crate) fn new(spec: GeneratorSpec) -> Self {
+    /// A reader of the sequence numbers of `split`.
+    pub(crate) fn new(spec: GeneratorSpec, split: Split) -> crate::error::Result<Self> {
+        if split.next > spec.count {
+            return Err(crate::Error::Source(format!(
+                "generator: the checkpoint's position ({}) is beyond count ({})",
+                split.next, spec.count
+            )));
+        }
         let pattern = (0..spec.value_size * 2 + 26).map(|i| b'a' + (i % 26) as u8).collect();
-        GeneratorSource { spec, next: 0, key: Vec::with_capacity(32), pattern }
+        let end = split.end.min(spec.count);
+        Ok(GeneratorSource { spec, next: split.next, end, key: Vec::with_capacity(32), pattern })
     }
 }
 
@@ -59,7 +69,7 @@ pub(crate) fn generator_key(seed: u64, sequence: u64, keys: u64, out: &mut Vec<u
 
 impl Source for GeneratorSource {
     fn emit(&mut self, out: &mut dyn Emit, max_events: usize) -> Result<Emitted, SourceError> {
-        let end = self.spec.count.min(self.next.saturating_add(max_events as u64));
+        let end = self.end.min(self.next.saturating_add(max_events as u64));
         for sequence in self.next..end {
             generator_key(self.spec.seed, sequence, self.spec.keys, &mut self.key);
             let start = (sequence % 26) as usize;
@@ -68,21 +78,10 @@ impl Source for GeneratorSource {
         }
         let events = (end - self.next) as usize;
         self.next = end;
-        Ok(Emitted { events, exhausted: end == self.spec.count })
+        Ok(Emitted { events, exhausted: end >= self.end })
     }
 
     fn position(&self) -> u64 {
         self.next
-    }
-
-    fn seek(&mut self, position: u64) -> crate::error::Result<()> {
-        if position > self.spec.count {
-            return Err(crate::Error::Source(format!(
-                "generator: the checkpoint's position ({position}) is beyond count ({})",
-                self.spec.count
-            )));
-        }
-        self.next = position;
-        Ok(())
     }
 }

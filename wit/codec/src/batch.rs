@@ -1,4 +1,4 @@
-//! Batch framing, version 1 (`wit/FRAMING.md`).
+//! Batch framing, versions 1 and 2 (`wit/FRAMING.md`).
 //!
 //! [`BatchWriter`] packs events into one buffer; [`BatchReader`] walks a
 //! packed buffer without copying keys or values.
@@ -22,8 +22,13 @@ use crate::{Cursor, DecodeError, len_u32};
 
 /// The first two bytes of every non-empty batch: "WB".
 pub const MAGIC: [u8; 2] = *b"WB";
-/// The framing version this crate reads and writes.
+/// The framing version of input batches (what the host sends).
 pub const VERSION: u8 = 1;
+/// The framing version in which an output event's first field names its
+/// output ([`MAIN_OUTPUT`] or the index of a side output).
+pub const TAGGED_VERSION: u8 = 2;
+/// The output tag of an event for the main output (version 2).
+pub const MAIN_OUTPUT: u16 = u16::MAX;
 /// Size of the batch header in bytes.
 pub const HEADER_LEN: usize = 8;
 /// Fixed bytes per event besides its key and value.
@@ -48,6 +53,7 @@ pub struct EventRef<'a> {
 pub struct BatchWriter {
     buf: Vec<u8>,
     count: u32,
+    version: u8,
 }
 
 impl Default for BatchWriter {
@@ -64,8 +70,21 @@ impl BatchWriter {
     /// A writer whose buffer starts with room for `bytes` bytes.
     pub fn with_capacity(bytes: usize) -> Self {
         let mut buf = Vec::with_capacity(bytes.max(HEADER_LEN));
-        write_header(&mut buf, 0);
-        BatchWriter { buf, count: 0 }
+        write_header(&mut buf, VERSION);
+        BatchWriter { buf, count: 0, version: VERSION }
+    }
+
+    /// Makes this a version 2 batch ([`TAGGED_VERSION`]): the first field
+    /// of every event is its output tag, not a key group. For a guest's
+    /// output that uses side outputs.
+    pub fn tag_outputs(&mut self) {
+        self.version = TAGGED_VERSION;
+        self.buf[2] = TAGGED_VERSION;
+    }
+
+    /// The framing version this writer produces.
+    pub fn version(&self) -> u8 {
+        self.version
     }
 
     /// Appends one event.
@@ -108,7 +127,7 @@ impl BatchWriter {
     /// Forgets all events, keeping the buffer's capacity.
     pub fn reset(&mut self) {
         self.buf.clear();
-        write_header(&mut self.buf, 0);
+        write_header(&mut self.buf, self.version);
         self.count = 0;
     }
 
@@ -130,17 +149,18 @@ impl BatchWriter {
         self.as_bytes();
         let capacity = self.buf.capacity();
         let mut next = Vec::with_capacity(capacity);
-        write_header(&mut next, 0);
+        write_header(&mut next, self.version);
         self.count = 0;
         std::mem::replace(&mut self.buf, next)
     }
 }
 
-fn write_header(buf: &mut Vec<u8>, count: u32) {
+/// A header with a count of 0 (patched when the batch is taken).
+fn write_header(buf: &mut Vec<u8>, version: u8) {
     buf.extend_from_slice(&MAGIC);
-    buf.push(VERSION);
+    buf.push(version);
     buf.push(0);
-    buf.extend_from_slice(&count.to_le_bytes());
+    buf.extend_from_slice(&0u32.to_le_bytes());
 }
 
 /// Walks the events of a packed batch. Yields an error (once, then stops)
@@ -150,6 +170,7 @@ pub struct BatchReader<'a> {
     cursor: Cursor<'a>,
     remaining_events: u32,
     failed: bool,
+    version: u8,
 }
 
 impl<'a> BatchReader<'a> {
@@ -157,13 +178,13 @@ impl<'a> BatchReader<'a> {
     pub fn new(bytes: &'a [u8]) -> Result<Self, DecodeError> {
         let mut cursor = Cursor::new(bytes);
         if bytes.is_empty() {
-            return Ok(BatchReader { cursor, remaining_events: 0, failed: false });
+            return Ok(BatchReader { cursor, remaining_events: 0, failed: false, version: VERSION });
         }
         if cursor.array::<2>("batch header")? != MAGIC {
             return Err(DecodeError::BadMagic);
         }
         let version = cursor.u8("batch header")?;
-        if version != VERSION {
+        if version != VERSION && version != TAGGED_VERSION {
             return Err(DecodeError::UnknownVersion(version));
         }
         let flags = cursor.u8("batch header")?;
@@ -176,7 +197,13 @@ impl<'a> BatchReader<'a> {
         if count as usize > cursor.remaining() / EVENT_OVERHEAD {
             return Err(DecodeError::Truncated { what: "event count" });
         }
-        Ok(BatchReader { cursor, remaining_events: count, failed: false })
+        Ok(BatchReader { cursor, remaining_events: count, failed: false, version })
+    }
+
+    /// The batch's framing version: with [`TAGGED_VERSION`] each event's
+    /// `key_group` field holds its output tag. An empty slice is version 1.
+    pub fn version(&self) -> u8 {
+        self.version
     }
 
     /// Events not yet read, as declared by the header.
@@ -228,13 +255,15 @@ pub fn event_count(bytes: &[u8]) -> Result<usize, DecodeError> {
 }
 
 /// Checks a whole batch and overwrites every event's key group with
-/// `key_group`, in place. Returns the number of events. This lets a host
-/// pass a guest's output on to an unkeyed edge without re-packing it.
+/// `key_group`, in place, making it a version 1 batch. Returns the number
+/// of events. This lets a host pass a guest's output on to an unkeyed edge
+/// without re-packing it.
 pub fn stamp_key_groups(bytes: &mut [u8], key_group: u16) -> Result<usize, DecodeError> {
     let count = event_count(bytes)?;
     if bytes.is_empty() {
         return Ok(0);
     }
+    bytes[2] = VERSION;
     let mut offset = HEADER_LEN;
     for _ in 0..count {
         let mut cursor = Cursor::new(&bytes[offset..]);
@@ -341,6 +370,10 @@ mod tests {
         bad_magic[0] = b'X';
         assert_eq!(decode(&bad_magic).unwrap_err(), DecodeError::BadMagic);
 
+        let mut tagged = good.clone();
+        tagged[2] = TAGGED_VERSION;
+        assert_eq!(BatchReader::new(&tagged).unwrap().version(), TAGGED_VERSION);
+        assert_eq!(decode(&tagged).unwrap().len(), decode(&good).unwrap().len());
         let mut bad_version = good.clone();
         bad_version[2] = 9;
         assert_eq!(decode(&bad_version).unwrap_err(), DecodeError::UnknownVersion(9));

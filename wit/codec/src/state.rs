@@ -71,6 +71,9 @@ pub enum Kind {
     KeyedList,
     OperatorValue,
     OperatorList,
+    /// Operator-scope map every subtask holds the same copy of
+    /// (`weir:operator@0.2.0`).
+    BroadcastMap,
 }
 
 impl Kind {
@@ -88,6 +91,7 @@ pub enum Entry<'a> {
     KeyedList { key: &'a [u8], values: ListValues<'a> },
     OperatorValue { value: &'a [u8] },
     OperatorList { value: &'a [u8] },
+    BroadcastMap { map_key: &'a [u8], value: &'a [u8] },
 }
 
 impl<'a> Entry<'a> {
@@ -95,7 +99,7 @@ impl<'a> Entry<'a> {
     pub fn key(&self) -> Option<&'a [u8]> {
         match *self {
             Entry::KeyedValue { key, .. } | Entry::KeyedMap { key, .. } | Entry::KeyedList { key, .. } => Some(key),
-            Entry::OperatorValue { .. } | Entry::OperatorList { .. } => None,
+            Entry::OperatorValue { .. } | Entry::OperatorList { .. } | Entry::BroadcastMap { .. } => None,
         }
     }
 }
@@ -211,6 +215,12 @@ impl ChunkWriter {
 
     pub fn operator_list(&mut self, value: &[u8]) {
         put_bytes(self.entry(Kind::OperatorList), value);
+    }
+
+    pub fn broadcast_map(&mut self, map_key: &[u8], value: &[u8]) {
+        let buf = self.entry(Kind::BroadcastMap);
+        put_bytes(buf, map_key);
+        put_bytes(buf, value);
     }
 
     pub fn finish(self) -> Vec<u8> {
@@ -360,6 +370,9 @@ impl<'a> ChunkReader<'a> {
             }
             Kind::OperatorValue => Entry::OperatorValue { value: c.bytes("state value")? },
             Kind::OperatorList => Entry::OperatorList { value: c.bytes("state value")? },
+            Kind::BroadcastMap => {
+                Entry::BroadcastMap { map_key: c.bytes("state map key")?, value: c.bytes("state value")? }
+            }
         })
     }
 
@@ -575,6 +588,12 @@ mod tests {
         w.operator_list(b"y");
         assert_eq!(w.entries(), 2);
         assert_eq!(read(Kind::OperatorList, &w.finish()).unwrap().len(), 2);
+        let mut w = ChunkWriter::new(Kind::BroadcastMap);
+        w.broadcast_map(b"apple", b"3");
+        assert_eq!(
+            read(Kind::BroadcastMap, &w.finish()).unwrap(),
+            [Entry::BroadcastMap { map_key: b"apple", value: b"3" }]
+        );
 
         let mut w = ChunkWriter::new(Kind::OperatorValue);
         w.operator_value(b"only");
@@ -743,6 +762,7 @@ mod tests {
                 Entry::KeyedMap { map_key, value, .. } => vec![map_key.to_vec(), value.to_vec()],
                 Entry::KeyedList { values, .. } => values.clone().map(<[u8]>::to_vec).collect(),
                 Entry::OperatorValue { value } | Entry::OperatorList { value } => vec![value.to_vec()],
+                Entry::BroadcastMap { map_key, value } => vec![map_key.to_vec(), value.to_vec()],
             };
             state.entry(entry.key().unwrap_or_default().to_vec()).or_default().push(fields);
         }
@@ -922,7 +942,7 @@ mod tests {
                 map.into_iter().map(|(k, v)| vec![k, v]).collect()
             }
             Kind::KeyedList => vec![(0..rng.below(4)).map(|_| rng.bytes(3)).collect()],
-            Kind::OperatorValue | Kind::OperatorList => unreachable!("keyed kinds only"),
+            Kind::OperatorValue | Kind::OperatorList | Kind::BroadcastMap => unreachable!("keyed kinds only"),
         };
         entries.sort();
         entries

@@ -4,6 +4,18 @@ import { bytesId } from '../bytes.js';
 import { decode } from '../codecs.js';
 import { Handle, KeyedTable, Store, checkValue, isObject } from './store.js';
 
+/**
+ * The id of a map key in a JS Map: primitives as themselves, other values
+ * by their encoding with `store.keyCodec`.
+ */
+export function mapKeyId(store, mapKey) {
+  const type = typeof mapKey;
+  if (type === 'number' || type === 'bigint' || type === 'boolean' || (type === 'string' && mapKey[0] !== '\u0001')) {
+    return mapKey;
+  }
+  return '\u0001' + bytesId(store.encodeTemp(store.keyCodec, mapKey));
+}
+
 export class MapStore extends Store {
   constructor(name, keyCodec, valueCodec, current) {
     super(name, 'keyed-map', current);
@@ -14,11 +26,7 @@ export class MapStore extends Store {
 
   /** The id of a map key in the Map behind one event key's map. */
   mapKeyId(mapKey) {
-    const type = typeof mapKey;
-    if (type === 'number' || type === 'bigint' || type === 'boolean' || (type === 'string' && mapKey[0] !== '\u0001')) {
-      return mapKey;
-    }
-    return '\u0001' + bytesId(this.encodeTemp(this.keyCodec, mapKey));
+    return mapKeyId(this, mapKey);
   }
 
   hasState(slot) {

@@ -9,7 +9,7 @@ export const NO_EVENT = 0;
 export const UNKEYED = 1;
 export const KEYED = 2;
 
-/** The event being processed: its key (for keyed state) and timestamp. */
+/** The event being processed: its key (for keyed state), timestamp and input. */
 export class Current {
   constructor() {
     this.scope = NO_EVENT;
@@ -17,6 +17,8 @@ export class Current {
     this.id = '';
     this.keyGroup = 0;
     this.timestamp = null;
+    /** The input of the batch being processed ({ index, name, broadcast }), or null. */
+    this.input = null;
   }
 
   enter(key, keyGroup, timestamp, keyed) {
@@ -37,6 +39,7 @@ export class Current {
     this.scope = NO_EVENT;
     this.key = null;
     this.timestamp = null;
+    this.input = null;
   }
 
   /** Throws unless there is a current key for keyed state `handle`. */
@@ -46,6 +49,13 @@ export class Current {
       throw new Error(
         `keyed state \`${handle}\` was used with no current key: keyed state is scoped by the key of the ` +
           'event being processed, so it is only available in `process` (use operator state in `finish`)',
+      );
+    }
+    if (this.input !== null && this.input.broadcast) {
+      throw new Error(
+        `keyed state \`${handle}\` was used while processing an event of the broadcast input ` +
+          `\`${this.input.name}\` (input ${this.input.index}): broadcast events reach every subtask and have no ` +
+          'key group, so only operator and broadcast state are available for them',
       );
     }
     throw new Error(

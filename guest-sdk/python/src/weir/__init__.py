@@ -39,7 +39,14 @@ declared with                      handle          scope
 ``ctx.keyed_list(name, codec)``    ``ListState``   one list per event key
 ``ctx.operator_value(name, c)``    ``ValueState``  one value per subtask
 ``ctx.operator_list(name, c)``     ``ListState``   one list per subtask
+``ctx.broadcast_map(name, kc, c)`` ``BroadcastMap  one map per operator,
+                                   State``         the same in every subtask
 =================================  ==============  =======================
+
+Inputs and side outputs (``weir:operator@0.2.0``): every event tells which
+input it came from (``event.input``, an index into ``ctx.info.inputs``, and
+``event.input_name``); ``ctx.emit_to(name, key, value)`` emits to one of
+``ctx.info.side_outputs``.
 
 Codecs (``weir.codec``) default to ``JSON``; ``U64``, ``I64``, ``STR``...
 write what the Rust SDK writes. Declaring a name twice is an error, and so
@@ -51,14 +58,14 @@ silently loses state.
 Layout:
 
 - ``operator``: the ``Operator`` base class.
-- ``context``: ``Context`` (emit, current key) and ``OpenContext`` (declares
+- ``context``: ``Context`` (emit, emit_to, current key) and ``OpenContext`` (declares
   handles, restores them).
 - ``state``: the handles, their dirty tracking for incremental snapshots.
 - ``codec``: value codecs, postcard-compatible.
 - ``chunk``: the state chunk layout, full (v1) and delta (v2), and merge.
 - ``framing``: the batch layout.
 - ``event``, ``info``, ``errors``, ``log``: one input event; who this
-  instance is and its config; ``weir.Error``; the host's log.
+  instance is, its inputs, side outputs and config; ``weir.Error``; the host's log.
 - ``runtime``: one instance driven through init/process/snapshot/finish.
 - ``export``: the componentize-py glue behind ``export_operator``.
 - ``testing``: ``Harness`` for unit tests under plain CPython.
@@ -70,18 +77,20 @@ from .context import Context, OpenContext
 from .errors import Error
 from .event import Event
 from .export import export_operator
-from .info import DEFAULT_MAX_PARALLELISM, OperatorInfo
+from .info import DEFAULT_MAX_PARALLELISM, InputInfo, OperatorInfo
 from .operator import Operator
-from .state import ListState, MapState, ValueState
+from .state import BroadcastMapState, ListState, MapState, ValueState
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BroadcastMapState",
     "Chunk",
     "Context",
     "DEFAULT_MAX_PARALLELISM",
     "Error",
     "Event",
+    "InputInfo",
     "Kind",
     "ListState",
     "MapState",

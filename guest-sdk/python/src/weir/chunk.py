@@ -2,7 +2,8 @@
 (version 1) or delta (version 2), and the merge of a chain of them.
 
 A chunk holds the state of one handle for one key group (keyed kinds) or for
-the whole subtask (operator kinds). All integers are little-endian; keys,
+the whole subtask (operator kinds and ``broadcast-map``, whose chunks have no
+key group). All integers are little-endian; keys,
 map keys and values are length-prefixed byte strings (``len: u32``), the
 values already encoded by the handle's codec (``weir.codec``)::
 
@@ -12,6 +13,7 @@ values already encoded by the handle's codec (``weir.codec``)::
     keyed-list     entry = key:bytes count:u32 value:bytes{count}
     operator-value entry = value:bytes              (exactly one entry)
     operator-list  entry = value:bytes
+    broadcast-map  entry = map_key:bytes value:bytes
 
     delta data     = version: u8 (2) removed: u32 key:bytes{removed} entry*
 
@@ -58,6 +60,8 @@ class Kind(enum.IntEnum):
     KEYED_LIST = 2
     OPERATOR_VALUE = 3
     OPERATOR_LIST = 4
+    #: A map every subtask holds the same copy of (``weir:operator@0.2.0``).
+    BROADCAST_MAP = 5
 
     @property
     def is_keyed(self) -> bool:
@@ -133,6 +137,11 @@ class ChunkWriter:
     def operator_list(self, value: bytes) -> None:
         _put(self._entry(Kind.OPERATOR_LIST), value)
 
+    def broadcast_map(self, map_key: bytes, value: bytes) -> None:
+        buf = self._entry(Kind.BROADCAST_MAP)
+        _put(buf, map_key)
+        _put(buf, value)
+
     def entry(self, entry: tuple) -> None:
         """Writes an entry as ``read_chunk`` yields it for this kind."""
         if self.kind == Kind.KEYED_VALUE:
@@ -143,6 +152,8 @@ class ChunkWriter:
             self.keyed_list(*entry)
         elif self.kind == Kind.OPERATOR_VALUE:
             self.operator_value(*entry)
+        elif self.kind == Kind.BROADCAST_MAP:
+            self.broadcast_map(*entry)
         else:
             self.operator_list(*entry)
 
@@ -222,6 +233,8 @@ def _entries(kind: Kind, cur: _Cursor) -> Iterator[tuple]:
             if count > cur.left() // 4:
                 raise MalformedChunk("truncated while reading list length")
             yield key, [cur.bytes("list value") for _ in range(count)]
+        elif kind == Kind.BROADCAST_MAP:
+            yield cur.bytes("entry map key"), cur.bytes("entry value")
         else:
             yield (cur.bytes("entry value"),)
 
@@ -229,7 +242,8 @@ def _entries(kind: Kind, cur: _Cursor) -> Iterator[tuple]:
 def read_chunk(kind: Kind, data: bytes) -> Iterator[tuple]:
     """Yields the entries of a full (version 1) chunk, as tuples:
     ``(key, value)``, ``(key, map_key, value)``, ``(key, [values])``,
-    ``(value,)`` or ``(value,)`` for the five kinds in WIT order.
+    ``(value,)``, ``(value,)`` or ``(map_key, value)`` for the six kinds in
+    WIT order.
 
     Raises ``MalformedChunk`` for another version or a damaged chunk (when
     the walk reaches the damage).

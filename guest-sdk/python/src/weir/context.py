@@ -1,6 +1,7 @@
-"""``Context``, handed to ``process`` and ``finish``: emits output, knows the
-current event's key, owns the state handles; ``OpenContext``, handed to
-``open``: declares state handles and restores them from the checkpoint."""
+"""``Context``, handed to ``process`` and ``finish``: emits output (to the
+main output or a side output), knows the current event's key and input,
+owns the state handles; ``OpenContext``, handed to ``open``: declares state
+handles and restores them from the checkpoint."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from . import log
 from . import state as _state
 from .chunk import Chunk, Kind
 from .errors import Error
-from .framing import NO_KEY_GROUP, NO_TIMESTAMP, BatchWriter
+from .framing import MAIN_OUTPUT, NO_KEY_GROUP, NO_TIMESTAMP, BatchWriter
 from .info import OperatorInfo
 
 __all__ = ["Context", "OpenContext"]
@@ -47,6 +48,9 @@ class Context:
         self._key = b""
         self._key_group = 0
         self._timestamp = NO_TIMESTAMP
+        # The input of the batch being processed (None outside `process`).
+        self._input: Optional[int] = None
+        self._side_outputs = {name: i for i, name in enumerate(info.side_outputs)}
         # Restored chunks of handles `open` did not declare, returned again
         # by every full snapshot so that no state is silently dropped.
         self._unclaimed: List[Chunk] = []
@@ -58,12 +62,36 @@ class Context:
             key = _as_bytes(key, "key")
         if type(value) is not bytes:
             value = _as_bytes(value, "value")
-        self._push(NO_KEY_GROUP, self._timestamp, key, value)
+        self._push(MAIN_OUTPUT, self._timestamp, key, value)
 
     def emit_with_timestamp(self, key: BytesLike, value: BytesLike, timestamp: int) -> None:
         """Emits an event with a timestamp (milliseconds since the Unix
         epoch)."""
-        self._output.push(NO_KEY_GROUP, timestamp, _as_bytes(key, "key"), _as_bytes(value, "value"))
+        self._output.push(MAIN_OUTPUT, timestamp, _as_bytes(key, "key"), _as_bytes(value, "value"))
+
+    def emit_to(self, side_output: str, key: BytesLike, value: BytesLike) -> None:
+        """Emits an event to the side output ``side_output``, one of
+        ``info.side_outputs`` (the job file's ``side_outputs``), with the
+        timestamp of the input event being processed (none in ``finish``).
+        Events keep their order within each output. A name the job file does
+        not declare raises ``weir.Error``, which fails the job."""
+        self._push_to(side_output, self._timestamp, key, value)
+
+    def emit_to_with_timestamp(self, side_output: str, key: BytesLike, value: BytesLike, timestamp: int) -> None:
+        """``emit_to`` with a timestamp (milliseconds since the Unix epoch)."""
+        self._push_to(side_output, timestamp, key, value)
+
+    def _push_to(self, side_output: str, timestamp: int, key: BytesLike, value: BytesLike) -> None:
+        tag = self._side_outputs.get(side_output)
+        if tag is None:
+            declared = self.info.side_outputs
+            listed = ", ".join(f"`{name}`" for name in declared) if declared else "none"
+            raise Error(
+                f"operator '{self.info.name}' emitted to side output `{side_output}`, which is not declared: "
+                f"its side outputs are {listed} (declare them with `side_outputs` in the job file)"
+            )
+        self._output.tag_outputs()
+        self._output.push(tag, timestamp, _as_bytes(key, "key"), _as_bytes(value, "value"))
 
     @property
     def timestamp(self) -> Optional[int]:
@@ -85,6 +113,7 @@ class Context:
     def _leave(self) -> None:
         self._scope = _NO_EVENT
         self._timestamp = NO_TIMESTAMP
+        self._input = None
 
     def _current_key(self, handle: str) -> Tuple[int, bytes]:
         if self._scope == _KEYED:
@@ -94,6 +123,13 @@ class Context:
                 f"keyed state `{handle}` was used with no current key: keyed state is scoped by the key "
                 "of the event being processed, so it is only available in `process` (use operator state "
                 "in `finish`)"
+            )
+        inputs = self.info.inputs
+        if self._input is not None and self._input < len(inputs) and inputs[self._input].broadcast:
+            raise Error(
+                f"keyed state `{handle}` was used while processing an event of the broadcast input "
+                f"`{inputs[self._input].name}` (input {self._input}): broadcast events reach every subtask and "
+                "have no key group, so only operator and broadcast state are available for them"
             )
         raise Error(
             f"keyed state `{handle}` was used for an event without a key group: the operator's input "
@@ -171,6 +207,17 @@ class OpenContext:
     def operator_list(self, name: str, codec: _codec.Codec = _codec.DEFAULT) -> _state.ListState:
         """Declares one list for this subtask."""
         return self._declare(_state.operator_list(self._ctx, name, codec))
+
+    def broadcast_map(
+        self,
+        name: str,
+        key_codec: _codec.Codec = _codec.DEFAULT,
+        codec: _codec.Codec = _codec.DEFAULT,
+    ) -> _state.BroadcastMapState:
+        """Declares one map for the whole operator, the same in every subtask
+        (build it from broadcast inputs): map keys with ``key_codec``, values
+        with ``codec``. Usable anywhere, with or without a current key."""
+        return self._declare(_state.broadcast_map(self._ctx, name, key_codec, codec))
 
     def _declare(self, store: Any) -> Any:
         name = store.name

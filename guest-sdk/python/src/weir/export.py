@@ -2,7 +2,8 @@
 ``export_operator`` and the class it returns.
 
 componentize-py builds a component from an app module; for the exported
-interface ``operator`` of the world ``operator-component`` it looks up a class
+interface ``operator`` of the world ``operator-component``
+(``weir:operator@0.2.0``) it looks up a class
 named ``Operator`` in that module and calls its ``init``, ``process``,
 ``snapshot`` and ``finish`` methods (the protocol
 ``wit_world.exports.Operator`` it generates). Two facts about it (0.25.1)
@@ -32,7 +33,7 @@ from typing import Any, Callable, List, Optional
 from . import log
 from .chunk import Chunk, Kind
 from .errors import Error, describe
-from .info import OperatorInfo
+from .info import InputInfo, OperatorInfo
 from .runtime import Runtime
 
 __all__ = ["export_operator"]
@@ -87,6 +88,8 @@ def _info_from_wit(context: Any) -> OperatorInfo:
         max_parallelism=context.max_parallelism,
         key_groups=None if groups is None else range(groups.start, groups.end),
         config=dict(context.config),
+        inputs=[InputInfo(spec.name, bool(spec.broadcast)) for spec in context.inputs],
+        side_outputs=list(context.side_outputs),
     )
 
 
@@ -128,9 +131,9 @@ def _glue(factory: Callable[[], Any], bindings: Optional[_Bindings]) -> type:
             except BaseException as e:  # anything else traps the instance
                 fail("init", e)
 
-        def process(self, input: bytes) -> bytes:
+        def process(self, input: int, events: bytes) -> bytes:
             try:
-                return runtime("process").process(input)
+                return runtime("process").process(events, input)
             except BaseException as e:
                 return fail("process", e)
 

@@ -1,8 +1,13 @@
-"""Batch framing, version 1 (``wit/FRAMING.md``): how a batch of events is
-packed into the one ``list<u8>`` that crosses the host/guest boundary.
+"""Batch framing, versions 1 and 2 (``wit/FRAMING.md``): how a batch of
+events is packed into the one ``list<u8>`` that crosses the host/guest
+boundary.
 
-``read_batch`` walks a packed batch; ``BatchWriter`` packs one. Both follow
-the reference implementation (``weir_wire::batch``), error messages included.
+``read_batch`` walks an input batch (always version 1); ``BatchWriter``
+packs one, and becomes a version 2 batch, whose first field per event is the
+output tag (``MAIN_OUTPUT`` or a side output's index), once
+``tag_outputs`` is called; ``read_output_batch`` walks what an operator
+returns, of either version. They follow the reference implementation
+(``weir_wire::batch``), error messages included.
 
 >>> w = BatchWriter()
 >>> w.push(7, NO_TIMESTAMP, b"a", b"1")
@@ -21,19 +26,28 @@ from typing import Iterator, Tuple
 __all__ = [
     "MAGIC",
     "VERSION",
+    "TAGGED_VERSION",
+    "MAIN_OUTPUT",
     "HEADER_LEN",
     "EVENT_OVERHEAD",
     "NO_KEY_GROUP",
     "NO_TIMESTAMP",
     "MalformedBatch",
     "read_batch",
+    "read_output_batch",
     "BatchWriter",
 ]
 
 #: The first two bytes of every non-empty batch: "WB".
 MAGIC = b"WB"
-#: The framing version this module reads and writes.
+#: The framing version of input batches, and of output without side outputs.
 VERSION = 1
+#: The framing version of an output batch whose events name their output.
+TAGGED_VERSION = 2
+#: The output tag (version 2) of an event for the main output. Also
+#: ``NO_KEY_GROUP``: a version 1 event and a main-output version 2 event
+#: have the same bytes.
+MAIN_OUTPUT = 0xFFFF
 #: Size of the batch header in bytes.
 HEADER_LEN = 8
 #: Fixed bytes per event besides its key and value.
@@ -56,17 +70,37 @@ class MalformedBatch(ValueError):
 
 
 def read_batch(data: bytes) -> Iterator[RawEvent]:
-    """Yields the events of a packed batch as
+    """Yields the events of a packed input batch (version 1) as
     ``(key_group, timestamp, key, value)``.
 
-    The header is checked before the first event; a length that runs past the
-    end, or bytes left after the last event, raise ``MalformedBatch`` when the
-    walk reaches them (events before the damage have been yielded by then).
+    The header is checked at once (``MalformedBatch``); a length that runs
+    past the end, or bytes left after the last event, raise ``MalformedBatch``
+    when the walk reaches them (events before the damage have been yielded by then).
     An empty ``data`` is an empty batch.
     """
+    # Not a generator itself: one generator frame per event, not two (this is
+    # the per-event path of every operator).
+    return _events(data, _header(data, (VERSION,))[1])
+
+
+def read_output_batch(data: bytes) -> Iterator[RawEvent]:
+    """Yields the events of a batch an operator returned, version 1 or 2, as
+    ``(output, timestamp, key, value)``: ``output`` is the event's output tag
+    in a version 2 batch, and ``MAIN_OUTPUT`` for every event of a version 1
+    batch (whose first field means nothing on output)."""
+    version, count = _header(data, (VERSION, TAGGED_VERSION))
+    if version == TAGGED_VERSION:
+        yield from _events(data, count)
+    else:
+        for _, timestamp, key, value in _events(data, count):
+            yield MAIN_OUTPUT, timestamp, key, value
+
+
+def _header(data: bytes, versions: Tuple[int, ...]) -> Tuple[int, int]:
+    """The version and event count of a batch, checked."""
     size = len(data)
     if size == 0:
-        return
+        return VERSION, 0
     if size >= 2 and data[:2] != MAGIC:
         raise MalformedBatch("bad magic (not a Weir batch)")
     if size < HEADER_LEN:
@@ -74,12 +108,19 @@ def read_batch(data: bytes) -> Iterator[RawEvent]:
     magic, version, flags, count = _HEADER.unpack_from(data, 0)
     if magic != MAGIC:
         raise MalformedBatch("bad magic (not a Weir batch)")
-    if version != VERSION:
+    if version not in versions:
         raise MalformedBatch(f"unknown format version {version}")
     if flags != 0:
         raise MalformedBatch(f"unknown flags {flags:#04x}")
     if count > (size - HEADER_LEN) // EVENT_OVERHEAD:
         raise MalformedBatch("truncated while reading event count")
+    return version, count
+
+
+def _events(data: bytes, count: int) -> Iterator[RawEvent]:
+    size = len(data)
+    if size == 0:
+        return
     pos = HEADER_LEN
     unpack = _EVENT.unpack_from
     for _ in range(count):
@@ -102,7 +143,21 @@ def read_batch(data: bytes) -> Iterator[RawEvent]:
 class BatchWriter:
     """Packs events into a batch. ``finish`` returns the bytes; an empty
     writer finishes to ``b""`` (the empty batch, which costs the host
-    nothing to read)."""
+    nothing to read).
+
+    A writer packs version 1 until ``tag_outputs`` is called; from then on
+    until ``finish`` or ``reset`` the batch is version 2 and the first field
+    of every event (``key_group`` in ``push``) is its output tag. Since the
+    main output's tag is ``MAIN_OUTPUT`` (= ``NO_KEY_GROUP``), events pushed
+    before the call keep their meaning.
+
+    >>> w = BatchWriter()
+    >>> w.push(MAIN_OUTPUT, NO_TIMESTAMP, b"a", b"1")
+    >>> w.tag_outputs()
+    >>> w.push(0, NO_TIMESTAMP, b"b", b"2")
+    >>> [(tag, key) for tag, _, key, _ in read_output_batch(w.finish())]
+    [(65535, b'a'), (0, b'b')]
+    """
 
     __slots__ = ("_buf", "_count")
 
@@ -118,6 +173,16 @@ class BatchWriter:
         buf += value
         self._count += 1
 
+    def tag_outputs(self) -> None:
+        """Makes the batch version 2: each event's first field names its
+        output (``wit/FRAMING.md``, "Version 2: side outputs")."""
+        self._buf[2] = TAGGED_VERSION
+
+    @property
+    def tagged(self) -> bool:
+        """Whether the batch is version 2."""
+        return self._buf[2] == TAGGED_VERSION
+
     def __len__(self) -> int:
         return self._count
 
@@ -131,6 +196,7 @@ class BatchWriter:
         return data
 
     def reset(self) -> None:
-        """Forgets every event pushed."""
+        """Forgets every event pushed; the next batch is version 1 again."""
         del self._buf[HEADER_LEN:]
+        self._buf[2] = VERSION
         self._count = 0

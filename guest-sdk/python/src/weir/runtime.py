@@ -43,18 +43,32 @@ class Runtime:
         self.context: Context = open_ctx._into_context()
         self._snapshots = 0
 
-    def process(self, batch: bytes) -> bytes:
+    def process(self, batch: bytes, input: int = 0) -> bytes:
         """The WIT ``process``: runs the operator's ``process`` on every event
-        of a packed batch (``wit/FRAMING.md``) and returns the packed output.
+        of a packed batch (``wit/FRAMING.md``) that came from input ``input``
+        (an index into ``info.inputs``) and returns the packed output:
+        version 1, or version 2 when a side output was emitted to.
 
-        A malformed batch is an error. On any error the output of the batch
-        is discarded (the error fails the job anyway).
+        A malformed batch or an input the operator does not have is an
+        error. On any error the output of the batch is discarded (the error
+        fails the job anyway).
         """
         ctx = self.context
+        inputs = ctx.info.inputs
+        if not 0 <= input < len(inputs):
+            names = ", ".join(f"{i}: `{spec.name}`" for i, spec in enumerate(inputs)) or "none"
+            raise Error(f"`process` was called for input {input}, but the operator's inputs are {names}")
+        spec = inputs[input]
+        name = spec.name
+        # Broadcast events reach every subtask: they never scope keyed state.
+        broadcast = spec.broadcast
         process = self.operator.process
         enter = ctx._enter
         try:
+            ctx._input = input
             for key_group, timestamp, key, value in read_batch(batch):
+                if broadcast:
+                    key_group = NO_KEY_GROUP
                 enter(key_group, timestamp, key)
                 process(
                     ctx,
@@ -63,6 +77,9 @@ class Runtime:
                         value,
                         None if timestamp == NO_TIMESTAMP else timestamp,
                         None if key_group == NO_KEY_GROUP else key_group,
+                        input,
+                        name,
+                        broadcast,
                     ),
                 )
         except MalformedBatch as e:

@@ -14,6 +14,22 @@ framing, state through snapshot chunks.
 >>> harness.process("k", "hi")
 [Output('k', 'HI')]
 
+Inputs and side outputs are the job file's (by default one input named
+"input" and no side outputs); events go to input 0 unless told otherwise, and
+what an operator emits to a side output is read with ``side_output``:
+
+>>> class Split(weir.Operator):
+...     def process(self, ctx, event):
+...         if event.input_name == "rules":
+...             ctx.emit_to("rules-seen", event.key, event.value)
+...         else:
+...             ctx.emit(event.key, event.value)
+>>> harness = Harness(Split, inputs=["events", ("rules", True)], side_outputs=["rules-seen"])
+>>> harness.process("", "r1", input=1)
+[]
+>>> harness.side_output("rules-seen")
+[Output('', 'r1')]
+
 ``Checkpoints`` plays the host's part for incremental snapshots: it keeps
 each (handle, key group) as a chain of a full chunk and deltas and merges
 them back into the full chunks a restored instance receives.
@@ -21,11 +37,12 @@ them back into the full chunks a restored instance receives.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from .chunk import Chunk, Kind, chunk_version, merge
 from .errors import Error
-from .framing import NO_KEY_GROUP, NO_TIMESTAMP, BatchWriter, MalformedBatch, read_batch
+from .framing import MAIN_OUTPUT, NO_KEY_GROUP, NO_TIMESTAMP, BatchWriter, MalformedBatch, read_output_batch
 from .info import OperatorInfo
 from .runtime import Runtime, Snapshot
 
@@ -76,15 +93,38 @@ class Output:
         return f"Output({', '.join(parts)})"
 
 
-def decode_output(batch: bytes) -> List[Output]:
-    """The events of a packed batch an operator returned."""
+def decode_output(batch: bytes, side_outputs: Sequence[str] = ()) -> List[Output]:
+    """The events of a packed batch an operator returned for its main output
+    (every event of a version 1 batch)."""
+    return _decode_outputs(batch, side_outputs)[None]
+
+
+def _decode_outputs(batch: bytes, side_outputs: Sequence[str]) -> Dict[Optional[str], List[Output]]:
+    """The events of an output batch by output: None for the main output,
+    the side output's name otherwise (each key present, maybe empty)."""
+    outputs: Dict[Optional[str], List[Output]] = {None: []}
+    for name in side_outputs:
+        outputs[name] = []
     try:
-        return [
-            Output(key, value, None if timestamp == NO_TIMESTAMP else timestamp)
-            for _, timestamp, key, value in read_batch(batch)
-        ]
+        for tag, timestamp, key, value in read_output_batch(batch):
+            if tag == MAIN_OUTPUT:
+                name = None
+            elif tag < len(side_outputs):
+                name = side_outputs[tag]
+            else:
+                raise Error(
+                    f"the operator emitted an event with output tag {tag}, but it has {len(side_outputs)} "
+                    "side outputs"
+                )
+            outputs[name].append(Output(key, value, None if timestamp == NO_TIMESTAMP else timestamp))
     except MalformedBatch as e:
         raise Error(f"the SDK wrote a malformed output batch: {e}") from None
+    return outputs
+
+
+#: An input of ``Harness(inputs=...)``: a name, a ``(name, broadcast)``
+#: tuple, or an ``InputInfo``.
+InputSpec = Any
 
 
 class Harness:
@@ -92,8 +132,15 @@ class Harness:
 
     ``operator`` is the operator class (or any factory returning an
     operator). ``info`` defaults to ``OperatorInfo("test")``: subtask 0 of 1,
-    owning key groups 0..127, no config. ``restored`` are chunks from
-    ``snapshot`` (or ``Checkpoints.chunks``) to restore from.
+    owning key groups 0..127, no config, one input named ``"input"``, no side
+    outputs. ``inputs`` and ``side_outputs``, when given, replace the info's
+    (an input is a name, a ``(name, broadcast)`` tuple or an ``InputInfo``).
+    ``restored`` are chunks from ``snapshot`` (or ``Checkpoints.chunks``) to
+    restore from.
+
+    The ``process`` methods return what the operator emitted to its main
+    output; what it emitted to a side output is kept until read with
+    ``side_output(name)``.
     """
 
     def __init__(
@@ -101,44 +148,109 @@ class Harness:
         operator: Callable[[], Any],
         info: Optional[OperatorInfo] = None,
         restored: Sequence[Chunk] = (),
+        *,
+        inputs: Optional[Sequence[InputSpec]] = None,
+        side_outputs: Optional[Sequence[str]] = None,
     ) -> None:
-        self.info = info if info is not None else OperatorInfo("test")
+        info = info if info is not None else OperatorInfo("test")
+        changes: Dict[str, Any] = {}
+        if inputs is not None:
+            changes["inputs"] = list(inputs)
+        if side_outputs is not None:
+            changes["side_outputs"] = list(side_outputs)
+        self.info = dataclasses.replace(info, **changes) if changes else info
         self._factory = operator
+        self._side: Dict[str, List[Output]] = {name: [] for name in self.info.side_outputs}
         self.runtime = Runtime(operator, self.info, list(restored))
         self._checkpoint_id = 0
 
     @classmethod
-    def restore(cls, operator: Callable[[], Any], chunks: Sequence[Chunk], info: Optional[OperatorInfo] = None):
-        """An instance restored from chunks returned by ``snapshot``."""
-        return cls(operator, info, chunks)
+    def restore(
+        cls,
+        operator: Callable[[], Any],
+        chunks: Sequence[Chunk],
+        info: Optional[OperatorInfo] = None,
+        **options: Any,
+    ) -> "Harness":
+        """An instance restored from chunks returned by ``snapshot``;
+        ``options`` are ``inputs`` and ``side_outputs`` as for the
+        constructor."""
+        return cls(operator, info, chunks, **options)
 
     @property
     def operator(self) -> Any:
         """The operator instance."""
         return self.runtime.operator
 
-    def process(
-        self, key: BytesLike, value: BytesLike, key_group: int = 0, timestamp: Optional[int] = None
-    ) -> List[Output]:
-        """Processes one event. ``key_group`` is what the host would have
-        hashed the key into; pass ``NO_KEY_GROUP`` for an unkeyed input.
-        ``timestamp`` is in milliseconds since the epoch, or None."""
-        return self.process_all([(key, value, key_group, timestamp)])
+    def input_index(self, input: Union[int, str]) -> int:
+        """The index of an input given by index or by name."""
+        inputs = self.info.inputs
+        if isinstance(input, str):
+            for i, spec in enumerate(inputs):
+                if spec.name == input:
+                    return i
+        elif isinstance(input, int) and 0 <= input < len(inputs):
+            return input
+        names = ", ".join(f"{i}: `{spec.name}`" for i, spec in enumerate(inputs)) or "none"
+        raise Error(f"the operator has no input {input!r}: its inputs are {names}")
 
-    def process_all(self, events: Iterable[Tuple]) -> List[Output]:
+    def process(
+        self,
+        key: BytesLike,
+        value: BytesLike,
+        key_group: Optional[int] = None,
+        timestamp: Optional[int] = None,
+        input: Union[int, str] = 0,
+    ) -> List[Output]:
+        """Processes one event from input ``input`` (an index or a name;
+        default 0). ``key_group`` is what the host would have hashed the key
+        into (default 0); pass ``NO_KEY_GROUP`` for an unkeyed input. An event
+        of a broadcast input has no key group: leave it out. ``timestamp`` is
+        in milliseconds since the epoch, or None."""
+        return self.process_all([(key, value, key_group, timestamp)], input=input)
+
+    def process_all(self, events: Iterable[Tuple], input: Union[int, str] = 0) -> List[Output]:
         """Processes ``(key, value[, key_group[, timestamp]])`` tuples as one
-        batch."""
+        batch from input ``input``."""
+        index = self.input_index(input)
+        spec = self.info.inputs[index]
         writer = BatchWriter()
         for event in events:
             key, value = event[0], event[1]
-            key_group = event[2] if len(event) > 2 else 0
+            key_group = event[2] if len(event) > 2 else None
+            if spec.broadcast:
+                if key_group not in (None, NO_KEY_GROUP):
+                    raise Error(
+                        f"an event of the broadcast input `{spec.name}` was given key group {key_group}: the host "
+                        "sends broadcast events without one"
+                    )
+                key_group = NO_KEY_GROUP
+            elif key_group is None:
+                key_group = 0
             timestamp = event[3] if len(event) > 3 and event[3] is not None else NO_TIMESTAMP
             writer.push(key_group, timestamp, _raw(key), _raw(value))
-        return self.process_batch(writer.finish())
+        return self.process_batch(writer.finish(), input=index)
 
-    def process_batch(self, batch: bytes) -> List[Output]:
-        """Processes a packed batch as the host would pass it."""
-        return decode_output(self.runtime.process(batch))
+    def process_batch(self, batch: bytes, input: Union[int, str] = 0) -> List[Output]:
+        """Processes a packed batch as the host would pass it, from input
+        ``input``."""
+        return self._outputs(self.runtime.process(batch, self.input_index(input)))
+
+    def side_output(self, name: str) -> List[Output]:
+        """What the operator emitted to the side output ``name`` since the
+        previous call for it (or since the harness was created), and
+        forgets it."""
+        if name not in self._side:
+            declared = ", ".join(f"`{n}`" for n in self.info.side_outputs) or "none"
+            raise Error(f"no side output `{name}`: the harness declares {declared} (pass side_outputs=[...])")
+        events, self._side[name] = self._side[name], []
+        return events
+
+    def _outputs(self, batch: bytes) -> List[Output]:
+        outputs = _decode_outputs(batch, self.info.side_outputs)
+        for name in self.info.side_outputs:
+            self._side[name].extend(outputs[name])
+        return outputs[None]
 
     def snapshot(self) -> List[Chunk]:
         """Takes a complete snapshot (as at a checkpoint barrier); pass the
@@ -153,8 +265,9 @@ class Harness:
         return self.runtime.snapshot(self._checkpoint_id, incremental=True)
 
     def finish(self) -> List[Output]:
-        """Ends the input: runs the operator's ``finish``."""
-        return decode_output(self.runtime.finish())
+        """Ends the input: runs the operator's ``finish``; returns its main
+        output (side outputs as for ``process``)."""
+        return self._outputs(self.runtime.finish())
 
 
 class Checkpoints:

@@ -13,6 +13,7 @@ handle                  keyed (``keyed_*``)      operator (``operator_*``)
 ``ValueState``          ``keyed-value``          ``operator-value``
 ``MapState``            ``keyed-map``            (none)
 ``ListState``           ``keyed-list``           ``operator-list``
+``BroadcastMapState``   (none)                   ``broadcast-map``
 ======================  =======================  ===========================
 
 **Keyed** state is scoped by the key of the event being processed, as in
@@ -24,14 +25,18 @@ keyed fails ``open``; using it where there is no current key (in ``finish``)
 raises ``weir.Error``.
 
 **Operator** state is one value or list per subtask, usable from ``process``
-and ``finish``, and saved as one chunk per handle.
+and ``finish``, and saved as one chunk per handle. A **broadcast map** is one
+map for the whole operator that every subtask holds the same copy of (built
+from broadcast inputs); the host keeps subtask 0's chunk and restores it into
+every subtask.
 
 **Incremental snapshots.** Every write marks its event key dirty (an operator
 handle marks itself dirty). When the host asks for an incremental snapshot,
 a keyed handle answers with one delta chunk per key group that has dirty
 keys: the dirty keys that no longer hold state are listed as removed, the
 others are written whole (``wit/STATE.md``, "Incremental snapshots"). A dirty
-operator handle answers with a full chunk, empty if its state is now empty.
+operator handle (and a dirty broadcast map) answers with a full chunk, empty
+if its state is now empty.
 """
 
 from __future__ import annotations
@@ -39,11 +44,12 @@ from __future__ import annotations
 from typing import Any
 
 from .. import codec as _codec
+from .broadcast import BroadcastMapState
 from .list import ListState, _KeyedList, _OperatorList
 from .map import MapState
 from .value import ValueState, _KeyedValue, _OperatorValue
 
-__all__ = ["ValueState", "MapState", "ListState"]
+__all__ = ["ValueState", "MapState", "ListState", "BroadcastMapState"]
 
 
 def keyed_value(ctx: Any, name: str, value_codec: _codec.Codec) -> ValueState:
@@ -64,3 +70,7 @@ def operator_list(ctx: Any, name: str, value_codec: _codec.Codec) -> ListState:
 
 def keyed_map(ctx: Any, name: str, key_codec: _codec.Codec, value_codec: _codec.Codec) -> MapState:
     return MapState(ctx, name, key_codec, value_codec)
+
+
+def broadcast_map(ctx: Any, name: str, key_codec: _codec.Codec, value_codec: _codec.Codec) -> BroadcastMapState:
+    return BroadcastMapState(ctx, name, key_codec, value_codec)
