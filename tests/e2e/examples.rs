@@ -14,8 +14,9 @@ use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 
 use weir_guest::{Context, Event, OpenContext, Operator};
+use weir_host::job::graph::JobGraph;
 use weir_host::operator::NativeOperator;
-use weir_host::{Engine, JobSpec, JobStatus, OperatorCode, OperatorSpec, SinkSpec, SourceSpec};
+use weir_host::{Engine, JobSpec, JobStatus, LineFormat, OperatorCode, OperatorSpec, SinkSpec, SourceSpec};
 
 use crate::checkpoint_support::output_lines;
 use crate::support::*;
@@ -60,7 +61,7 @@ fn run_example(job_file: &Path) {
     let name = job_file.parent().and_then(Path::file_name).and_then(|n| n.to_str()).expect("example name");
     let copy = ExampleCopy::new(job_file);
     let spec = JobSpec::from_file(&copy.job_file).unwrap_or_else(|e| panic!("examples/{name}/job.toml: {e}"));
-    let expected = expected_output(name, &spec);
+    let expected = expected_outputs(name, &spec);
 
     let mut command = weir();
     command.arg("run").arg(&copy.job_file).current_dir(copy.job_file.parent().expect("the copy's directory"));
@@ -68,20 +69,23 @@ fn run_example(job_file: &Path) {
     // strategy, as in Flink): bound the wait instead of hanging the suite.
     let output = output_within(command, std::time::Duration::from_secs(120), &format!("examples/{name}"));
     assert_success(&output);
-    let mut got = match &spec.sinks[0].spec {
-        SinkSpec::Files { path } => {
-            assert!(path.starts_with(copy.root.path()), "examples/{name}: the sink writes outside its copy");
-            output_lines(path)
+    for (sink, expected) in spec.sinks.iter().zip(expected) {
+        let mut got = match &sink.spec {
+            SinkSpec::Files { path } => {
+                assert!(path.starts_with(copy.root.path()), "examples/{name}: the sink writes outside its copy");
+                output_lines(path)
+            }
+            SinkSpec::Stdout => {
+                String::from_utf8(output.stdout.clone()).expect("stdout is UTF-8").lines().map(str::to_owned).collect()
+            }
+            SinkSpec::Discard => panic!("examples/{name} discards its output: an example should show a result"),
+        };
+        got.sort();
+        let what = format!("examples/{name}, sink '{}'", sink.name);
+        assert_eq!(got.len(), expected.len(), "{what}: wrong number of output lines");
+        if let Some(i) = (0..got.len()).find(|&i| got[i] != expected[i]) {
+            panic!("{what}: output line {i} (sorted) is {:?}, expected {:?}", got[i], expected[i]);
         }
-        SinkSpec::Stdout => {
-            String::from_utf8(output.stdout).expect("stdout is UTF-8").lines().map(str::to_owned).collect()
-        }
-        SinkSpec::Discard => panic!("examples/{name} discards its output: an example should show a result"),
-    };
-    got.sort();
-    assert_eq!(got.len(), expected.len(), "examples/{name}: wrong number of output lines");
-    if let Some(i) = (0..got.len()).find(|&i| got[i] != expected[i]) {
-        panic!("examples/{name}: output line {i} (sorted) is {:?}, expected {:?}", got[i], expected[i]);
     }
 }
 
@@ -154,7 +158,8 @@ impl ExampleCopy {
                 Err(_) => panic!("{}: {what} {} is outside the repository", job_file.display(), path.display()),
             }
         };
-        if let SourceSpec::Lines { path, .. } = &spec.sources[0].spec {
+        for source in &spec.sources {
+            let SourceSpec::Lines { path, .. } = &source.spec else { continue };
             let relative = in_repo(path, "the input");
             let target = root.path().join(&relative);
             if !target.exists() {
@@ -221,6 +226,16 @@ enum Model {
     /// `examples/dedup-*`: the first event of a key, and then the next one
     /// at least `ttl_ms` of event time away from the last forwarded.
     Dedup { ttl_ms: i64 },
+    /// `examples/join` and `join-py`: input 0 orders (key product, value a
+    /// count), input 1 `product<TAB>price` lines. An order with a bad count
+    /// goes to `bad`; one whose product ever gets a price to the main
+    /// output as `quantity<TAB>quantity*price` (each product is priced once
+    /// in the examples, so when does not matter); the others to `unpriced`.
+    Join,
+    /// `examples/splitter`: non-empty lines of ASCII letters, digits and
+    /// spaces to the main output keyed by their first word; the rest to
+    /// `bad` with an empty key.
+    Split,
 }
 
 fn model_of(example: &str, op: &OperatorSpec) -> Model {
@@ -229,6 +244,8 @@ fn model_of(example: &str, op: &OperatorSpec) -> Model {
     match component {
         "tokenizer" => Model::Tokenize,
         "counter" | "counter-py" | "counter-js" | "counter-c" => Model::RunningCount,
+        "join" | "join-py" => Model::Join,
+        "splitter" => Model::Split,
         "dedup-py" | "dedup-js" => {
             // The default is the one dedup.py and dedup.js document.
             let ttl_ms = op.config.get("ttl_ms").map_or(60_000, |v| v.parse().expect("ttl_ms is an integer"));
@@ -243,6 +260,51 @@ fn model_of(example: &str, op: &OperatorSpec) -> Model {
 }
 
 impl Model {
+    /// The operator's outputs (main: `None`, side outputs by name) for its
+    /// inputs, input 0 first.
+    fn apply_graph(&self, mut inputs: Vec<Vec<ModelEvent>>) -> HashMap<Option<String>, Vec<ModelEvent>> {
+        let event = |key: &str, value: String| ModelEvent { timestamp: None, key: key.to_owned(), value };
+        let count = |text: &str| -> Option<u64> {
+            (!text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())).then(|| text.parse().ok()).flatten()
+        };
+        let mut outputs: HashMap<Option<String>, Vec<ModelEvent>> = HashMap::new();
+        match self {
+            Model::Join => {
+                let prices: HashMap<String, u64> = inputs[1]
+                    .iter()
+                    .filter_map(|e| e.value.split_once('\t'))
+                    .filter(|(product, _)| !product.is_empty())
+                    .filter_map(|(product, price)| Some((product.to_owned(), count(price)?)))
+                    .collect();
+                for order in &inputs[0] {
+                    let (output, value) = match (count(&order.value), prices.get(&order.key)) {
+                        (None, _) => (Some("bad"), order.value.clone()),
+                        (Some(q), Some(&price)) => (None, format!("{q}\t{}", u128::from(q) * u128::from(price))),
+                        (Some(q), None) => (Some("unpriced"), q.to_string()),
+                    };
+                    outputs.entry(output.map(str::to_owned)).or_default().push(event(&order.key, value));
+                }
+            }
+            Model::Split => {
+                for line in inputs.concat() {
+                    let valid =
+                        !line.value.is_empty() && line.value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b' ');
+                    let (output, key) = match valid {
+                        true => (None, line.value.split(' ').find(|w| !w.is_empty()).unwrap_or_default().to_owned()),
+                        false => (Some("bad".to_owned()), String::new()),
+                    };
+                    outputs.entry(output).or_default().push(event(&key, line.value.clone()));
+                }
+            }
+            // One-input operators see their inputs' union.
+            single => {
+                let union = inputs.drain(..).flatten().collect();
+                outputs.insert(None, single.apply(union));
+            }
+        }
+        outputs
+    }
+
     /// The operator's output for `input`, events in the order one keyed
     /// subtask sees them (the examples' sources run as one subtask, so every
     /// key's events arrive in source order).
@@ -289,32 +351,80 @@ impl Model {
                     })
                     .collect()
             }
+            Model::Join | Model::Split => unreachable!("two outputs: see apply_graph"),
         }
     }
 }
 
-/// The sink's `key<TAB>value` lines the example must produce, sorted.
-fn expected_output(example: &str, spec: &JobSpec) -> Vec<String> {
-    let mut events = source_events(spec);
-    for op in &spec.operators {
-        events = model_of(example, op).apply(events);
+/// Per sink (in job order), the `key<TAB>value` lines the example must
+/// produce, sorted: the models of its operators evaluated over its graph.
+fn expected_outputs(example: &str, spec: &JobSpec) -> Vec<Vec<String>> {
+    let graph = JobGraph::resolve(spec).unwrap_or_else(|e| panic!("examples/{example}: {e}"));
+    // Every output (`node` or `op.SIDE`) once computed.
+    let mut outputs: HashMap<String, Vec<ModelEvent>> = HashMap::new();
+    for source in &spec.sources {
+        outputs.insert(source.name.clone(), source_events(spec, &source.spec));
     }
-    let mut lines: Vec<String> = events.into_iter().map(|e| format!("{}\t{}", e.key, e.value)).collect();
-    lines.sort();
-    lines
+    // The examples list operators after what they read; loop until every
+    // operator's inputs are known all the same.
+    let mut done = vec![false; spec.operators.len()];
+    while done.iter().any(|d| !d) {
+        let before = done.clone();
+        for (index, op) in spec.operators.iter().enumerate() {
+            let vertex = &graph.vertices[index];
+            if done[index] || !vertex.inputs.iter().all(|i| outputs.contains_key(&i.name)) {
+                continue;
+            }
+            let inputs = vertex.inputs.iter().map(|i| outputs[&i.name].clone()).collect();
+            for (side, events) in model_of(example, op).apply_graph(inputs) {
+                let name = side.map_or_else(|| op.name.clone(), |side| format!("{}.{side}", op.name));
+                outputs.insert(name, events);
+            }
+            for side in
+                std::iter::once(op.name.clone()).chain(op.side_outputs.iter().map(|s| format!("{}.{s}", op.name)))
+            {
+                outputs.entry(side).or_default();
+            }
+            done[index] = true;
+        }
+        assert_ne!(before, done, "examples/{example}: operators whose inputs never come");
+    }
+    graph
+        .sinks
+        .iter()
+        .map(|sink| {
+            let mut lines: Vec<String> = sink
+                .inputs
+                .iter()
+                .flat_map(|(name, _)| &outputs[name])
+                .map(|e| format!("{}\t{}", e.key, e.value))
+                .collect();
+            lines.sort();
+            lines
+        })
+        .collect()
 }
 
-/// The events of the job's source, in order.
-fn source_events(spec: &JobSpec) -> Vec<ModelEvent> {
-    match &spec.sources[0].spec {
-        // The contract: one event per line, empty key, the line as value.
-        SourceSpec::Lines { path, .. } => std::fs::read_to_string(path)
+/// The events of one of the job's sources, in order.
+fn source_events(spec: &JobSpec, source: &SourceSpec) -> Vec<ModelEvent> {
+    match source {
+        // The contract: one event per line, empty key, the line as value;
+        // with `format = "tsv"`, `timestamp<TAB>key<TAB>value`.
+        SourceSpec::Lines { path, format, .. } => std::fs::read_to_string(path)
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
             .lines()
-            .map(|line| ModelEvent { timestamp: None, key: String::new(), value: line.to_owned() })
+            .map(|line| match format {
+                LineFormat::Plain => ModelEvent { timestamp: None, key: String::new(), value: line.to_owned() },
+                LineFormat::Tsv => {
+                    let mut fields = line.splitn(3, '\t');
+                    let mut next = || fields.next().unwrap_or_else(|| panic!("{}: not tsv: {line:?}", path.display()));
+                    let timestamp = Some(next().parse().expect("a tsv timestamp"));
+                    ModelEvent { timestamp, key: next().to_owned(), value: next().to_owned() }
+                }
+            })
             .collect(),
         SourceSpec::Generator(generator) => {
-            let events = recorded_events(spec);
+            let events = recorded_events(spec, source);
             // What the contract says of them, checked so that the models
             // rest on it: `count` events, event i stamped i, `keys` keys.
             assert_eq!(events.len() as u64, generator.count, "generator event count");
@@ -352,9 +462,9 @@ impl Operator for Recorder {
 /// draws is the host's business, not the contract's, so the test asks the
 /// host's own source (through the library, with a recording operator in
 /// place of the example's) instead of re-implementing its hash.
-fn recorded_events(spec: &JobSpec) -> Vec<ModelEvent> {
+fn recorded_events(spec: &JobSpec, source: &SourceSpec) -> Vec<ModelEvent> {
     let out = tempfile::tempdir().expect("temporary directory");
-    let mut record = JobSpec::new("record-source", spec.sources[0].spec.clone(), SinkSpec::files(out.path()));
+    let mut record = JobSpec::new("record-source", source.clone(), SinkSpec::files(out.path()));
     record.execution = spec.execution.clone();
     record.operators.push(OperatorSpec::native("recorder", "recorder"));
     let engine = Engine::new().expect("engine").with_native(NativeOperator::sdk::<Recorder>("recorder"));

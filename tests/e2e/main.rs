@@ -14,6 +14,7 @@ mod errors;
 mod examples;
 mod faults;
 mod faulty_store;
+mod graphs;
 mod guest_state;
 mod http;
 mod http_auth;

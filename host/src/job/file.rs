@@ -262,7 +262,8 @@ pub(super) fn read(path: &Path) -> Result<JobSpec> {
         .map_err(|e| Error::JobFile { path: path.to_owned(), message: format!("cannot read: {e}") })?;
     // Absolute, so that every path resolved from the file (and every
     // message naming one) says where it really is.
-    let parent = path.parent().unwrap_or(Path::new("."));
+    // `job.toml`'s parent is "", which `absolute` refuses: that is ".".
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let base = std::path::absolute(parent).unwrap_or_else(|_| parent.to_owned());
     parse(&text, &base).map_err(|message| Error::JobFile { path: path.to_owned(), message })
 }

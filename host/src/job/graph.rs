@@ -219,14 +219,6 @@ impl JobGraph {
                     ),
                 ));
             };
-            for broadcast in &op.broadcast {
-                if !references.contains(broadcast) {
-                    return Err(Error::invalid(
-                        format!("operators[{index}].broadcast"),
-                        format!("operator '{}': '{broadcast}' is not one of its inputs", op.name),
-                    ));
-                }
-            }
             let mut inputs: Vec<Input> = Vec::with_capacity(references.len());
             for reference in references {
                 let from = lookup(&reference, &field)?;
@@ -249,6 +241,14 @@ impl JobGraph {
                     Edge::Rebalance
                 };
                 inputs.push(Input { name: reference, from, edge });
+            }
+            for broadcast in &op.broadcast {
+                if !inputs.iter().any(|input| &input.name == broadcast) {
+                    return Err(Error::invalid(
+                        format!("operators[{index}].broadcast"),
+                        format!("operator '{}': '{broadcast}' is not one of its inputs", op.name),
+                    ));
+                }
             }
             vertices.push(Vertex {
                 name: op.name.clone(),
