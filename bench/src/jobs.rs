@@ -122,6 +122,54 @@ pub fn keyed(bench: &Bench) -> Result<()> {
     Ok(())
 }
 
+/// The keyed job with its generator read by one subtask and by two (a
+/// parallel source: each subtask generates its own range of the sequence),
+/// counter ×2 either way, Wasm, checkpoints every second; runs alternate.
+/// Long enough for ten checkpoints or more at the slower setting.
+pub fn sources(bench: &Bench) -> Result<()> {
+    let events: u64 = bench.size(100_000_000, 400_000);
+    let keys = 10_000;
+    progress(&format!("generator ×1 and ×2 → counter ×2, {events} events"));
+    let mut series: [Vec<f64>; 5] = Default::default();
+    for run in 0..bench.runs.max(1) {
+        let order: [u32; 2] = if run % 2 == 0 { [1, 2] } else { [2, 1] };
+        let mut round = [f64::NAN; 2];
+        for source_parallelism in order {
+            let dir = bench.scratch("sources-checkpoints")?;
+            let mut spec = generator_job(
+                "bench-sources",
+                generator(events, keys, 16),
+                vec![bench.operator("counter", Code::Wasm)?.parallelism(2).key_by(true)],
+            )
+            .checkpoint(checkpoints(&dir, Duration::from_secs(1), false));
+            spec.sources[0].parallelism = source_parallelism;
+            spec.id = Some(format!("sources-{source_parallelism}"));
+            let started = crate::harness::Timing::start()?;
+            let job = bench.engine.start(spec).context("job bench-sources failed to start")?;
+            let observer = job.observer();
+            let report = job.wait().context("job bench-sources failed")?;
+            let timing = started.stop()?;
+            if report.metrics.source_events != events {
+                bail!("the generator emitted {} events, expected {events}", report.metrics.source_events);
+            }
+            round[source_parallelism as usize - 1] = events as f64 / timing.wall;
+            // Less the end-of-input checkpoint, taken after the input.
+            let taken = observer.checkpoint_stats().completed.saturating_sub(1);
+            series[2 + source_parallelism as usize - 1].push(taken as f64);
+        }
+        series[0].push(round[0]);
+        series[1].push(round[1]);
+        series[4].push(round[1] / round[0]);
+    }
+    let [one, two, checkpoints_one, checkpoints_two, ratio] = series.map(|list| median(&list));
+    emit(json!({
+        "scenario": "sources", "events": events, "keys": keys, "runs": bench.runs.max(1),
+        "one_source_eps": one, "two_sources_eps": two, "ratio": ratio,
+        "checkpoints_one": checkpoints_one, "checkpoints_two": checkpoints_two,
+    }));
+    Ok(())
+}
+
 /// Deterministic text of `words` words drawn from a skewed vocabulary of
 /// 10,000 words, ten words per line (the same text `cargo xtask bench` used
 /// before this harness). Kept between runs of the harness.

@@ -9,7 +9,8 @@
 //! weir-bench [--quick] [--runs N] [--guests DIR] [--work DIR] SCENARIO...
 //! ```
 //!
-//! Scenarios: `wordcount`, `keyed`, `snapshot`, `checkpoint` (with the
+//! Scenarios: `wordcount`, `keyed`, `sources` (the keyed job with one
+//! generator subtask against two), `snapshot`, `checkpoint` (with the
 //! restores), `throughput`, `memory`, or `all`. Results go to stdout, one
 //! JSON object per line with a `"scenario"` field (`cargo xtask bench`
 //! turns them into the tables of BENCHMARKS.md); progress goes to stderr.
@@ -28,11 +29,11 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use harness::{Bench, Code, generator, generator_job, progress};
 
-const SCENARIOS: &[&str] = &["wordcount", "keyed", "snapshot", "checkpoint", "throughput", "memory"];
+const SCENARIOS: &[&str] = &["wordcount", "keyed", "sources", "snapshot", "checkpoint", "throughput", "memory"];
 
 const USAGE: &str = "usage: weir-bench [--quick] [--runs N] [--state-mib N,N..] [--only wasm|native] [--guests DIR] [--work DIR] SCENARIO...
 
-scenarios: wordcount keyed snapshot checkpoint throughput memory, or all
+scenarios: wordcount keyed sources snapshot checkpoint throughput memory, or all
   --quick        tiny sizes and one run: a smoke test of the harness
   --runs N       runs per figure, the median is reported (default 3)
   --state-mib L  keyed state sizes of snapshot and checkpoint, MiB (default 10,100,1024)
@@ -140,6 +141,7 @@ fn run() -> Result<()> {
         match scenario {
             "wordcount" => jobs::wordcount(&bench)?,
             "keyed" => jobs::keyed(&bench)?,
+            "sources" => jobs::sources(&bench)?,
             "snapshot" => state::snapshot(&bench)?,
             "checkpoint" => kept_checkpoint = state::checkpoint(&bench)?,
             "throughput" => state::throughput(&bench, kept_checkpoint.take())?,

@@ -20,6 +20,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use serde_json::json;
 use weir_guest::OperatorInfo;
 use weir_guest::runtime::Runtime;
+use weir_host::checkpoint::metadata::CheckpointMetadata;
 use weir_host::checkpoint::stats::{CheckpointStats, SubtaskStats};
 use weir_host::guest::cache::ComponentCache;
 use weir_host::guest::{GuestInstance, GuestRuntime, InstanceContext, LoadedComponent};
@@ -92,7 +93,7 @@ trait Instance {
 
 impl Instance for GuestInstance {
     fn process(&mut self, batch: Vec<u8>) -> Result<()> {
-        GuestInstance::process(self, &batch)?;
+        GuestInstance::process(self, 0, &batch)?;
         Ok(())
     }
 
@@ -104,7 +105,7 @@ impl Instance for GuestInstance {
 
 impl Instance for Runtime<store::Store> {
     fn process(&mut self, batch: Vec<u8>) -> Result<()> {
-        Runtime::process(self, &batch).map_err(|e| anyhow!("native store: process: {e}"))?;
+        Runtime::process(self, 0, &batch).map_err(|e| anyhow!("native store: process: {e}"))?;
         Ok(())
     }
 
@@ -258,7 +259,7 @@ fn take_checkpoint(bench: &Bench, mib: u64) -> Result<StateCheckpoint> {
     stop(job)?;
     taken?;
     let (checkpoint_id, path) = newest_checkpoint(&dir, &id)?;
-    let position = read_metadata(&path)?.source.position;
+    let position = source_position(&read_metadata(&path)?);
     Ok(StateCheckpoint { mib, keys: mib * 1024, id: checkpoint_id, path, position })
 }
 
@@ -299,7 +300,7 @@ pub fn checkpoint(bench: &Bench) -> Result<Option<StateCheckpoint>> {
             "async_ms": median(&phases.iter().map(|p| p.async_ms).collect::<Vec<_>>()),
         }));
         let checkpoint =
-            StateCheckpoint { mib, keys: mib * 1024, id: checkpoint_id, path, position: metadata.source.position };
+            StateCheckpoint { mib, keys: mib * 1024, id: checkpoint_id, path, position: source_position(&metadata) };
         restore(bench, &checkpoint)?;
         if mib == throughput_size(bench) {
             kept = Some(checkpoint);
@@ -570,4 +571,11 @@ fn shared_bytes_per_checkpoint(shared: &Path) -> Result<BTreeMap<u64, u64>> {
         *sizes.entry(id).or_insert(0) += len;
     }
     Ok(sizes)
+}
+
+/// Where the one generator subtask of a benchmark job was: the start of
+/// what it had left (its count once it had read everything).
+fn source_position(metadata: &CheckpointMetadata) -> u64 {
+    let left = metadata.sources.first().and_then(|source| source.subtasks.first()).and_then(|left| left.first());
+    left.map_or(u64::MAX, |split| split.next)
 }

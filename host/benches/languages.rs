@@ -69,7 +69,7 @@ fn languages(c: &mut Criterion) {
         // on the language's speed.
         let mut fresh = GuestInstance::new(&component, &context, Vec::new(), &Limits::default()).expect("init");
         for batch in &batches {
-            fresh.process(batch).expect("process");
+            fresh.process(0, batch).expect("process");
         }
         let snapshot = fresh.snapshot(1, SnapshotMode::Full).expect("snapshot");
         let bytes: usize = snapshot.chunks.iter().map(|c| c.data.len()).sum();
@@ -83,7 +83,7 @@ fn languages(c: &mut Criterion) {
     });
     let mut fresh = Runtime::<counter::Counter>::init(info, Vec::new()).expect("native init");
     for batch in &batches {
-        fresh.process(batch).expect("process");
+        fresh.process(0, batch).expect("process");
     }
     let snapshot = fresh.snapshot(1, SdkMode::Full).expect("snapshot");
     snapshot_bytes.insert("native".into(), snapshot.chunks.iter().map(|c| c.data.len()).sum::<usize>().into());

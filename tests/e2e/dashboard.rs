@@ -163,6 +163,50 @@ fn the_dashboard_takes_its_token_from_its_address_in_headless_chromium() {
     assert!(success, "weir failed after SIGTERM:\n{stderr}");
 }
 
+/// A graph job's page draws its graph: every source, operator and sink as a
+/// node, every input as an edge labelled with how events travel, side
+/// outputs named.
+#[test]
+fn the_dashboard_draws_a_graph_job_in_headless_chromium() {
+    let Some(chromium) = chromium() else { return };
+    let job = long_job(500);
+    let guests = crate::support::guest_dir().display().to_string();
+    job.job.write(
+        "job.toml",
+        format!(
+            "[job]\nname = \"split\"\nid = \"{id}\"\n\n[[sources]]\nname = \"lines\"\ntype = \"lines\"\n\
+             path = \"input.txt\"\nparallelism = 2\nrate_limit = 1000\n\n[[operators]]\nname = \"splitter\"\n\
+             component = \"{guests}/splitter.wasm\"\nside_outputs = [\"bad\"]\nparallelism = 2\n\n[[operators]]\n\
+             name = \"counter\"\ncomponent = \"{guests}/counter.wasm\"\ninputs = [\"splitter\"]\nkey_by = true\n\n\
+             [[sinks]]\nname = \"valid\"\ntype = \"files\"\npath = \"valid\"\ninputs = [\"splitter\"]\n\n\
+             [[sinks]]\nname = \"rejects\"\ntype = \"files\"\npath = \"rejects\"\ninputs = [\"splitter.bad\"]\n\n\
+             [[sinks]]\nname = \"counts\"\ntype = \"files\"\npath = \"out\"\ninputs = [\"counter\"]\n\n\
+             [checkpoint]\ndir = \"ckpt\"\ninterval_ms = 500\n",
+            id = job.job_id
+        ),
+    );
+    let mut served = Served::start(&job, &[]);
+    served.wait_for_completed_checkpoint(&job.job_id);
+    let profile = tempfile::tempdir().expect("a chromium profile directory");
+    let dom = run_chromium(&chromium, profile.path(), &["--dump-dom".into()], &format!("http://{}/", served.addr));
+    for node in ["lines", "splitter", "counter", "valid", "rejects", "counts"] {
+        assert!(dom.contains(&format!("data-node=\"{node}\"")), "the graph lacks node {node}:\n{dom}");
+    }
+    for (from, to) in
+        [("lines", "splitter"), ("splitter", "counter"), ("splitter", "valid"), ("splitter.bad", "rejects")]
+    {
+        assert!(
+            dom.contains(&format!("data-from=\"{from}\" data-to=\"{to}\"")),
+            "the graph lacks the edge {from} → {to}:\n{dom}"
+        );
+    }
+    for text in ["lines  ×2", "key_by", "forward", "(bad)"] {
+        assert!(dom.contains(text), "the page lacks {text:?}:\n{dom}");
+    }
+    let (success, stderr) = served.terminate();
+    assert!(success, "weir failed after SIGTERM:\n{stderr}");
+}
+
 /// The element the page shows when it cannot read the API (looked up, not
 /// searched for: the inlined script holds the same words).
 fn offline_banner(dom: &str) -> &str {

@@ -122,3 +122,63 @@ fn a_panic_in_native_code_fails_the_job_with_the_operator_named() {
         assert!(error.contains(needle), "{needle:?} missing from: {error}");
     }
 }
+
+/// Native code speaking the batch format itself: it answers every batch
+/// with one event tagged for output `tag` (FRAMING.md version 2).
+struct Tagging {
+    tag: u16,
+}
+
+impl weir_host::operator::OperatorInstance for Tagging {
+    fn process(&mut self, _input: u32, _batch: &Vec<u8>) -> weir_host::Result<Vec<u8>> {
+        let mut writer = weir_wire::batch::BatchWriter::new();
+        writer.tag_outputs();
+        writer.push(self.tag, weir_wire::batch::NO_TIMESTAMP, b"k", b"v");
+        Ok(writer.finish())
+    }
+
+    fn snapshot(
+        &mut self,
+        _checkpoint_id: u64,
+        _mode: weir_host::operator::SnapshotMode,
+    ) -> weir_host::Result<weir_host::operator::Snapshot> {
+        Ok(Default::default())
+    }
+
+    fn finish(&mut self) -> weir_host::Result<Vec<u8>> {
+        Ok(Vec::new())
+    }
+}
+
+fn tagging(tag: u16) -> NativeOperator {
+    NativeOperator::new(format!("tag-{tag}"), move |_, _| Ok(Box::new(Tagging { tag })))
+}
+
+/// An event tagged for a side output reaches that output's sink; one
+/// tagged for an output nobody declared fails the job, naming the operator
+/// and the tag, instead of being dropped.
+#[test]
+fn output_tags_route_to_declared_side_outputs_and_others_fail_the_job() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let input = dir.path().join("in.txt");
+    std::fs::write(&input, "a\nb\n").expect("write input");
+    let spec = |tag: u16| {
+        JobSpec::graph("tags")
+            .source(weir_host::SourceNode::new("in", weir_host::SourceSpec::lines(&input)))
+            .operator(weir_host::OperatorSpec::native("op", format!("tag-{tag}")).side_outputs(["late"]))
+            .sink(weir_host::SinkNode::new("main", weir_host::SinkSpec::files(dir.path().join(format!("main-{tag}")))))
+            .sink(
+                weir_host::SinkNode::new("late", weir_host::SinkSpec::files(dir.path().join(format!("late-{tag}"))))
+                    .inputs(["op.late"]),
+            )
+    };
+    let engine = Engine::new().expect("engine").with_native(tagging(0)).with_native(tagging(1));
+    let report = engine.run(spec(0)).expect("the job runs");
+    assert_eq!(report.status, JobStatus::Finished);
+    let late = output_lines(&dir.path().join("late-0"));
+    assert!(!late.is_empty() && late.iter().all(|line| line == "k\tv"), "{late:?}");
+    assert!(output_lines(&dir.path().join("main-0")).is_empty());
+
+    let message = engine.run(spec(1)).map(|r| r.status).expect_err("an undeclared output fails the job").to_string();
+    assert!(message.contains("operator 'op'") && message.contains("output 1") && message.contains("late"), "{message}");
+}

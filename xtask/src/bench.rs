@@ -292,6 +292,29 @@ fn end_to_end_tables(records: &[Value], runs: usize) -> Result<String> {
         at_least(wasm / flink_high, 3.0)
     )?;
 
+    let sources = scenario(records, "sources");
+    let sources = sources.first().context("weir-bench printed no `sources` result")?;
+    writeln!(out, "### A parallel source (`weir-bench sources`, medians of {} runs)\n", num(sources, "runs")?)?;
+    writeln!(
+        out,
+        "The keyed job (generator → counter ×2 (key_by) → discard, {} events, {} keys, Wasm, checkpoints \
+         every 1 s) with its generator read by one subtask, then by two, each generating its own range of \
+         the sequence. Runs alternate; wall time of the whole job.\n",
+        count(num(sources, "events")?),
+        count(num(sources, "keys")?)
+    )?;
+    writeln!(out, "| source subtasks | events/s | checkpoints taken | ratio to one |")?;
+    writeln!(out, "|---:|---:|---:|---:|")?;
+    writeln!(out, "| 1 | {} | {} | 1.00 |", rate(num(sources, "one_source_eps")?), num(sources, "checkpoints_one")?)?;
+    let ratio = num(sources, "ratio")?;
+    writeln!(
+        out,
+        "| 2 | {} | {} | {ratio:.2} (target > 1: {}) |\n",
+        rate(num(sources, "two_sources_eps")?),
+        num(sources, "checkpoints_two")?,
+        at_least(ratio, 1.0)
+    )?;
+
     writeln!(out, "### Keyed state: snapshot and checkpoint (the `store` guest, 1 KiB values)\n")?;
     writeln!(
         out,

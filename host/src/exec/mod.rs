@@ -66,6 +66,9 @@ pub(crate) enum TaskExit {
     Stopped,
 }
 
+/// One channel an operator subtask reads, and the input it belongs to.
+type InputChannel = (Receiver<Message>, u32);
+
 /// What a task's thread runs.
 type TaskBody = Box<dyn FnOnce(&Shared) -> Result<TaskExit> + Send>;
 
@@ -211,7 +214,7 @@ pub(crate) fn start(prepared: Prepared) -> Result<Attempt> {
     // downstream subtask it reaches; per downstream subtask, its receivers
     // (with the input they belong to).
     let mut senders: HashMap<(usize, usize), Vec<Vec<Sender<Message>>>> = HashMap::new();
-    let mut receivers: Vec<Vec<Vec<(Receiver<Message>, u32)>>> =
+    let mut receivers: Vec<Vec<Vec<InputChannel>>> =
         graph.vertices.iter().map(|v| (0..v.parallelism).map(|_| Vec::new()).collect()).collect();
     for (op, vertex) in graph.vertices.iter().enumerate() {
         for (index, input) in vertex.inputs.iter().enumerate() {

@@ -121,21 +121,58 @@ function renderHeader(job) {
 
 // ---- job graph -------------------------------------------------------------
 
+// The graph is drawn in layers, left to right: sources, then each operator
+// one column right of the furthest node it reads, then the sinks. Edges are
+// labelled with how events travel (forward, rebalance, key_by, broadcast)
+// and, for a side output, its name.
+function graphNodes(job) {
+  const nodes = new Map();
+  const sources = job.sources && job.sources.length ? job.sources : [{ name: "source", parallelism: 1 }];
+  for (const s of sources) {
+    nodes.set(s.name, { kind: "source", name: s.name, title: s.name + (s.parallelism > 1 ? "  ×" + s.parallelism : ""),
+      lines: sources.length === 1 ? [human(job.source.rate) + " ev/s", human(job.source.events) + " events"] : ["source"],
+      inputs: [] });
+  }
+  for (const v of job.vertices) {
+    const inputs = (v.inputs && v.inputs.length) ? v.inputs : [];
+    nodes.set(v.name, { kind: "operator", name: v.name, title: v.name + (v.parallelism ? "  ×" + v.parallelism : ""),
+      lines: ["in " + human(v.rate_in) + "/s · out " + human(v.rate_out) + "/s", human(v.events_in) + " → " + human(v.events_out)],
+      rate: v.rate_in, inputs: inputs.map(i => ({ from: i.from, edge: i.edge })) });
+  }
+  const sinks = job.sinks && job.sinks.length ? job.sinks : [{ name: "sink", inputs: [] }];
+  for (const k of sinks) {
+    nodes.set("sink:" + k.name, { kind: "sink", name: k.name, title: k.name,
+      lines: sinks.length === 1 ? [human(job.sink.rate) + " ev/s", human(job.sink.events) + " events"] : ["sink"],
+      inputs: (k.inputs || []).map(from => ({ from, edge: "" })) });
+  }
+  return nodes;
+}
+
 function renderGraph(job) {
   const graph = $("graph");
   clear(graph);
   const width = graph.clientWidth || 1200;
-  const stages = [{ name: "source", lines: [human(job.source.rate) + " ev/s", human(job.source.events) + " events"] }];
-  for (const v of job.vertices) {
-    stages.push({
-      name: v.name + (v.parallelism ? "  ×" + v.parallelism : ""),
-      input: v.input,
-      lines: ["in " + human(v.rate_in) + "/s · out " + human(v.rate_out) + "/s",
-              human(v.events_in) + " → " + human(v.events_out)],
-      rate: v.rate_in,
-    });
+  const nodes = graphNodes(job);
+  // Which node an input names: `op` or `op.SIDE`.
+  const producer = from => nodes.get(from) ? from : from.split(".")[0];
+  const layer = new Map();
+  const layerOf = (key, seen) => {
+    if (layer.has(key)) return layer.get(key);
+    const node = nodes.get(key);
+    if (!node || seen.has(key)) return 0;
+    seen.add(key);
+    const l = node.kind === "source" ? 0 : 1 + Math.max(0, ...node.inputs.map(i => layerOf(producer(i.from), seen)));
+    layer.set(key, l);
+    return l;
+  };
+  for (const key of nodes.keys()) layerOf(key, new Set());
+  const sinkLayer = Math.max(1, ...[...nodes.entries()].filter(([, n]) => n.kind !== "sink").map(([k]) => layer.get(k) + 1));
+  for (const [key, node] of nodes) if (node.kind === "sink") layer.set(key, sinkLayer);
+  const columns = [];
+  for (const [key] of nodes) {
+    const l = layer.get(key);
+    (columns[l] = columns[l] || []).push(key);
   }
-  stages.push({ name: "sink", lines: [human(job.sink.rate) + " ev/s", human(job.sink.events) + " events"] });
 
   const defs = svg("defs");
   const marker = svg("marker", { id: "arrow", viewBox: "0 0 10 10", refX: "9", refY: "5", markerWidth: "7", markerHeight: "7", orient: "auto" });
@@ -143,33 +180,50 @@ function renderGraph(job) {
   defs.append(marker);
   graph.append(defs);
 
-  const gap = 56, n = stages.length;
-  const boxW = Math.min(230, (width - gap * (n - 1) - 20) / n), boxH = 86, top = 24;
+  const n = columns.length, gap = 70, boxH = 78, vgap = 22, top = 16;
+  const boxW = Math.min(220, (width - gap * (n - 1) - 20) / n);
   const left = Math.max(10, (width - (boxW * n + gap * (n - 1))) / 2);
-  const maxRate = Math.max(1, ...stages.map(s => s.rate || 0));
-  stages.forEach((stage, i) => {
-    const x = left + i * (boxW + gap);
-    const isOperator = i > 0 && i < n - 1;
-    const g = svg("g", { class: "vertex" });
-    g.append(svg("rect", { x, y: top, width: boxW, height: boxH, rx: 6,
+  const rows = Math.max(...columns.map(c => (c || []).length));
+  const height = top * 2 + rows * boxH + (rows - 1) * vgap;
+  graph.setAttribute("height", String(Math.max(130, height)));
+  const position = new Map();
+  columns.forEach((column, l) => {
+    (column || []).forEach((key, r) => {
+      const offset = (height - (column.length * boxH + (column.length - 1) * vgap)) / 2;
+      position.set(key, { x: left + l * (boxW + gap), y: offset + r * (boxH + vgap) });
+    });
+  });
+  const maxRate = Math.max(1, ...[...nodes.values()].map(node => node.rate || 0));
+  for (const [key, node] of nodes) {
+    const { x, y } = position.get(key);
+    const isOperator = node.kind === "operator";
+    const g = svg("g", { class: "vertex", "data-node": node.name, "data-kind": node.kind });
+    g.append(svg("rect", { x, y, width: boxW, height: boxH, rx: 6,
       fill: isOperator ? "#eef3fc" : "#f2f4f7", stroke: isOperator ? "#2f6fde" : "#98a2b3" }));
-    // Throughput bar: the operator's input rate relative to the busiest.
     if (isOperator) {
-      g.append(svg("rect", { x: x + 8, y: top + boxH - 12, width: Math.max(2, (boxW - 16) * (stage.rate || 0) / maxRate), height: 5, rx: 2, fill: "#2f6fde" }));
+      // Throughput bar: the operator's input rate relative to the busiest.
+      g.append(svg("rect", { x: x + 8, y: y + boxH - 11, width: Math.max(2, (boxW - 16) * (node.rate || 0) / maxRate), height: 5, rx: 2, fill: "#2f6fde" }));
     }
-    g.append(svg("text", { x: x + boxW / 2, y: top + 22, "text-anchor": "middle", "font-weight": "600", "font-size": "14" }, stage.name));
-    stage.lines.forEach((line, j) => {
-      g.append(svg("text", { x: x + boxW / 2, y: top + 44 + j * 17, "text-anchor": "middle", "font-size": "12", fill: "#344054" }, line));
+    g.append(svg("text", { x: x + boxW / 2, y: y + 20, "text-anchor": "middle", "font-weight": "600", "font-size": "14" }, node.title));
+    node.lines.forEach((line, j) => {
+      g.append(svg("text", { x: x + boxW / 2, y: y + 40 + j * 16, "text-anchor": "middle", "font-size": "12", fill: "#344054" }, line));
     });
     graph.append(g);
-    if (i > 0) {
-      const x0 = x - gap + 2, x1 = x - 2, y = top + boxH / 2;
-      graph.append(svg("line", { x1: x0, y1: y, x2: x1, y2: y, stroke: "#667085", "stroke-width": "1.5", "marker-end": "url(#arrow)" }));
-      if (stage.input) {
-        graph.append(svg("text", { x: (x0 + x1) / 2, y: y - 8, "text-anchor": "middle", "font-size": "11", fill: "#667085" }, stage.input));
+    for (const input of node.inputs) {
+      const from = position.get(producer(input.from));
+      if (!from) continue;
+      const x0 = from.x + boxW + 2, y0 = from.y + boxH / 2, x1 = x - 2, y1 = y + boxH / 2;
+      const mid = (x0 + x1) / 2;
+      graph.append(svg("path", { d: `M${x0},${y0} C${mid},${y0} ${mid},${y1} ${x1},${y1}`, fill: "none",
+        stroke: "#667085", "stroke-width": "1.5", "marker-end": "url(#arrow)", class: "edge",
+        "data-from": input.from, "data-to": node.name }));
+      const side = input.from.includes(".") ? input.from.split(".").slice(1).join(".") : "";
+      const label = [input.edge, side && "(" + side + ")"].filter(Boolean).join(" ");
+      if (label) {
+        graph.append(svg("text", { x: mid, y: (y0 + y1) / 2 - 6, "text-anchor": "middle", "font-size": "11", fill: "#667085" }, label));
       }
     }
-  });
+  }
   $("graph-note").textContent = job.max_parallelism ? "(max parallelism " + job.max_parallelism + ")" : "";
 }
 
