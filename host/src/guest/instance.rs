@@ -65,7 +65,14 @@ macro_rules! conversions {
                 Some(wit::StateChunk { handle: chunk.handle, kind, key_group: chunk.key_group, data: chunk.data })
             }
 
-            pub(super) fn from_wit(chunk: wit::StateChunk) -> StateChunk {
+            pub(super) fn snapshot(snapshot: wit::StateSnapshot) -> super::WitSnapshot {
+                super::WitSnapshot {
+                    incremental: snapshot.incremental,
+                    chunks: snapshot.chunks.into_iter().map(from_wit).collect(),
+                }
+            }
+
+            fn from_wit(chunk: wit::StateChunk) -> StateChunk {
                 let kind = match chunk.kind {
                     StateKind::KeyedValue => Kind::KeyedValue,
                     StateKind::KeyedMap => Kind::KeyedMap,
@@ -222,21 +229,11 @@ impl GuestInstance {
             Bound::V2(b) => b
                 .weir_operator_operator()
                 .call_snapshot(&mut self.store, checkpoint_id, convert_v2::mode(mode))
-                .map(|r| {
-                    r.map(|s| WitSnapshot {
-                        incremental: s.incremental,
-                        chunks: s.chunks.into_iter().map(convert_v2::from_wit).collect(),
-                    })
-                }),
+                .map(|r| r.map(convert_v2::snapshot)),
             Bound::V1(b) => b
                 .weir_operator_operator()
                 .call_snapshot(&mut self.store, checkpoint_id, convert_v1::mode(mode))
-                .map(|r| {
-                    r.map(|s| WitSnapshot {
-                        incremental: s.incremental,
-                        chunks: s.chunks.into_iter().map(convert_v1::from_wit).collect(),
-                    })
-                }),
+                .map(|r| r.map(convert_v1::snapshot)),
         };
         let snapshot = self.check("snapshot", result)?;
         if snapshot.incremental && mode == SnapshotMode::Full {

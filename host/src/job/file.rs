@@ -243,6 +243,21 @@ enum SinkSection {
     },
 }
 
+/// A chain's `[what]` table or a graph's `[[whats]]` entries (exactly one
+/// of the two), with the key they were given under.
+fn chain_or_graph<T>(
+    single: Option<T>,
+    entries: Vec<T>,
+    (what, whats): (&'static str, &'static str),
+) -> std::result::Result<(Vec<T>, &'static str), String> {
+    match (single, entries.is_empty()) {
+        (Some(single), true) => Ok((vec![single], what)),
+        (None, false) => Ok((entries, whats)),
+        (None, true) => Err(format!("the job needs a {what}: a [{what}] table, or [[{whats}]] entries")),
+        (Some(_), false) => Err(format!("give either [{what}] (a chain) or [[{whats}]] (a graph), not both")),
+    }
+}
+
 /// `parallelism` as written: parsed as i64 so that `parallelism = -1` gets
 /// the same clear message as 0 instead of a type error.
 fn parallelism(value: Option<i64>, field: &str, what: &str, max_parallelism: u32) -> std::result::Result<u32, String> {
@@ -280,12 +295,7 @@ pub(super) fn parse(text: &str, base: &Path) -> std::result::Result<JobSpec, Str
         channel_capacity: file.job.channel_capacity.unwrap_or(defaults.channel_capacity),
         max_parallelism: file.job.max_parallelism.unwrap_or(defaults.max_parallelism),
     };
-    let (sources, source_key) = match (file.source, file.sources.is_empty()) {
-        (Some(source), true) => (vec![source], "source"),
-        (None, false) => (file.sources, "sources"),
-        (None, true) => return Err("the job needs a source: a [source] table, or [[sources]] entries".into()),
-        (Some(_), false) => return Err("give either [source] (a chain) or [[sources]] (a graph), not both".into()),
-    };
+    let (sources, source_key) = chain_or_graph(file.source, file.sources, ("source", "sources"))?;
     let mut source_nodes = Vec::with_capacity(sources.len());
     for (index, source) in sources.into_iter().enumerate() {
         let field = if source_key == "source" { "source".to_owned() } else { format!("sources[{index}]") };
@@ -359,12 +369,7 @@ pub(super) fn parse(text: &str, base: &Path) -> std::result::Result<JobSpec, Str
             side_outputs: op.side_outputs,
         });
     }
-    let (sinks, sink_key) = match (file.sink, file.sinks.is_empty()) {
-        (Some(sink), true) => (vec![sink], "sink"),
-        (None, false) => (file.sinks, "sinks"),
-        (None, true) => return Err("the job needs a sink: a [sink] table, or [[sinks]] entries".into()),
-        (Some(_), false) => return Err("give either [sink] (a chain) or [[sinks]] (a graph), not both".into()),
-    };
+    let (sinks, sink_key) = chain_or_graph(file.sink, file.sinks, ("sink", "sinks"))?;
     let mut sink_nodes = Vec::with_capacity(sinks.len());
     for (index, sink) in sinks.into_iter().enumerate() {
         let (name, inputs, spec) = match sink {
