@@ -581,6 +581,55 @@ mod tests {
     }
 
     #[test]
+    fn graph_files_parse_and_chains_and_graphs_do_not_mix() {
+        let graph = r#"
+            [job]
+            name = "g"
+            [[sources]]
+            name = "orders"
+            type = "lines"
+            format = "tsv"
+            path = "o.tsv"
+            parallelism = 2
+            [[sources]]
+            name = "prices"
+            type = "lines"
+            path = "p.txt"
+            [[operators]]
+            name = "join"
+            component = "j.wasm"
+            inputs = ["orders", "prices"]
+            broadcast = ["prices"]
+            side_outputs = ["late"]
+            key_by = true
+            [[sinks]]
+            name = "out"
+            type = "files"
+            path = "out"
+            [[sinks]]
+            name = "late"
+            type = "stdout"
+            inputs = ["join.late"]
+        "#;
+        let spec = parse(graph, Path::new("/jobs")).unwrap();
+        assert_eq!(spec.sources[0].parallelism, 2);
+        assert!(matches!(spec.sources[0].spec, SourceSpec::Lines { format: LineFormat::Tsv, .. }));
+        assert_eq!(spec.operators[0].broadcast, ["prices"]);
+        assert_eq!(spec.sinks[1].inputs, ["join.late"]);
+
+        let both = format!("[source]\ntype = \"lines\"\npath = \"x\"\n{graph}");
+        assert!(parse(&both, Path::new("/")).unwrap_err().contains("either [source] (a chain) or [[sources]]"));
+        let bad_format = graph.replace("\"tsv\"", "\"csv\"");
+        assert!(parse(&bad_format, Path::new("/")).unwrap_err().contains("sources[0].format: unknown format \"csv\""));
+        let unnamed = graph.replace("name = \"prices\"\n", "");
+        assert!(
+            parse(&unnamed, Path::new("/"))
+                .unwrap_err()
+                .contains("sources[1].name: every [[sources]] entry needs a name")
+        );
+    }
+
+    #[test]
     fn generator_defaults_and_other_sinks() {
         let text = r#"
             [job]
