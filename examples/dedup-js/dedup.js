@@ -1,47 +1,50 @@
-// Weir example operator `dedup-js`: drops repeated events, per key, within a
-// time-to-live measured in event time.
+// Weir example operator `dedup-js`: drops repeated events, per key, with a
+// time-to-live in event time (the SDK's state TTL, wit/STATE.md).
 //
-// For each key (the operator's input must be keyed: `key_by = true`), an
-// event whose value was already seen for that key less than `ttl_ms`
-// milliseconds earlier (by event timestamps) is a duplicate and is dropped;
-// any other event is emitted unchanged and starts a new TTL for its value.
+// Per key (the operator's input must be keyed: `key_by = true`), an event
+// is forwarded when its key has no live entry, and forwarding writes the
+// entry: a keyed value with a TTL of `ttl_ms`, holding the forwarded
+// event's timestamp. An entry written at event time t is live while the
+// operator's time (the newest of the current event's timestamp and the
+// watermark) is below t + ttl_ms: the key's repeats, late copies included,
+// are dropped for `ttl_ms` of event time after the forwarded event, and the
+// first event at or after t + ttl_ms is forwarded and starts a new entry. A
+// copy so late that the watermark has passed t + ttl_ms finds no entry and
+// is forwarded again.
+//
+// Keys that never come back do not keep their state: the SDK drops an entry
+// once the watermark passes its expiry (give the source watermarks,
+// `watermark_delay_ms`) and leaves it out of checkpoints from then on.
+//
 // Events without a timestamp cannot be placed in time: they are passed
-// through, and a warning is logged once per subtask.
+// through without touching the state, and a warning is logged once per
+// subtask.
 //
 // Config (`[operators.config]` in the job file):
-//   ttl_ms = "60000"   how long a value stays a duplicate (default 60 s)
+//   ttl_ms = "60000"   how long a forwarded key stays a duplicate (default 60 s)
 //
 // State, all checkpointed by the SDK:
-//   seen     keyed map  value -> event time it was first seen (string -> i64)
-//   oldest   keyed value  a lower bound of the times in `seen` (i64)
-//   dropped  operator value  duplicates dropped by this subtask (u64)
-//
-// Expired entries are removed when their key gets another event: `oldest`
-// tells when one may have expired, and a sweep then removes every entry
-// older than the TTL. Sweeping only once the oldest entry is a quarter TTL
-// past expiry keeps the cost per event constant on average. (A key that
-// never comes back keeps its last entries: the SDK has no timers yet.)
+//   seen     keyed value with a TTL: the forwarded event's timestamp (i64,
+//            stored after its expiry, i64 little-endian)
+//   dropped  operator value: duplicates dropped by this subtask (u64)
 
 import { codecs, log } from '../../guest-sdk/js/src/index.js';
 
-/** Sweep once the oldest entry is this fraction of the TTL past expiry. */
-const SWEEP_SLACK = 0.25;
+export const DEFAULT_TTL_MS = 60_000;
 
 export class Dedup {
   constructor(ctx) {
-    this.ttl = ctx.info.configNumber('ttl_ms', 60_000);
+    this.ttl = ctx.info.configNumber('ttl_ms', DEFAULT_TTL_MS);
     if (!Number.isSafeInteger(this.ttl) || this.ttl <= 0) {
       throw new Error(`config \`ttl_ms\` = ${this.ttl} is not valid: a positive whole number of milliseconds`);
     }
-    this.seen = ctx.keyedMap('seen', codecs.string, codecs.i64);
-    this.oldest = ctx.keyedValue('oldest', codecs.i64);
+    this.seen = ctx.keyedValue('seen', codecs.i64, { ttlMs: this.ttl });
     this.dropped = ctx.operatorValue('dropped', codecs.u64);
     this.warnedUntimed = false;
   }
 
   process(ctx, event) {
-    const now = event.timestamp;
-    if (now === null) {
+    if (event.timestamp === null) {
       if (!this.warnedUntimed) {
         log.warn('dedup: events without a timestamp are passed through without deduplication');
         this.warnedUntimed = true;
@@ -49,30 +52,12 @@ export class Dedup {
       ctx.emit(event.key, event.value);
       return;
     }
-    this.sweep(now);
-    const id = event.valueStr();
-    const first = this.seen.get(id);
-    if (first !== undefined && now - first < this.ttl) {
+    if (this.seen.get() === undefined) {
+      this.seen.set(event.timestamp);
+      ctx.emit(event.key, event.value);
+    } else {
       this.dropped.update((n) => (n ?? 0) + 1);
-      return;
     }
-    this.seen.set(id, now);
-    const oldest = this.oldest.get();
-    if (oldest === undefined || now < oldest) this.oldest.set(now);
-    ctx.emit(event.key, event.value);
-  }
-
-  /** Removes the current key's expired entries, when some may be. */
-  sweep(now) {
-    const oldest = this.oldest.get();
-    if (oldest === undefined || now - oldest < this.ttl * (1 + SWEEP_SLACK)) return;
-    let min;
-    for (const [id, first] of this.seen.entries()) {
-      if (now - first >= this.ttl) this.seen.delete(id);
-      else if (min === undefined || first < min) min = first;
-    }
-    if (min === undefined) this.oldest.clear();
-    else this.oldest.set(min);
   }
 
   finish(ctx) {

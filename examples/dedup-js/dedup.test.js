@@ -3,35 +3,51 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { OperatorInfo } from '../../guest-sdk/js/src/index.js';
+import { OperatorInfo, setLogSink } from '../../guest-sdk/js/src/index.js';
 import { Harness, describeState, pairs } from '../../guest-sdk/js/src/testing.js';
 import { Dedup } from './dedup.js';
 
-const info = (ttl) => new OperatorInfo('dedup', { config: { ttl_ms: String(ttl) } });
+const info = (ttl) => new OperatorInfo('dedup', { config: ttl === undefined ? {} : { ttl_ms: String(ttl) } });
+const seenKeys = (h) => describeState(h.snapshot()).filter((line) => line.startsWith('seen'));
 
-test('drops a value repeated within the TTL, per key', () => {
+test('drops the repeats of a key while its entry lives', () => {
   const h = new Harness(Dedup, { info: info(1000) });
   const out = h.processAll([
-    ['u1', 'click', 3, 10_000],
+    ['u1', 'click', 3, 10_000], // forwarded: the entry lives until 11 000
     ['u1', 'click', 3, 10_500], // duplicate
     ['u2', 'click', 4, 10_600], // another key
-    ['u1', 'view', 3, 10_700],
-    ['u1', 'click', 3, 11_000], // exactly the TTL later: new
-    ['u1', 'click', 3, 11_999], // within the TTL of the previous one
+    ['u1', 'view', 3, 10_700], // same key: duplicate, whatever the value
+    ['u1', 'late copy', 3, 9_200], // late, the entry still lives: duplicate
+    ['u1', 'click', 3, 11_000], // operator time 11 000: expired, forwarded
+    ['u1', 'click', 3, 11_999], // the new entry lives until 12 000
   ]);
   assert.deepEqual(pairs(out), [
     ['u1', 'click'],
     ['u2', 'click'],
-    ['u1', 'view'],
     ['u1', 'click'],
   ]);
   assert.deepEqual(
     out.map((o) => o.timestamp),
-    [10_000, 10_600, 10_700, 11_000],
+    [10_000, 10_600, 11_000],
   );
 });
 
-test('the TTL survives a checkpoint and a restore', () => {
+test('the default TTL is 60 s', () => {
+  const h = new Harness(Dedup, { info: info() });
+  h.processAt('k', '', 0, 0);
+  assert.deepEqual(h.processAt('k', '', 0, 59_999), []);
+  assert.deepEqual(pairs(h.processAt('k', 'x', 0, 60_000)), [['k', 'x']]);
+});
+
+test('the watermark expires entries too', () => {
+  const h = new Harness(Dedup, { info: info(1000) });
+  h.processAt('k', 'first', 4, 5_000);
+  assert.deepEqual(h.processAt('k', 'late copy', 4, 5_500), []);
+  h.advance(6_000);
+  assert.deepEqual(pairs(h.processAt('k', 'very late copy', 4, 5_600)), [['k', 'very late copy']]);
+});
+
+test('the entry survives a checkpoint and a restore', () => {
   const h = new Harness(Dedup, { info: info(1000) });
   h.processAt('u1', 'click', 3, 10_000);
   const restored = Harness.restore(Dedup, h.snapshot(), { info: info(1000) });
@@ -39,23 +55,33 @@ test('the TTL survives a checkpoint and a restore', () => {
   assert.deepEqual(pairs(restored.processAt('u1', 'click', 3, 11_000)), [['u1', 'click']]);
 });
 
-test('expired entries are swept when their key comes back', () => {
+test('its state: the expiry, then the timestamp', () => {
   const h = new Harness(Dedup, { info: info(1000) });
-  for (let i = 0; i < 10; i++) h.processAt('u1', `v${i}`, 3, 1_000 + i * 10);
-  assert.equal(describeState(h.snapshot()).filter((line) => line.startsWith('seen')).length, 10);
-  // Less than 1.25 TTL after the oldest: no sweep yet.
-  h.processAt('u1', 'late', 3, 2_200);
-  assert.equal(describeState(h.snapshot()).filter((line) => line.startsWith('seen')).length, 11);
-  // Past it: everything older than the TTL goes.
-  h.processAt('u1', 'later', 3, 2_300);
-  const seen = describeState(h.snapshot()).filter((line) => line.startsWith('seen'));
-  assert.equal(seen.length, 2);
+  h.processAt('k', '', 4, 5_000);
+  // expiry 6000 as i64 LE (70 17 00 ...), then 5000 as an i64 (zig-zag varint 90 4e).
+  assert.deepEqual(seenKeys(h), ['seen[4] 6b = 7017000000000000904e']);
+});
+
+test('keys that never come back are dropped once the watermark passes their expiry', () => {
+  const h = new Harness(Dedup, { info: info(100) });
+  for (let i = 0; i < 50; i++) h.processAt(`once-${i}`, '', i % 8, i);
+  assert.equal(seenKeys(h).length, 50);
+  h.advance(120); // entries written at 0..20 expire at 100..120
+  assert.equal(seenKeys(h).length, 29);
+  h.advance(1_000);
+  assert.deepEqual(seenKeys(h), []);
+  assert.deepEqual(pairs(h.processAt('once-1', 'back', 1, 1_001)), [['once-1', 'back']]);
 });
 
 test('events without a timestamp pass through', () => {
-  const h = new Harness(Dedup, { info: info(1000) });
-  assert.deepEqual(pairs(h.processAll([['u1', 'x', 3], ['u1', 'x', 3]])), [['u1', 'x'], ['u1', 'x']]);
-  assert.deepEqual(h.snapshot(), []);
+  setLogSink(() => {});
+  try {
+    const h = new Harness(Dedup, { info: info(1000) });
+    assert.deepEqual(pairs(h.processAll([['u1', 'x', 3], ['u1', 'x', 3]])), [['u1', 'x'], ['u1', 'x']]);
+    assert.deepEqual(h.snapshot(), []);
+  } finally {
+    setLogSink(null);
+  }
 });
 
 test('a bad TTL fails at init', () => {
@@ -68,5 +94,5 @@ test('duplicates are counted per subtask, across restores', () => {
   h.processAll([['a', 'x', 1, 5], ['a', 'x', 1, 6], ['b', 'y', 2, 7], ['b', 'y', 2, 8]]);
   const r = Harness.restore(Dedup, h.snapshot(), { info: info(1000) });
   r.processAt('a', 'x', 1, 9);
-  assert.equal(r.operator.dropped.store.value, 3);
+  assert.equal(r.operator.dropped.get(), 3);
 });

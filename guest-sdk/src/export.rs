@@ -114,6 +114,10 @@ impl<G: Glue> Guest for G {
         Ok(StateSnapshot { incremental, chunks: chunks.into_iter().map(chunk_to_wit).collect() })
     }
 
+    fn advance(watermark: i64, now: i64) -> Result<Batch, String> {
+        with_runtime::<G, _>("advance", |runtime| runtime.advance(watermark, now))
+    }
+
     fn finish() -> Result<Batch, String> {
         with_runtime::<G, _>("finish", |runtime| runtime.finish())
     }

@@ -19,16 +19,24 @@ pub struct Runtime<O> {
     /// can borrow its input's description while the operator borrows the
     /// context mutably.
     inputs: Vec<InputInfo>,
+    /// The wake-up time last requested from the host (`wake-at`).
+    wake_at: Option<i64>,
 }
 
 impl<O: Operator> Runtime<O> {
     /// The WIT `init`: runs [`Operator::open`] with the restored chunks
     /// (empty for a fresh start).
+    ///
+    /// Restored timers are loaded before `open`; when there is a
+    /// processing-time timer among them, the instance asks the host to wake
+    /// it ([`Runtime::wake_at`]).
     pub fn init(info: OperatorInfo, restored: Vec<Chunk>) -> Result<Self> {
         let inputs = info.inputs().to_vec();
-        let mut open = OpenContext::new(info, restored);
+        let mut open = OpenContext::new(info, restored)?;
         let operator = O::open(&mut open)?;
-        Ok(Runtime { operator, ctx: open.into_context(), inputs })
+        let mut runtime = Runtime { operator, ctx: open.into_context(), inputs, wake_at: None };
+        runtime.sync_wake_at();
+        Ok(runtime)
     }
 
     /// The WIT `process`: runs [`Operator::process`] on every event of a
@@ -43,6 +51,7 @@ impl<O: Operator> Runtime<O> {
     pub fn process(&mut self, input: u32, batch: &[u8]) -> Result<Vec<u8>> {
         let result = self.process_events(input, batch);
         self.ctx.leave();
+        self.sync_wake_at();
         match result {
             Ok(()) => Ok(self.ctx.take_output()),
             Err(error) => {
@@ -107,6 +116,57 @@ impl<O: Operator> Runtime<O> {
                 self.ctx.discard_output();
                 Err(error)
             }
+        }
+    }
+
+    /// The WIT `advance`: time moved. Raises the watermark to `watermark`
+    /// (it never goes back: a lower one is ignored) and sets the processing
+    /// time to `now`, then fires every due timer (event-time ones at or
+    /// before the watermark, processing-time ones at or before `now`) in
+    /// timestamp order, event time first at equal timestamps, across keys,
+    /// each with [`Operator::on_timer`] and its key current. Timers that a
+    /// callback registers and that are due already fire in the same call.
+    /// Returns what the callbacks emitted, packed as by
+    /// [`Runtime::process`].
+    pub fn advance(&mut self, watermark: i64, now: i64) -> Result<Vec<u8>> {
+        self.ctx.advance_time(watermark, now);
+        let result = self.fire_timers();
+        self.ctx.leave();
+        self.sync_wake_at();
+        match result {
+            Ok(()) => Ok(self.ctx.take_output()),
+            Err(error) => {
+                self.ctx.discard_output();
+                Err(error)
+            }
+        }
+    }
+
+    fn fire_timers(&mut self) -> Result<()> {
+        while let Some(timer) = self.ctx.next_due_timer() {
+            self.operator.on_timer(&mut self.ctx, timer)?;
+        }
+        Ok(())
+    }
+
+    /// When the instance wants the host to call [`Runtime::advance`] by the
+    /// clock: its earliest processing-time timer, as of the end of the last
+    /// call (`None`: no processing-time timer). In a WebAssembly component
+    /// the SDK also calls the host import `wake-at` whenever this changes
+    /// (and in `init` when restored timers set it); a native host reads it
+    /// after each call instead.
+    pub fn wake_at(&self) -> Option<i64> {
+        self.wake_at
+    }
+
+    /// Tells the host (`wake-at`) when the earliest processing-time timer
+    /// changed.
+    fn sync_wake_at(&mut self) {
+        let earliest = self.ctx.earliest_processing_timer();
+        if earliest != self.wake_at {
+            self.wake_at = earliest;
+            #[cfg(target_arch = "wasm32")]
+            crate::__private::bindings::weir::operator::host::wake_at(earliest);
         }
     }
 

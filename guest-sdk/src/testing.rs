@@ -230,6 +230,40 @@ impl<O: Operator> Harness<O> {
         self.process_input_batch(input, batch.as_bytes())
     }
 
+    /// Processes several `(key, value, key_group, timestamp)` events of
+    /// input 0 as one batch.
+    pub fn process_all_at<K, V>(&mut self, events: impl IntoIterator<Item = (K, V, u16, i64)>) -> Result<Vec<Output>>
+    where
+        K: AsRef<[u8]>,
+        V: AsRef<[u8]>,
+    {
+        let mut batch = BatchWriter::new();
+        for (key, value, key_group, timestamp) in events {
+            self.check_key_group(0, key_group)?;
+            batch.push(key_group, timestamp, key.as_ref(), value.as_ref());
+        }
+        self.process_input_batch(0, batch.as_bytes())
+    }
+
+    /// Time moves, as when the host calls `advance`: the watermark rises to
+    /// `watermark` (a lower one is ignored) and the clock is `now`; every
+    /// due timer fires (see [`Runtime::advance`]). Returns what the timers
+    /// emitted to the main output; side outputs' events are kept for
+    /// [`Harness::side_output`].
+    ///
+    /// The host ends a bounded input with `advance(i64::MAX, now)`, then
+    /// `finish`.
+    pub fn advance(&mut self, watermark: i64, now: i64) -> Result<Vec<Output>> {
+        let output = self.runtime.advance(watermark, now)?;
+        self.split_output(&output)
+    }
+
+    /// The wake-up time the instance last asked the host for (`wake-at`):
+    /// its earliest processing-time timer, or `None`.
+    pub fn wake_at(&self) -> Option<i64> {
+        self.runtime.wake_at()
+    }
+
     /// Processes a packed batch of input `input` as the host would pass it.
     pub fn process_input_batch(&mut self, input: u32, batch: &[u8]) -> Result<Vec<Output>> {
         let output = self.runtime.process(input, batch)?;

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use crate::checkpoint::lease::Lease;
 use crate::checkpoint::lifecycle;
-use crate::checkpoint::metadata::{GraphFingerprint, OperatorFingerprint};
+use crate::checkpoint::metadata::{GraphFingerprint, OperatorFingerprint, SourceSnapshot};
 use crate::checkpoint::restore::{self, Restored};
 use crate::checkpoint::retention::JobEnd;
 use crate::checkpoint::stats::SharedHistory;
@@ -296,7 +296,8 @@ impl JobPlan {
         let io = &self.engine.io;
         let mut restored_state = Vec::new();
         let mut lineage = Vec::new();
-        let mut left: Vec<Option<Vec<Vec<Split>>>> = vec![None; spec.sources.len()];
+        // What each source's subtasks had left, from the checkpoint.
+        let mut left: Vec<Option<SourceSnapshot>> = vec![None; spec.sources.len()];
         match &restored {
             Some(restored) => {
                 let metadata = &restored.metadata;
@@ -316,7 +317,7 @@ impl JobPlan {
                 }
                 for (index, source) in spec.sources.iter().enumerate() {
                     match metadata.sources.iter().find(|s| s.name == source.name) {
-                        Some(snapshot) => left[index] = Some(snapshot.subtasks.clone()),
+                        Some(snapshot) => left[index] = Some(snapshot.clone()),
                         None => tracing::warn!(
                             "source '{}' is not in checkpoint {}: it starts from the beginning",
                             source.name,
@@ -432,8 +433,22 @@ impl AttemptFactory for JobPlan {
 /// The readers of a source's subtasks: fresh splits, or what a checkpoint's
 /// subtasks had `left`, dealt again when the parallelism changed. The first
 /// split of each is opened now, so that a missing file fails the start.
-fn open_source(node: &SourceNode, left: Option<Vec<Vec<Split>>>) -> Result<Vec<SourceSplits>> {
+fn open_source(node: &SourceNode, left: Option<SourceSnapshot>) -> Result<Vec<SourceSplits>> {
     let restored = left.is_some();
+    // The highest timestamps read, which the watermarks derive from.
+    // Rescaled, every subtask starts from the lowest of the old ones: none
+    // of them can have promised more.
+    let same = |snapshot: &SourceSnapshot| {
+        snapshot.subtasks.len() == node.parallelism as usize && snapshot.max_timestamps.len() == snapshot.subtasks.len()
+    };
+    let max_timestamps: Vec<i64> = match &left {
+        None => vec![i64::MIN; node.parallelism as usize],
+        Some(snapshot) if same(snapshot) => snapshot.max_timestamps.clone(),
+        Some(snapshot) => {
+            vec![snapshot.max_timestamps.iter().copied().min().unwrap_or(i64::MIN); node.parallelism as usize]
+        }
+    };
+    let left = left.map(|snapshot| snapshot.subtasks);
     let per_subtask = match left {
         None => node.spec.initial_splits(node.parallelism)?.into_iter().map(|split| vec![split]).collect(),
         Some(left) if left.len() == node.parallelism as usize => left,
@@ -454,13 +469,14 @@ fn open_source(node: &SourceNode, left: Option<Vec<Vec<Split>>>) -> Result<Vec<S
     };
     per_subtask
         .into_iter()
-        .map(|splits| {
+        .zip(max_timestamps)
+        .map(|(splits, max_timestamp)| {
             let mut rest: std::collections::VecDeque<Split> = splits.into_iter().collect();
             let first = match rest.pop_front() {
                 Some(split) => Some((split, node.spec.open(split, restored)?)),
                 None => None,
             };
-            Ok(SourceSplits { first, rest })
+            Ok(SourceSplits { first, rest, max_timestamp })
         })
         .collect()
 }

@@ -121,4 +121,5 @@ pub use exec::{
 pub use job::{
     CheckpointConfig, EmbeddedSource, ExecutionConfig, FeedError, Feeder, GeneratorSpec, JobSpec, Limits, LineFormat,
     OperatorCode, OperatorSpec, RestartStrategy, Retention, Rewind, SinkNode, SinkSpec, SourceNode, SourceSpec,
+    Watermarks,
 };

@@ -236,9 +236,17 @@ enum Model {
     /// spaces to the main output keyed by their first word; the rest to
     /// `bad` with an empty key.
     Split,
+    /// `examples/window-count*` (DESIGN.md, "Event time"): per key, counts
+    /// in tumbling windows of `size_ms`, emitted as `<start>\t<count>` when
+    /// the watermark reaches the window's end; an event whose window ends at
+    /// or before the watermark goes to `late` unchanged. The watermark is the
+    /// source's (README: highest timestamp less `delay_ms`, sent after the
+    /// event that moves it into a new `interval_ms` of event time), and
+    /// the end of time at the end of the input.
+    WindowCount { size_ms: i64, delay_ms: i64, interval_ms: i64 },
 }
 
-fn model_of(example: &str, op: &OperatorSpec) -> Model {
+fn model_of(example: &str, spec: &JobSpec, op: &OperatorSpec) -> Model {
     let OperatorCode::Component(path) = &op.code else { unreachable!("checked by ExampleCopy") };
     let component = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
     match component {
@@ -246,6 +254,14 @@ fn model_of(example: &str, op: &OperatorSpec) -> Model {
         "counter" | "counter-py" | "counter-js" | "counter-c" => Model::RunningCount,
         "join" | "join-py" => Model::Join,
         "splitter" => Model::Split,
+        "window-count" | "window-count-py" => {
+            let watermarks = spec.sources[0].watermarks.expect("window-count needs a source with watermarks");
+            Model::WindowCount {
+                size_ms: op.config.get("size_ms").map_or(60_000, |v| v.parse().expect("size_ms is an integer")),
+                delay_ms: watermarks.delay_ms as i64,
+                interval_ms: watermarks.interval_ms as i64,
+            }
+        }
         "dedup-py" | "dedup-js" => {
             // The default is the one dedup.py and dedup.js document.
             let ttl_ms = op.config.get("ttl_ms").map_or(60_000, |v| v.parse().expect("ttl_ms is an integer"));
@@ -284,6 +300,38 @@ impl Model {
                     };
                     outputs.entry(output.map(str::to_owned)).or_default().push(event(&order.key, value));
                 }
+            }
+            &Model::WindowCount { size_ms, delay_ms, interval_ms } => {
+                type Open = std::collections::BTreeMap<(i64, String), u64>;
+                let mut windows: Open = Default::default();
+                let (mut watermark, mut sent, mut max_ts) = (i64::MIN, i64::MIN, i64::MIN);
+                let mut counts = Vec::new();
+                let fire = |watermark: i64, windows: &mut Open, counts: &mut Vec<ModelEvent>| {
+                    let due: Vec<(i64, String)> =
+                        windows.keys().filter(|(start, _)| start + size_ms <= watermark).cloned().collect();
+                    for (start, key) in due {
+                        let count = windows.remove(&(start, key.clone())).unwrap_or_default();
+                        counts.push(event(&key, format!("{start}\t{count}")));
+                    }
+                };
+                for e in inputs.concat() {
+                    let ts = e.timestamp.expect("window-count needs timestamps");
+                    let start = ts - ts.rem_euclid(size_ms);
+                    if start + size_ms <= watermark {
+                        outputs.entry(Some("late".to_owned())).or_default().push(e.clone());
+                    } else {
+                        *windows.entry((start, e.key.clone())).or_default() += 1;
+                    }
+                    max_ts = max_ts.max(ts);
+                    let candidate = max_ts - delay_ms;
+                    if candidate > sent && candidate.div_euclid(interval_ms) > sent.div_euclid(interval_ms) {
+                        sent = candidate;
+                        watermark = candidate;
+                        fire(watermark, &mut windows, &mut counts);
+                    }
+                }
+                fire(i64::MAX, &mut windows, &mut counts);
+                outputs.insert(None, counts);
             }
             Model::Split => {
                 for line in inputs.concat() {
@@ -351,7 +399,7 @@ impl Model {
                     })
                     .collect()
             }
-            Model::Join | Model::Split => unreachable!("two outputs: see apply_graph"),
+            Model::Join | Model::Split | Model::WindowCount { .. } => unreachable!("two outputs: see apply_graph"),
         }
     }
 }
@@ -376,7 +424,7 @@ fn expected_outputs(example: &str, spec: &JobSpec) -> Vec<Vec<String>> {
                 continue;
             }
             let inputs = vertex.inputs.iter().map(|i| outputs[&i.name].clone()).collect();
-            for (side, events) in model_of(example, op).apply_graph(inputs) {
+            for (side, events) in model_of(example, spec, op).apply_graph(inputs) {
                 let name = side.map_or_else(|| op.name.clone(), |side| format!("{}.{side}", op.name));
                 outputs.insert(name, events);
             }

@@ -11,6 +11,7 @@ mod coordinator;
 mod damage;
 mod dashboard;
 mod errors;
+mod event_time;
 mod examples;
 mod faults;
 mod faulty_store;

@@ -27,7 +27,7 @@ use weir_build::{Digest, WORLD, add_files, any_file, check_node, files_under};
 
 /// The JavaScript examples: each is `examples/<name>/index.js`, built into
 /// `<name>.wasm`.
-pub const JS_GUESTS: &[&str] = &["counter-js", "dedup-js"];
+pub const JS_GUESTS: &[&str] = &["counter-js", "dedup-js", "session-js"];
 
 /// The SDK's sources, bundled into every JS guest.
 const SDK_SOURCES: &str = "guest-sdk/js/src";

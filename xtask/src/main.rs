@@ -37,6 +37,7 @@ const GUESTS: &[&str] = &[
     "counter",
     "join",
     "splitter",
+    "window-count",
     "hostile",
     "hostile-net",
     "cli-command",

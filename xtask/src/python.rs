@@ -25,7 +25,8 @@ use weir_build::{Digest, Sdk, add_files, digest_tree, files_under, find_python};
 
 /// Python guests: the example's directory under `examples/` (also the name of
 /// its `.wasm`) and the module componentize-py builds it from.
-pub const PYTHON_GUESTS: &[(&str, &str)] = &[("counter-py", "counter"), ("dedup-py", "dedup"), ("join-py", "join")];
+pub const PYTHON_GUESTS: &[(&str, &str)] =
+    &[("counter-py", "counter"), ("dedup-py", "dedup"), ("join-py", "join"), ("window-count-py", "window_count")];
 
 /// Bumped when the way a component is built changes, so that stamps written
 /// by an older xtask no longer match.

@@ -5,8 +5,8 @@
 // the exported interface is the module export named `operator` (or
 // 'weir:operator/operator@0.2.0'); list<u8> arrives as a Uint8Array and may
 // be returned as any Uint8Array view; u64 arrives as a BigInt; enums are
-// their case names ('keyed-value', 'incremental'); option<T> is undefined
-// (or null) for none; records are plain objects with camelCase fields. A
+// their case names ('keyed-value', 'incremental'); s64 arrives as a BigInt
+// (`advance`'s times); option<T> is undefined (or null) for none; records are plain objects with camelCase fields. A
 // `result<T, string>` is returned as { tag: 'ok', val } or { tag: 'err',
 // val: message }. A thrown Error would trap the component (the bindings only
 // turn thrown non-Error values into `err`), so every call catches here.
@@ -70,6 +70,10 @@ export function exportOperator(definition) {
 
     snapshot(checkpointId, mode) {
       return call('snapshot', (r) => r.snapshot(checkpointId, mode));
+    },
+
+    advance(watermark, now) {
+      return call('advance', (r) => r.advance(watermark, now));
     },
 
     finish() {

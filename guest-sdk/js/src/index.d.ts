@@ -117,12 +117,21 @@ export const DEFAULT_MAX_PARALLELISM: 128;
  */
 export class OpenContext {
   readonly info: OperatorInfo;
-  /** Declares a value per event key. */
-  keyedValue<T = any>(name: string, codec?: Codec<T>): ValueState<T>;
-  /** Declares a map per event key. */
-  keyedMap<K = any, V = any>(name: string, keyCodec?: Codec<K>, valueCodec?: Codec<V>): MapState<K, V>;
-  /** Declares a list per event key. */
-  keyedList<T = any>(name: string, codec?: Codec<T>): ListState<T>;
+  /**
+   * Declares a value per event key; with `{ ttlMs }` a value expires that
+   * many milliseconds of event time after it was set (wit/STATE.md, "State TTL").
+   */
+  keyedValue<T = any>(name: string, codec?: Codec<T>, options?: StateOptions): ValueState<T>;
+  /** Declares a map per event key; with `{ ttlMs }` each map value expires. */
+  keyedMap<K = any, V = any>(name: string, keyCodec?: Codec<K>, valueCodec?: Codec<V>, options?: StateOptions): MapState<K, V>;
+  /** Declares a list per event key; with `{ ttlMs }` each element expires. */
+  keyedList<T = any>(name: string, codec?: Codec<T>, options?: StateOptions): ListState<T>;
+  /** Declares tumbling event-time windows of `sizeMs`, kept in the keyed map `name`. */
+  tumblingWindows<A>(name: string, sizeMs: number, aggregate: Aggregate<A>, options?: WindowOptions): Windows<A>;
+  /** Declares sliding event-time windows of `sizeMs` starting every `slideMs` (at most `sizeMs`). */
+  slidingWindows<A>(name: string, sizeMs: number, slideMs: number, aggregate: Aggregate<A>, options?: WindowOptions): Windows<A>;
+  /** Declares session windows: per key, a session closes `gapMs` after its last event. The aggregate must merge. */
+  sessionWindows<A>(name: string, gapMs: number, aggregate: Aggregate<A>, options?: WindowOptions): Windows<A>;
   /** Declares one value for this subtask. */
   operatorValue<T = any>(name: string, codec?: Codec<T>): ValueState<T>;
   /** Declares one list for this subtask. */
@@ -135,9 +144,34 @@ export class OpenContext {
   broadcastMap<K = any, V = any>(name: string, keyCodec?: Codec<K>, valueCodec?: Codec<V>): BroadcastMapState<K, V>;
 }
 
-/** What an operator sees while it processes events or finishes. */
+/** Options of keyed handles. */
+export interface StateOptions {
+  /** A time to live in milliseconds of event time (wit/STATE.md, "State TTL"). */
+  ttlMs?: number;
+}
+
+/** What an operator sees while it processes events, fires timers or finishes. */
 export class Context {
   readonly info: OperatorInfo;
+  /**
+   * The timestamp of the event being processed; in `onTimer` the timer's (event time),
+   * `window.maxTimestamp` in a window callback; null elsewhere.
+   */
+  readonly timestamp: number | null;
+  /** The event-time watermark: -Infinity before the first `advance`, Infinity at the end of input; never goes back. */
+  readonly watermark: number;
+  /** The host's clock (ms since the epoch) as of the last `advance`; the wall clock before the first. */
+  readonly processingTime: number;
+  /** Calls `onTimer` for the current key once the watermark reaches `timestamp`. */
+  registerEventTimer(timestamp: number): void;
+  /** Deletes the current key's event-time timer; returns whether there was one. */
+  deleteEventTimer(timestamp: number): boolean;
+  /** Calls `onTimer` for the current key once the host's clock reaches `timestamp`. */
+  registerProcessingTimer(timestamp: number): void;
+  /** Deletes the current key's processing-time timer; returns whether there was one. */
+  deleteProcessingTimer(timestamp: number): boolean;
+  /** The current key's timers, sorted. */
+  timers(): [TimeDomainName, number][];
   /** Emits an event with the timestamp of the input event (none in `finish`). */
   emit(key: Data, value: Data): void;
   /** Emits an event with a timestamp in milliseconds since the epoch (null for none). */
@@ -161,6 +195,12 @@ export class Context {
 export interface Operator {
   /** Handles one input event. Must be synchronous. */
   process(ctx: Context, event: Event): void;
+  /**
+   * A timer of the current key fired (the watermark, or the host's clock,
+   * reached its timestamp); the key's state is in scope. Needed by
+   * operators that register timers.
+   */
+  onTimer?(ctx: Context, timer: Timer): void;
   /** Called once when all input has been processed; may emit last events. No current key here. */
   finish?(ctx: Context): void;
 }
@@ -208,6 +248,7 @@ export interface OperatorExport {
   /** `input` is an index into `context.inputs`; `events` a version 1 batch. */
   process(input: number, events: Uint8Array): WitResult<Uint8Array>;
   snapshot(checkpointId: bigint, mode: SnapshotMode): WitResult<StateSnapshot>;
+  advance(watermark: bigint, now: bigint): WitResult<Uint8Array>;
   finish(): WitResult<Uint8Array>;
 }
 
@@ -223,7 +264,13 @@ export function errorMessage(error: unknown): string;
 
 /** One operator instance driven through the WIT calls with plain values (what exportOperator and the Harness use). */
 export class Runtime {
-  constructor(definition: OperatorDefinition, info: OperatorInfo, restored?: StateChunk[]);
+  /** `options.wakeAt`: where `wake-at` requests go (default: the host's import inside a component). */
+  constructor(
+    definition: OperatorDefinition,
+    info: OperatorInfo,
+    restored?: StateChunk[],
+    options?: { wakeAt?: (at: number | null) => void },
+  );
   readonly operator: Operator;
   readonly info: OperatorInfo;
   /**
@@ -233,7 +280,94 @@ export class Runtime {
    */
   process(batch: Uint8Array, input?: number): Uint8Array;
   snapshot(checkpointId: bigint, mode?: SnapshotMode): StateSnapshot;
+  /** Moves the watermark and the clock (BigInts from WIT, or numbers); fires due timers; returns the packed output. */
+  advance(watermark: bigint | number, now: bigint | number): Uint8Array;
   finish(): Uint8Array;
+}
+
+// ---------------------------------------------------------------------------
+// Time, timers, windows
+
+export type TimeDomainName = 'event' | 'processing';
+export const TimeDomain: { readonly EVENT: 'event'; readonly PROCESSING: 'processing' };
+/** The reserved state handle of the timers. */
+export const TIMERS_HANDLE: 'weir.timers';
+/** Where the SDK's `wake-at` requests go (component.js points it at the host); null for nowhere. */
+export function setWakeAtSink(sink: ((at: number | null) => void) | null): void;
+
+/** A timer that fired. */
+export class Timer {
+  readonly key: Uint8Array;
+  readonly timestamp: number;
+  readonly domain: TimeDomainName;
+  readonly keyGroup: number;
+  readonly isEventTime: boolean;
+  keyStr(): string;
+}
+
+/** A window, `start` inclusive, `end` exclusive. */
+export class Window {
+  readonly start: number;
+  readonly end: number;
+  /** end - 1: the timestamp of what a window callback emits. */
+  readonly maxTimestamp: number;
+}
+
+/** What a window set computes per window (from `aggregates`). */
+export interface Aggregate<A> {
+  readonly name: string;
+  readonly codec: Codec<A>;
+  create(event: Event): A;
+  add(acc: A, event: Event): A;
+  merge: ((a: A, b: A) => A) | null;
+}
+
+export const aggregates: {
+  /** The number of events (u64). */
+  count(): Aggregate<number>;
+  /** The sum of `valueOf(event)` (default: the value as a decimal integer), i64. */
+  sum(valueOf?: (event: Event) => number): Aggregate<number>;
+  min(valueOf?: (event: Event) => number): Aggregate<number>;
+  max(valueOf?: (event: Event) => number): Aggregate<number>;
+  /** A user fold; session windows need `merge`. */
+  fold<A>(spec: { initial: A; fold: (acc: A, event: Event) => A; codec: Codec<A>; merge?: (a: A, b: A) => A }): Aggregate<A>;
+};
+
+export interface WindowOptions {
+  /** How long after a window's end it still takes events (default 0): it fires at end + allowedLatenessMs. */
+  allowedLatenessMs?: number;
+}
+
+/** A window set: per key, the open windows and their accumulators. */
+export class Windows<A> {
+  readonly name: string;
+  readonly kind: 'tumbling' | 'sliding' | 'session';
+  /** The windows an event at `timestamp` belongs to. */
+  windowsOf(timestamp: number): Window[];
+  /** Whether an event at `timestamp` is late at the current watermark. */
+  isLate(timestamp: number): boolean;
+  /** Adds an event of the current key; false when it is late (then it is in no window). */
+  add(event: Event): boolean;
+  /** The current key's open windows, by start. */
+  openWindows(): [Window, A][];
+  /** Fires the timer's key's windows due at its timestamp; returns how many fired. */
+  onTimer(timer: Timer, fire: (ctx: Context, key: Uint8Array, window: Window, result: A) => void): number;
+}
+
+/** The side output WindowedOperator sends late events to: 'late'. */
+export const LATE_OUTPUT: 'late';
+
+/**
+ * An operator that is one window set: set `this.windows` in the constructor
+ * (after `super()`) and implement `onWindow`. Late events go to `onLate`
+ * (to the side output `late` if declared, else dropped).
+ */
+export abstract class WindowedOperator<A = any> implements Operator {
+  windows: Windows<A>;
+  process(ctx: Context, event: Event): void;
+  onLate(ctx: Context, event: Event): void;
+  onTimer(ctx: Context, timer: Timer): void;
+  abstract onWindow(ctx: Context, key: Uint8Array, window: Window, result: A): void;
 }
 
 // ---------------------------------------------------------------------------

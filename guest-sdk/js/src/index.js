@@ -25,7 +25,11 @@
 // and incremental deltas need no code from the operator. Events name their
 // input (`event.input`, `event.inputName`), `ctx.emitTo(name, key, value)`
 // emits to a side output, and `ctx.broadcastMap(name)` declares state that
-// every subtask holds the same copy of.
+// every subtask holds the same copy of. Time: `ctx.watermark`,
+// `ctx.processingTime`, timers (`ctx.registerEventTimer(ts)`... and the
+// operator's `onTimer(ctx, timer)`), state with a time to live (`{ ttlMs }`
+// on keyed handles) and event-time windows (`ctx.tumblingWindows(name,
+// sizeMs, aggregates.count())`, sliding, session, `WindowedOperator`).
 
 export { exportOperator, errorMessage } from './glue.js';
 export { Runtime } from './runtime.js';
@@ -58,4 +62,6 @@ export {
   readDelta,
 } from './chunk.js';
 export { DecodeError } from './bytes.js';
+export { TimeDomain, Timer, TIMERS_HANDLE, setWakeAtSink } from './time.js';
+export { Window, Windows, WindowedOperator, aggregates, LATE_OUTPUT } from './window.js';
 export { log, setLogSink, LEVELS } from './log.js';

@@ -1,5 +1,6 @@
-// Runtime: one operator instance driven through the four calls of the WIT
-// `operator` interface, with plain JS values. The component glue
+// Runtime: one operator instance driven through the calls of the WIT
+// `operator` interface (init, process, snapshot, advance, finish), with
+// plain JS values. The component glue
 // (`exportOperator`) keeps one Runtime per component instance; the testing
 // Harness drives one under Node.
 
@@ -7,6 +8,8 @@ import { EVENT_OVERHEAD, Event, HEADER_LEN, NO_KEY_GROUP, batchCount } from './b
 import { DecodeError, EMPTY } from './bytes.js';
 import { Context, OpenContext } from './context.js';
 import { Current } from './state.js';
+import { KEYED } from './state/store.js';
+import { TimeDomain, timeFromWit, wakeAtSink } from './time.js';
 
 const TWO_32 = 4294967296;
 const I64_MIN_HI = -2147483648;
@@ -52,8 +55,11 @@ export class Runtime {
    * The WIT `init`: creates the operator, whose constructor declares its
    * handles, with the restored chunks (empty for a fresh start). Each chunk
    * is { handle, kind, keyGroup (number or undefined), data: Uint8Array }.
+   * Options: `wakeAt`, where the SDK's `wake-at` requests go (`(ms or
+   * null) => void`; by default the host's import inside a component); it
+   * is called at once when restored processing-time timers are pending.
    */
-  constructor(definition, info, restored = []) {
+  constructor(definition, info, restored = [], options = {}) {
     checkDefinition(definition);
     this.current = new Current();
     const open = new OpenContext(info, this.current, restored);
@@ -61,9 +67,31 @@ export class Runtime {
     const { stores, unclaimed } = open.close();
     this.stores = stores;
     this.unclaimed = unclaimed;
-    this.keyed = stores.some((store) => store.table !== null);
-    this.ctx = new Context(info, this.current);
+    this.timers = open.timers;
+    // Whether events scope keyed state (the key's id is computed per event
+    // only then): keyed handles of the operator's, or timers.
+    this.keyed =
+      stores.some((store) => store.table !== null && store !== this.timers) ||
+      typeof this.operator.onTimer === 'function' ||
+      this.timers.table.slots.size > 0;
+    /** The handles declared with a TTL: the current key's expired state is dropped as an event enters it. */
+    this.ttlStores = stores.filter((store) => typeof store.expireCurrent === 'function');
+    this.ctx = new Context(info, this.current, this.timers);
+    this.current.context = this.ctx;
     this.snapshots = 0;
+    this.wakeAt = options.wakeAt ?? wakeAtSink();
+    /** The earliest processing-time timer the host was last told (null: none). */
+    this.wake = null;
+    this.updateWake();
+  }
+
+  /** Tells the host the earliest processing-time timer when it changed since it was last told. */
+  updateWake() {
+    const earliest = this.timers.earliest(TimeDomain.PROCESSING);
+    if (earliest !== this.wake) {
+      this.wake = earliest;
+      this.wakeAt(earliest);
+    }
   }
 
   get info() {
@@ -79,7 +107,7 @@ export class Runtime {
    * batch's output is dropped.
    */
   process(batch, input = 0) {
-    const { ctx, current, operator } = this;
+    const { ctx, current, operator, ttlStores } = this;
     const inputs = ctx.info.inputs;
     if (!(Number.isInteger(input) && input >= 0 && input < inputs.length)) {
       const names = inputs.map((spec, i) => `${i}: \`${spec.name}\``).join(', ') || 'none';
@@ -112,6 +140,7 @@ export class Runtime {
         const value = batch.subarray(pos, (pos += valueLen));
         const timestamp = hi === I64_MIN_HI && lo === 0 ? null : hi * TWO_32 + lo;
         current.enter(key, broadcast ? NO_KEY_GROUP : keyGroup, timestamp, keyed);
+        if (ttlStores.length > 0 && current.scope === KEYED) for (const store of ttlStores) store.expireCurrent();
         const group = broadcast || keyGroup === NO_KEY_GROUP ? null : keyGroup;
         const result = operator.process(ctx, new Event(key, value, timestamp, group, input, inputName, broadcast));
         if (result !== undefined) notAsync(result, 'process');
@@ -124,7 +153,55 @@ export class Runtime {
     } finally {
       current.leave();
     }
+    this.updateWake();
     return ctx.output.count === 0 ? EMPTY : ctx.output.bytes();
+  }
+
+  /**
+   * The WIT `advance`: the watermark is now `watermark` and the clock `now`
+   * (lower ones than the current are ignored; BigInts from WIT, or numbers;
+   * i64::MIN and i64::MAX are -Infinity and Infinity). Fires every due timer
+   * (time.js), in timestamp order, through the operator's `onTimer`; then
+   * drops the TTL entries the watermark expired. Returns the packed output.
+   */
+  advance(watermark, now) {
+    const { ctx, current, operator, timers } = this;
+    const wm = timeFromWit(watermark);
+    const clock = timeFromWit(now);
+    // Neither clock goes back.
+    if (wm > current.watermark) current.watermark = wm;
+    if (current.now === null || clock > current.now) current.now = clock;
+    ctx.output.reset();
+    try {
+      current.advancing = true;
+      for (;;) {
+        const timer = timers.popDue(current.watermark, current.now);
+        if (timer === null) break;
+        if (typeof operator.onTimer !== 'function') {
+          throw new Error(`a timer fired (${timer.domain} time, at ${timer.timestamp}) but the operator has no onTimer(ctx, timer) method`);
+        }
+        current.enter(timer.key, timer.keyGroup, timer.domain === TimeDomain.EVENT ? timer.timestamp : null, true);
+        for (const store of this.ttlStores) store.expireCurrent();
+        notAsync(operator.onTimer(ctx, timer), 'onTimer');
+      }
+      current.leave();
+      this.purge();
+    } catch (e) {
+      ctx.output.reset();
+      throw e;
+    } finally {
+      current.leave();
+      current.advancing = false;
+    }
+    this.updateWake();
+    return ctx.output.count === 0 ? EMPTY : ctx.output.bytes();
+  }
+
+  /** Drops the TTL entries the watermark has expired. */
+  purge() {
+    const watermark = this.current.watermark;
+    if (watermark === -Infinity) return;
+    for (const store of this.stores) if (typeof store.purge === 'function') store.purge(watermark);
   }
 
   /**
@@ -135,6 +212,7 @@ export class Runtime {
    */
   snapshot(checkpointId, mode = 'full') {
     const incremental = mode === 'incremental' && this.snapshots > 0;
+    this.purge();
     const chunks = [];
     for (const store of this.stores) {
       if (incremental) store.snapshotIncremental(chunks);

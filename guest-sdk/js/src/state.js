@@ -25,8 +25,13 @@
 // since the operator may change it in place. Operator handles are written
 // whole by every incremental snapshot; a broadcast map only when it changed.
 //
+// Keyed handles declared with `{ ttlMs }` are the TTL variants of state/ttl.js
+// (TtlValueState, TtlMapState, TtlListState): each value is stored after its
+// expiry (wit/STATE.md, "State TTL").
+//
 // The handles and their stores live in state/: store.js (what they share),
-// value.js, map.js, list.js and broadcast.js, as the Rust SDK splits them.
+// value.js, map.js, list.js, broadcast.js and ttl.js, as the Rust SDK splits
+// them. The timers (time.js) and windows (window.js) are keyed state too.
 
 export { Current } from './state/store.js';
 export { ValueState, ValueStore } from './state/value.js';

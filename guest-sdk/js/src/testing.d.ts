@@ -82,6 +82,20 @@ export class Harness<O extends Operator = Operator> {
   snapshotAnswer(mode: SnapshotMode): StateSnapshot;
   /** Ends the input: runs the operator's finish; returns its main output. */
   finish(): Output[];
+  /**
+   * Moves the watermark (undefined: keep it) and the clock (undefined: the
+   * last given; before any, no processing timer is due) as the host's
+   * `advance`; returns the main output of the timers that fired.
+   */
+  advance(watermark?: number | bigint | null, now?: number | bigint | null): Output[];
+  /** advance(Infinity) then finish, as the host ends bounded input; both main outputs. */
+  endOfInput(): Output[];
+  /** The operator's watermark (-Infinity before the first advance). */
+  readonly watermark: number;
+  /** The earliest processing-time timer the operator last told the host about (null: none or never). */
+  readonly wakeAt: number | null;
+  /** Every wake-at request, oldest first. */
+  readonly wakeAtRequests: (number | null)[];
 }
 
 /**

@@ -16,6 +16,14 @@
 //   h.processInput(1, '', 'apple\t30');           // input 1: no key group
 //   pairs(h.process('apple', 'x', 5));             // input 0: main output, []
 //   pairs(h.sideOutput('bad'));                    // [['apple', 'x']]
+//
+// Time moves only when the test says so: `advance(watermark, now)` plays the
+// host's `advance` (due timers and windows fire; it returns what they
+// emitted to the main output) and `wakeAt` is the earliest processing-time
+// timer the operator last asked the host to wake it for:
+//
+//   h.processAt('k', '', 0, 5);                    // registers a timer at 15
+//   pairs(h.advance(20));                          // [['k', 'due at 15']]
 
 import { BatchWriter, MAIN_OUTPUT, NO_KEY_GROUP, forEachOutputEvent } from './batch.js';
 import { fromUtf8, toBytes } from './bytes.js';
@@ -87,8 +95,44 @@ export class Harness {
     if (Object.keys(changes).length > 0) info = info.with(changes);
     this.info = info;
     this.side = new Map(info.sideOutputs.map((name) => [name, []]));
-    this.runtime = new Runtime(definition, this.info, options.restored ?? []);
+    /** Every value the operator passed to the host's `wake-at`, oldest first (null: no processing-time timer left). */
+    this.wakeAtRequests = [];
+    this.now = -Infinity;
+    this.runtime = new Runtime(definition, this.info, options.restored ?? [], {
+      wakeAt: (at) => this.wakeAtRequests.push(at),
+    });
     this.checkpointId = 0n;
+  }
+
+  /**
+   * Moves time as the host's `advance` does: the watermark to `watermark`
+   * (undefined or null keeps it; a lower one is ignored) and the clock to
+   * `now` (left out: the last one given; before any, no processing-time
+   * timer is due). Fires what is due; returns the main output (side
+   * outputs as for process).
+   */
+  advance(watermark, now) {
+    if (now !== undefined && now !== null) this.now = now;
+    return this.outputs(this.runtime.advance(watermark ?? this.watermark, this.now));
+  }
+
+  /**
+   * What the host does at the end of bounded input: `advance` with the
+   * watermark at i64::MAX (every event-time timer fires), then `finish`;
+   * returns both main outputs.
+   */
+  endOfInput() {
+    return [...this.advance(Infinity), ...this.finish()];
+  }
+
+  /** The operator's watermark (-Infinity before the first advance). */
+  get watermark() {
+    return this.runtime.current.watermark;
+  }
+
+  /** The earliest processing-time timer the operator last told the host about (null: none, or never asked). */
+  get wakeAt() {
+    return this.wakeAtRequests.length === 0 ? null : this.wakeAtRequests[this.wakeAtRequests.length - 1];
   }
 
   /** An instance restored from chunks returned by `snapshot` (or `mergeSnapshot`). */

@@ -148,3 +148,47 @@ test('a damaged batch fails process with the field that is cut, like the Rust re
   long[4] = 1;
   assert.throws(() => h.processBatch(long), { message: 'malformed input batch: 2 bytes left after the last entry' });
 });
+
+test('advance and wake-at, as the host makes them', async () => {
+  const { setWakeAtSink } = await import('../src/index.js');
+  const wakes = [];
+  setWakeAtSink((at) => wakes.push(at));
+  try {
+    class Alarm {
+      process(ctx) {
+        ctx.registerEventTimer(10);
+        ctx.registerProcessingTimer(1000);
+      }
+
+      onTimer(ctx, timer) {
+        ctx.emit(timer.key, timer.domain);
+      }
+    }
+    const operator = exportOperator(Alarm);
+    assert.deepEqual(operator.advance(0n, 0n), { tag: 'err', val: '`advance` was called before `init`' });
+    operator.init(CONTEXT, []);
+    operator.process(0, batch(['a', '']));
+    assert.deepEqual(wakes, [1000]);
+    // s64 arrives as BigInt: i64::MIN is "no watermark yet"; componentize-js
+    // 0.23 passes a negative s64 as its unsigned two's complement (2^63 here).
+    assert.deepEqual(operator.advance(-(2n ** 63n), 999n), { tag: 'ok', val: new Uint8Array(0) });
+    assert.deepEqual(operator.advance(2n ** 63n, 999n), { tag: 'ok', val: new Uint8Array(0) });
+    assert.deepEqual(operator.advance(2n ** 64n - 5n, 999n), { tag: 'ok', val: new Uint8Array(0) });
+    const out = operator.advance(10n, 999n);
+    assert.deepEqual(readBatch(out.val).map((e) => [e.keyStr(), e.valueStr(), e.timestamp]), [['a', 'event', 10]]);
+    const snap = operator.snapshot(1n, 'full').val;
+    assert.deepEqual(snap.chunks.map((c) => [c.handle, c.kind, c.keyGroup]), [['weir.timers', 'keyed-map', 70]]);
+    // A restored instance tells the host again, in init.
+    const again = exportOperator(Alarm);
+    again.init(CONTEXT, snap.chunks);
+    assert.deepEqual(wakes, [1000, 1000]);
+    assert.deepEqual(readBatch(again.advance(10n, 1000n).val).map((e) => e.valueStr()), ['processing']);
+    assert.deepEqual(wakes, [1000, 1000, null]);
+    const failing = exportOperator(() => ({ process: (ctx) => ctx.registerEventTimer(1), onTimer() { throw new Error('boom'); } }));
+    failing.init(CONTEXT, []);
+    failing.process(0, batch(['a', '']));
+    assert.deepEqual(failing.advance(5n, 0n), { tag: 'err', val: 'boom' });
+  } finally {
+    setWakeAtSink(null);
+  }
+});

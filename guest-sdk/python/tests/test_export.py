@@ -80,14 +80,19 @@ class LogLevel(enum.Enum):
     ERROR = 4
 
 
-def fake_bindings(logs):
+def fake_bindings(logs, wakes=None):
     types = pytypes.SimpleNamespace(
         StateKind=StateKind,
         SnapshotMode=SnapshotMode,
         StateChunk=StateChunk,
         StateSnapshot=StateSnapshot,
     )
-    host = pytypes.SimpleNamespace(LogLevel=LogLevel, log=lambda level, message: logs.append((level, message)))
+    wakes = [] if wakes is None else wakes
+    host = pytypes.SimpleNamespace(
+        LogLevel=LogLevel,
+        log=lambda level, message: logs.append((level, message)),
+        wake_at=wakes.append,
+    )
     return _Bindings(types, host, Err)
 
 
@@ -269,6 +274,36 @@ class GlueTest(unittest.TestCase):
         again = _glue(Join, self.bindings)()
         again.init(wit, [chunk])
         self.assertEqual(list(weir.framing.read_batch(again.process(0, events((b"apple", b"1")))))[0][3], b"orders 30")
+
+    def test_advance_and_wake_at_through_the_bindings(self):
+        class Alarm(weir.Operator):
+            def process(self, ctx, event):
+                ctx.register_event_timer(10)
+                ctx.register_processing_timer(1000)
+
+            def on_timer(self, ctx, timer):
+                ctx.emit(timer.key, timer.domain.name)
+
+        wakes = []
+        op = _glue(Alarm, fake_bindings(self.logs, wakes))()
+        with self.assertRaises(Err) as caught:
+            op.advance(0, 0)
+        self.assertEqual(caught.exception.value, "`advance` was called before `init`")
+        op.init(context(), [])
+        self.assertEqual(op.process(0, batch((b"a", 1))), b"")
+        self.assertEqual(wakes, [1000])
+        out = op.advance(-(1 << 63), 999)
+        self.assertEqual(out, b"")
+        out = op.advance(10, 999)
+        self.assertEqual([(e[2], e[3]) for e in weir.framing.read_batch(out)], [(b"a", b"EVENT")])
+        chunks = op.snapshot(1, SnapshotMode.FULL).chunks
+        self.assertEqual([(c.handle, c.kind) for c in chunks], [("weir.timers", StateKind.KEYED_MAP)])
+        # A restored instance tells the host again, in init.
+        again = _glue(Alarm, fake_bindings(self.logs, wakes))()
+        again.init(context(), chunks)
+        self.assertEqual(wakes, [1000, 1000])
+        self.assertEqual([e[3] for e in weir.framing.read_batch(again.advance(10, 1000))], [b"PROCESSING"])
+        self.assertEqual(wakes, [1000, 1000, None])
 
     def test_init_resets_the_instance(self):
         op = self.Operator()

@@ -88,6 +88,90 @@ class StateVectors(unittest.TestCase):
                     self.assertEqual(comparable(read_chunk(kind, merged)), comparable(expected))
 
 
+class EventTimeVectors(unittest.TestCase):
+    """One known event-time state, byte for byte as every SDK writes it
+    (the Rust and JS SDKs assert the same bytes): key "a" (key group 3)
+    with a tumbling 60 s count window [0, 60000) of 2 events, key "b" (key
+    group 7) with [60000, 120000) of 1, and their event-time timers at the
+    windows' ends (examples/window-count-py checks the same state against
+    the shared vector file)."""
+
+    EXPECTED = [
+        ("counts", 3, "01010000006101000000000100000002"),
+        ("counts", 7, "01010000006203000000c0a9070100000001"),
+        ("weir.timers", 3, "010100000061090000000060ea00000000000000000000"),
+        ("weir.timers", 7, "0101000000620900000000c0d401000000000000000000"),
+    ]
+
+    def test_timers_and_a_window_map(self):
+        import weir
+        from weir.testing import Harness
+
+        class Count(weir.WindowedOperator):
+            def open(self, ctx):
+                self.windows = ctx.tumbling_windows("counts", 60_000, weir.Aggregate.count())
+
+            def on_window(self, ctx, key, window, count):
+                ctx.emit(key, f"{window.start}\t{count}")
+
+        h = Harness(Count)
+        h.process_all([("a", "x", 3, 1000), ("a", "y", 3, 2000), ("b", "z", 7, 61000)])
+        chunks = sorted(h.snapshot(), key=lambda c: (c.handle, c.key_group))
+        self.assertEqual([(c.handle, c.key_group, c.data.hex()) for c in chunks], self.EXPECTED)
+        self.assertTrue(all(c.kind == Kind.KEYED_MAP for c in chunks))
+        restored = Harness.restore(Count, chunks)
+        self.assertEqual(restored.advance(60_000), [("a", "0\t2")])
+        self.assertEqual(restored.advance(120_000), [("b", "60000\t1")])
+
+
+    # Timers of both domains, a TTL value and a session window (the Rust SDK's
+    # guest-sdk/tests/event_time_vectors.rs asserts the same lines): `seen`,
+    # a keyed U64 value with a TTL of 1000 ms set at 1000 for key "p" (key
+    # group 1) with a processing-time timer at 5000; `sums`, session windows
+    # with a 50 ms gap summing values, given ("s", "5") at 100 (key group 2).
+    MIXED = [
+        ("seen", 1, "01010000007009000000d00700000000000001"),
+        ("sums", 2, "01010000007302000000c80103000000ac020a"),
+        ("weir.timers", 1, "0101000000700900000001881300000000000000000000"),
+        ("weir.timers", 2, "0101000000730900000000960000000000000000000000"),
+    ]
+
+    def test_timers_ttl_and_sessions(self):
+        import weir
+        from weir import codec
+        from weir.testing import Harness
+
+        class Mixed(weir.Operator):
+            def open(self, ctx):
+                self.seen = ctx.keyed_value("seen", codec=codec.U64, ttl_ms=1000)
+                self.sums = ctx.session_windows("sums", 50, weir.Aggregate.sum())
+
+            def process(self, ctx, event):
+                if event.key == b"p":
+                    self.seen.set(1)
+                    ctx.register_processing_timer(5000)
+                else:
+                    self.sums.add(event)
+
+            def on_timer(self, ctx, timer):
+                fired = self.sums.on_timer(timer, lambda c, key, w, total: c.emit(key, f"{w.start} {w.end} {total}"))
+                if not fired:
+                    ctx.emit(timer.key, f"tick {self.seen.get()}")
+
+        h = Harness(Mixed)
+        h.process("p", "x", 1, 1000)
+        h.process("s", "5", 2, 100)
+        chunks = sorted(h.snapshot(), key=lambda c: (c.handle, c.key_group))
+        self.assertEqual([(c.handle, c.key_group, c.data.hex()) for c in chunks], self.MIXED)
+        self.assertEqual([c.kind for c in chunks], [Kind.KEYED_VALUE] + [Kind.KEYED_MAP] * 3)
+        restored = Harness.restore(Mixed, chunks)
+        self.assertEqual(restored.wake_at, 5000)
+        self.assertEqual(restored.advance(1999, 5000), [("s", "100 150 5"), ("p", "tick 1")])
+        self.assertEqual(restored.wake_at, None)
+        restored.advance(2000)
+        self.assertEqual(restored.snapshot(), [])
+
+
 class BatchVectors(unittest.TestCase):
     def test_every_batch_vector_both_ways(self):
         for case in manifest()["batches"]:

@@ -6,8 +6,8 @@ use std::marker::PhantomData;
 use weir_wire::state::{Entry, Kind};
 
 use super::store::{
-    KeyHasher, KeyedTable, Scope, Store, decode, duplicate, encode, for_each_entry, not_keyed, operator_snapshot,
-    restored_key_group, wrong_entry,
+    Current, KeyHasher, KeyedTable, Purge, Scope, Store, Ttl, decode, duplicate, encode, encode_expiry, for_each_entry,
+    not_keyed, operator_snapshot, restored_key_group, split_expiry, wrong_entry,
 };
 use super::{Chunk, SnapshotMode, StateValue};
 use crate::{Context, Result};
@@ -32,12 +32,27 @@ impl<T: StateValue> ListState<T> {
         ListState { index, _value: PhantomData }
     }
 
-    /// Appends a value.
+    /// Appends a value (with a TTL, expiring `ttl_ms` after the event time
+    /// of the write; each element has its own expiry).
     #[track_caller]
     pub fn push(&self, ctx: &mut Context, value: T) {
         let (store, current) = ctx.store_mut::<ListStore<T>>(self.index);
         match &mut store.scope {
-            Scope::Keyed(table) => table.get_or_insert_with(current.key(&store.name), Vec::new).push(value),
+            Scope::Keyed(table) => {
+                let at = current.key(&store.name);
+                match &mut store.ttl {
+                    None => table.get_or_insert_with(at, TimedList::default).values.push(value),
+                    Some(ttl) => {
+                        let expires = ttl.stamp(current);
+                        if expires > current.operator_time() {
+                            let list = table.get_or_insert_with(at, TimedList::default);
+                            list.values.push(value);
+                            list.expires.push(expires);
+                        }
+                        // else: written already expired, invisible at once.
+                    }
+                }
+            }
             Scope::Operator(list) => list.push(value),
         }
     }
@@ -47,7 +62,7 @@ impl<T: StateValue> ListState<T> {
     pub fn get<'c>(&self, ctx: &'c Context) -> &'c [T] {
         let (store, current) = ctx.store::<ListStore<T>>(self.index);
         match &store.scope {
-            Scope::Keyed(table) => table.get(current.key(&store.name)).map_or(&[], Vec::as_slice),
+            Scope::Keyed(table) => table.get(current.key(&store.name)).map_or(&[], |list| list.values.as_slice()),
             Scope::Operator(list) => list,
         }
     }
@@ -81,35 +96,53 @@ impl<T: StateValue> ListState<T> {
     /// in no particular order (sort them for deterministic output). Keys
     /// whose list is empty hold no state and are not visited.
     ///
+    /// With a TTL, the lists are as of the watermark: elements of other keys
+    /// than the current one that expired only by the current event's
+    /// timestamp (not yet by the watermark) may still be in them.
+    ///
     /// # Panics
     /// For an operator-scope handle.
     #[track_caller]
     pub fn iter_all_keys<'c>(&self, ctx: &'c Context) -> impl Iterator<Item = (&'c [u8], &'c [T])> + use<'c, T> {
         let store = ctx.store::<ListStore<T>>(self.index).0;
-        store.table("iter_all_keys").iter().map(|(key, list)| (key, list.as_slice()))
+        store.table("iter_all_keys").iter().map(|(key, list)| (key, list.values.as_slice()))
     }
 
     /// Keeps the list of only the event keys for which `keep(key, list)` is
     /// true, whatever the current key; returns how many keys lost their
     /// list. A pass over every key: the way to expire the state of keys that
-    /// may never come back, now and then rather than per event.
+    /// may never come back, now and then rather than per event. (With a
+    /// TTL, expired elements are dropped first, and keys left empty by that
+    /// are not counted.)
     ///
     /// # Panics
     /// For an operator-scope handle.
     #[track_caller]
     pub fn retain_all(&self, ctx: &mut Context, mut keep: impl FnMut(&[u8], &[T]) -> bool) -> usize {
-        let store = ctx.store_mut::<ListStore<T>>(self.index).0;
-        store.table_mut("retain_all").retain(|key, list| keep(key, list))
+        let (store, current) = ctx.store_mut::<ListStore<T>>(self.index);
+        let now = current.operator_time();
+        store.table("retain_all");
+        store.expire_all(now);
+        store.table_mut("retain_all").retain(|key, list| keep(key, &list.values))
     }
 
     /// How many event keys have a non-empty list, over all the key groups
-    /// this subtask holds.
+    /// this subtask holds (with a TTL, a list of expired elements only does
+    /// not count).
     ///
     /// # Panics
     /// For an operator-scope handle.
     #[track_caller]
     pub fn key_count(&self, ctx: &Context) -> usize {
-        ctx.store::<ListStore<T>>(self.index).0.table("key_count").len()
+        let (store, current) = ctx.store::<ListStore<T>>(self.index);
+        let table = store.table("key_count");
+        match store.ttl {
+            None => table.len(),
+            Some(_) => {
+                let now = current.operator_time();
+                table.values().filter(|list| list.expires.iter().any(|&expires| expires > now)).count()
+            }
+        }
     }
 }
 
@@ -129,20 +162,59 @@ impl<T> fmt::Debug for ListState<T> {
 
 pub(crate) struct ListStore<T> {
     name: String,
-    scope: Scope<Vec<T>, Vec<T>>,
+    scope: Scope<TimedList<T>, Vec<T>>,
+    ttl: Option<Ttl>,
+}
+
+/// One key's list; with a TTL, `expires[i]` is when `values[i]` expires
+/// (empty without one).
+pub(crate) struct TimedList<T> {
+    values: Vec<T>,
+    expires: Vec<i64>,
+}
+
+impl<T> Default for TimedList<T> {
+    fn default() -> Self {
+        TimedList { values: Vec::new(), expires: Vec::new() }
+    }
+}
+
+impl<T> TimedList<T> {
+    /// Drops the elements that expired at `now`, keeping the order of the
+    /// others; notes the earliest expiry left in `next`.
+    fn purge(&mut self, now: i64, next: &mut i64) -> Purge {
+        let before = self.values.len();
+        let mut expires = self.expires.iter();
+        let mut kept = Vec::with_capacity(self.expires.len());
+        self.values.retain(|_| {
+            let at = *expires.next().expect("one expiry per element");
+            let keep = at > now;
+            if keep {
+                *next = (*next).min(at);
+                kept.push(at);
+            }
+            keep
+        });
+        self.expires = kept;
+        match self.values.len() {
+            0 => Purge::Empty,
+            left if left == before => Purge::Kept,
+            _ => Purge::Changed,
+        }
+    }
 }
 
 impl<T> ListStore<T> {
-    pub(crate) fn keyed(name: &str) -> Self {
-        ListStore { name: name.to_owned(), scope: Scope::Keyed(KeyedTable::new()) }
+    pub(crate) fn keyed(name: &str, ttl_ms: Option<i64>) -> Self {
+        ListStore { name: name.to_owned(), scope: Scope::Keyed(KeyedTable::new()), ttl: ttl_ms.map(Ttl::new) }
     }
 
     pub(crate) fn operator(name: &str) -> Self {
-        ListStore { name: name.to_owned(), scope: Scope::Operator(Vec::new()) }
+        ListStore { name: name.to_owned(), scope: Scope::Operator(Vec::new()), ttl: None }
     }
 
     #[track_caller]
-    fn table(&self, method: &str) -> &KeyedTable<Vec<T>> {
+    fn table(&self, method: &str) -> &KeyedTable<TimedList<T>> {
         match &self.scope {
             Scope::Keyed(table) => table,
             Scope::Operator(_) => not_keyed(&self.name, method),
@@ -150,7 +222,7 @@ impl<T> ListStore<T> {
     }
 
     #[track_caller]
-    fn table_mut(&mut self, method: &str) -> &mut KeyedTable<Vec<T>> {
+    fn table_mut(&mut self, method: &str) -> &mut KeyedTable<TimedList<T>> {
         match &mut self.scope {
             Scope::Keyed(table) => table,
             Scope::Operator(_) => not_keyed(&self.name, method),
@@ -172,7 +244,7 @@ impl<T: StateValue> Store for ListStore<T> {
 
     fn restore(&mut self, key_group: Option<u16>, data: &[u8], keys: &KeyHasher) -> Result<()> {
         let kind = self.kind();
-        let ListStore { name, scope } = self;
+        let ListStore { name, scope, ttl } = self;
         match scope {
             Scope::Keyed(table) => {
                 let group = restored_key_group(name, kind, key_group)?;
@@ -184,7 +256,19 @@ impl<T: StateValue> Store for ListStore<T> {
                     if table.restored_mut(hash, key).is_some() {
                         return Err(duplicate(name, key_group, key, "twice"));
                     }
-                    let list = values.map(|value| decode(name, value)).collect::<Result<Vec<T>>>()?;
+                    let mut list = TimedList::default();
+                    for value in values {
+                        let value = match ttl {
+                            Some(ttl) => {
+                                let (expires, value) = split_expiry(name, value)?;
+                                ttl.restored(expires);
+                                list.expires.push(expires);
+                                value
+                            }
+                            None => value,
+                        };
+                        list.values.push(decode(name, value)?);
+                    }
                     table.restore_insert(hash, group, key, list);
                     Ok(())
                 })
@@ -201,7 +285,7 @@ impl<T: StateValue> Store for ListStore<T> {
 
     fn snapshot(&mut self, mode: SnapshotMode, out: &mut Vec<Chunk>) -> Result<()> {
         let kind = self.kind();
-        let ListStore { name, scope } = self;
+        let ListStore { name, scope, ttl } = self;
         let mut buf = Vec::new();
         match scope {
             Scope::Keyed(table) => {
@@ -211,7 +295,11 @@ impl<T: StateValue> Store for ListStore<T> {
                 table.snapshot(name, kind, mode, out, |writer, slot| {
                     buf.clear();
                     ends.clear();
-                    for value in slot.value() {
+                    let list = slot.value();
+                    for (i, value) in list.values.iter().enumerate() {
+                        if ttl.is_some() {
+                            encode_expiry(list.expires[i], &mut buf);
+                        }
                         encode(name, value, &mut buf)?;
                         ends.push(buf.len());
                     }
@@ -229,5 +317,34 @@ impl<T: StateValue> Store for ListStore<T> {
                 Ok(())
             }),
         }
+    }
+
+    fn has_ttl(&self) -> bool {
+        self.ttl.is_some()
+    }
+
+    fn expire_current(&mut self, current: &Current) {
+        let (Scope::Keyed(table), Some(ttl), Some(at)) = (&mut self.scope, &self.ttl, current.keyed()) else {
+            return;
+        };
+        let now = current.operator_time();
+        if now < ttl.next_expiry {
+            return;
+        }
+        // The bound stays as it is: other keys may hold earlier expiries.
+        let mut unused = i64::MAX;
+        table.purge(at, |list| list.purge(now, &mut unused));
+    }
+
+    fn expire_all(&mut self, operator_time: i64) {
+        let (Scope::Keyed(table), Some(ttl)) = (&mut self.scope, &mut self.ttl) else {
+            return;
+        };
+        if operator_time < ttl.next_expiry {
+            return;
+        }
+        let mut next = i64::MAX;
+        table.purge_all(|list| list.purge(operator_time, &mut next));
+        ttl.next_expiry = next;
     }
 }

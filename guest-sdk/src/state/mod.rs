@@ -51,7 +51,7 @@
 mod broadcast;
 mod list;
 mod map;
-mod store;
+pub(crate) mod store;
 mod value;
 
 pub use broadcast::BroadcastMapState;
@@ -144,3 +144,5 @@ mod broadcast_tests;
 mod incremental_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod ttl_tests;

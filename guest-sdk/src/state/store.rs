@@ -53,6 +53,75 @@ pub(crate) trait Store: Any {
     /// call, one delta chunk per key group that changed (keyed kinds), or a
     /// version 1 chunk even if the state is empty (operator kinds).
     fn snapshot(&mut self, mode: SnapshotMode, out: &mut Vec<Chunk>) -> Result<()>;
+
+    /// Whether the handle has a time to live (then the context calls the
+    /// two methods below).
+    fn has_ttl(&self) -> bool {
+        false
+    }
+
+    /// Drops what expired of the current key's state (at the operator time
+    /// of `current`): called when an event or a timer callback starts, so
+    /// that what the operator reads of its key is what is still visible.
+    fn expire_current(&mut self, current: &Current) {
+        let _ = current;
+    }
+
+    /// Drops what expired of every key's state at `operator_time` (before a
+    /// snapshot, and when the watermark passed the handle's next expiry).
+    fn expire_all(&mut self, operator_time: i64) {
+        let _ = operator_time;
+    }
+}
+
+/// A value with its expiry (`i64::MAX` for a handle without a TTL).
+pub(crate) struct Timed<T> {
+    pub(crate) value: T,
+    pub(crate) expires: i64,
+}
+
+/// The time to live of a handle, and a lower bound of the expiry of what it
+/// holds (so that the context skips purging it until something can have
+/// expired).
+#[derive(Clone, Copy)]
+pub(crate) struct Ttl {
+    pub(crate) ttl_ms: i64,
+    pub(crate) next_expiry: i64,
+}
+
+impl Ttl {
+    pub(crate) fn new(ttl_ms: i64) -> Self {
+        Ttl { ttl_ms, next_expiry: i64::MAX }
+    }
+
+    /// The expiry of an entry written now; lowers the bound.
+    pub(crate) fn stamp(&mut self, current: &Current) -> i64 {
+        let expires = current.expires_at(self.ttl_ms);
+        self.next_expiry = self.next_expiry.min(expires);
+        expires
+    }
+
+    /// Notes the expiry of a restored entry.
+    pub(crate) fn restored(&mut self, expires: i64) {
+        self.next_expiry = self.next_expiry.min(expires);
+    }
+}
+
+/// Appends an entry's expiry to a value being encoded (STATE.md, "State TTL").
+pub(crate) fn encode_expiry(expires: i64, buf: &mut Vec<u8>) {
+    buf.extend_from_slice(&expires.to_le_bytes());
+}
+
+/// Splits a restored value of a TTL handle into its expiry and its bytes.
+pub(crate) fn split_expiry<'b>(handle: &str, bytes: &'b [u8]) -> Result<(i64, &'b [u8])> {
+    match bytes.split_first_chunk::<8>() {
+        Some((expires, rest)) => Ok((i64::from_le_bytes(*expires), rest)),
+        None => Err(Error::msg(format!(
+            "state `{handle}` has a TTL, but a restored value is {} bytes long, shorter than its 8-byte \
+             expiry (was the checkpoint written without a TTL?)",
+            bytes.len()
+        ))),
+    }
 }
 
 /// Keyed stores hold a keyed table, operator stores one value or list.
@@ -100,13 +169,36 @@ enum KeyScope {
 }
 
 /// The current event's key (copied into a reused buffer, only when the
-/// operator has keyed state) and timestamp.
+/// operator has keyed state), its timestamp, and the instance's time.
 pub(crate) struct Current {
     scope: KeyScope,
     key: Vec<u8>,
     hash: u64,
     key_group: u16,
+    /// The timestamp output events get by default: the input event's in
+    /// `process`, the timer's in an event-time timer callback.
     timestamp: i64,
+    /// The input event's timestamp (`NO_TIMESTAMP` outside `process`): with
+    /// the watermark, the operator's time that TTL is measured against.
+    event_timestamp: i64,
+    /// The event-time watermark of the last `advance` (`i64::MIN` before).
+    watermark: i64,
+}
+
+/// What uses the current key, for the panic messages when there is none.
+#[derive(Clone, Copy)]
+pub(crate) enum KeyUse<'a> {
+    State(&'a str),
+    Timer,
+}
+
+impl std::fmt::Display for KeyUse<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeyUse::State(handle) => write!(f, "keyed state `{handle}` was used"),
+            KeyUse::Timer => f.write_str("a timer was registered or deleted"),
+        }
+    }
 }
 
 impl Current {
@@ -117,6 +209,8 @@ impl Current {
             hash: 0,
             key_group: 0,
             timestamp: weir_wire::batch::NO_TIMESTAMP,
+            event_timestamp: weir_wire::batch::NO_TIMESTAMP,
+            watermark: i64::MIN,
         }
     }
 
@@ -132,6 +226,7 @@ impl Current {
         broadcast: bool,
     ) {
         self.timestamp = timestamp;
+        self.event_timestamp = timestamp;
         self.scope = if broadcast {
             KeyScope::Broadcast
         } else if key_group == weir_wire::batch::NO_KEY_GROUP {
@@ -147,13 +242,56 @@ impl Current {
         };
     }
 
+    /// Starts a timer callback: the timer's key is current, there is no
+    /// input event, and output events get `timestamp` by default.
+    pub(crate) fn enter_timer(&mut self, key: &[u8], hash: u64, key_group: u16, timestamp: i64) {
+        self.key.clear();
+        self.key.extend_from_slice(key);
+        self.hash = hash;
+        self.key_group = key_group;
+        self.scope = KeyScope::Keyed;
+        self.timestamp = timestamp;
+        self.event_timestamp = weir_wire::batch::NO_TIMESTAMP;
+    }
+
     pub(crate) fn leave(&mut self) {
         self.scope = KeyScope::NoEvent;
         self.timestamp = weir_wire::batch::NO_TIMESTAMP;
+        self.event_timestamp = weir_wire::batch::NO_TIMESTAMP;
     }
 
     pub(crate) fn timestamp(&self) -> i64 {
         self.timestamp
+    }
+
+    /// Replaces the default timestamp of output events (a window's result
+    /// gets the window's last millisecond); returns the previous one.
+    pub(crate) fn replace_timestamp(&mut self, timestamp: i64) -> i64 {
+        std::mem::replace(&mut self.timestamp, timestamp)
+    }
+
+    pub(crate) fn watermark(&self) -> i64 {
+        self.watermark
+    }
+
+    /// Raises the watermark (it never goes back).
+    pub(crate) fn advance_watermark(&mut self, watermark: i64) {
+        self.watermark = self.watermark.max(watermark);
+    }
+
+    /// The operator's time for TTL: the newest of the current event's
+    /// timestamp and the watermark.
+    pub(crate) fn operator_time(&self) -> i64 {
+        self.event_timestamp.max(self.watermark)
+    }
+
+    /// When an entry written now with time to live `ttl_ms` expires: the
+    /// write time (the event's timestamp, else the watermark) plus the TTL,
+    /// or never (`i64::MAX`) when neither is known.
+    pub(crate) fn expires_at(&self, ttl_ms: i64) -> i64 {
+        let write_time =
+            if self.event_timestamp != weir_wire::batch::NO_TIMESTAMP { self.event_timestamp } else { self.watermark };
+        if write_time == i64::MIN { i64::MAX } else { write_time.saturating_add(ttl_ms) }
     }
 
     /// The current key, for keyed state `handle`.
@@ -164,26 +302,88 @@ impl Current {
     pub(crate) fn key(&self, handle: &str) -> CurrentKey<'_> {
         match self.scope {
             KeyScope::Keyed => CurrentKey { key: &self.key, hash: self.hash, key_group: self.key_group },
-            KeyScope::NoEvent => panic!(
-                "keyed state `{handle}` was used with no current key: keyed state is scoped \
-                 by the key of the event being processed, so it is only available in `process` \
-                 (use operator state in `finish`)"
-            ),
-            KeyScope::Unkeyed => panic!(
-                "keyed state `{handle}` was used for an event without a key group: the \
-                 operator's input is not keyed (set `key_by = true` on it in the job file)"
-            ),
-            KeyScope::Broadcast => panic!(
-                "keyed state `{handle}` was used for an event of a broadcast input: broadcast \
-                 events reach every subtask and carry no key group, so only operator and \
-                 broadcast state are available while processing them"
-            ),
-            KeyScope::Untracked => panic!(
-                "keyed state `{handle}` was used, but the instance declared no keyed state: the \
-                 handle belongs to another instance"
-            ),
+            _ => self.no_key(KeyUse::State(handle)),
         }
     }
+
+    /// The current key, for a timer.
+    ///
+    /// # Panics
+    /// As [`Current::key`].
+    #[track_caller]
+    pub(crate) fn timer_key(&self) -> CurrentKey<'_> {
+        match self.scope {
+            KeyScope::Keyed => CurrentKey { key: &self.key, hash: self.hash, key_group: self.key_group },
+            _ => self.no_key(KeyUse::Timer),
+        }
+    }
+
+    /// The current key, if there is one (an event or timer of a keyed
+    /// input, with keyed state).
+    pub(crate) fn keyed(&self) -> Option<CurrentKey<'_>> {
+        (self.scope == KeyScope::Keyed).then_some(CurrentKey {
+            key: &self.key,
+            hash: self.hash,
+            key_group: self.key_group,
+        })
+    }
+
+    #[cold]
+    #[track_caller]
+    fn no_key(&self, what: KeyUse<'_>) -> ! {
+        match self.scope {
+            KeyScope::Keyed => unreachable!("there is a current key"),
+            KeyScope::NoEvent => panic!(
+                "{what} with no current key: keyed state and timers are scoped by the key of \
+                 the event being processed (or of the timer firing), so they are only available \
+                 in `process` and `on_timer` (use operator state in `finish`)"
+            ),
+            KeyScope::Unkeyed => panic!(
+                "{what} for an event without a key group: the operator's input is not keyed \
+                 (set `key_by = true` on it in the job file)"
+            ),
+            KeyScope::Broadcast => panic!(
+                "{what} for an event of a broadcast input: broadcast events reach every subtask \
+                 and carry no key group, so only operator and broadcast state are available \
+                 while processing them"
+            ),
+            KeyScope::Untracked => match what {
+                KeyUse::Timer => panic!(
+                    "a timer was registered or deleted, but the instance declared no keyed state, \
+                     so the SDK does not track the event's key: call `ctx.use_timers()` in `open`"
+                ),
+                KeyUse::State(_) => panic!(
+                    "{what}, but the instance declared no keyed state: the handle belongs to \
+                     another instance"
+                ),
+            },
+        }
+    }
+}
+
+impl<'a> CurrentKey<'a> {
+    /// A key that is not the current event's (a timer's, say).
+    pub(crate) fn new(key: &'a [u8], hash: u64, key_group: u16) -> Self {
+        CurrentKey { key, hash, key_group }
+    }
+
+    pub(crate) fn key(&self) -> &'a [u8] {
+        self.key
+    }
+
+    pub(crate) fn key_group(&self) -> u16 {
+        self.key_group
+    }
+}
+
+/// What expiring a key's state (TTL) did to it.
+pub(crate) enum Purge {
+    /// Nothing expired.
+    Kept,
+    /// Some of it expired (map entries, list elements); some is left.
+    Changed,
+    /// All of it expired: the key has no state left.
+    Empty,
 }
 
 /// One key's entry in a [`KeyedTable`].
@@ -296,6 +496,46 @@ impl<V> KeyedTable<V> {
             }
         }
         dropped
+    }
+
+    /// Drops what expired of the key's state: `purge` says what it did to
+    /// the value. A changed key is marked dirty, an emptied one removed.
+    pub(crate) fn purge(&mut self, at: CurrentKey<'_>, purge: impl FnOnce(&mut V) -> Purge) {
+        let Ok(mut occupied) = self.table.find_entry(at.hash, |slot| *slot.key == *at.key) else {
+            return;
+        };
+        match purge(&mut occupied.get_mut().value) {
+            Purge::Kept => {}
+            Purge::Changed => occupied.get_mut().dirty = true,
+            Purge::Empty => {
+                let Slot { key_group, saved, key, .. } = occupied.remove().0;
+                if saved {
+                    self.removed.push((key_group, key));
+                }
+            }
+        }
+    }
+
+    /// [`KeyedTable::purge`] for every key.
+    pub(crate) fn purge_all(&mut self, mut purge: impl FnMut(&mut V) -> Purge) {
+        let removed = &mut self.removed;
+        for slot in self.table.extract_if(|slot| match purge(&mut slot.value) {
+            Purge::Kept => false,
+            Purge::Changed => {
+                slot.dirty = true;
+                false
+            }
+            Purge::Empty => true,
+        }) {
+            if slot.saved {
+                removed.push((slot.key_group, slot.key));
+            }
+        }
+    }
+
+    /// Every value, whatever the current key.
+    pub(crate) fn values(&self) -> impl Iterator<Item = &V> {
+        self.table.iter().map(|slot| &slot.value)
     }
 
     /// The entry for `key` from a restored chunk, if there is one already.

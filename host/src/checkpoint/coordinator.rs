@@ -100,8 +100,9 @@ struct Pending {
     id: u64,
     triggered: Instant,
     trigger_time_ms: u64,
-    /// What each source subtask that acknowledged had left.
-    sources: BTreeMap<(usize, u32), Vec<Split>>,
+    /// What each source subtask that acknowledged had left, and the
+    /// highest timestamp it had read.
+    sources: BTreeMap<(usize, u32), (Vec<Split>, i64)>,
     subtasks: BTreeMap<(usize, u32), Ack>,
     stats: CheckpointStats,
     /// Per sink (job order), the output staged for it.
@@ -309,9 +310,9 @@ impl Coordinator {
                     self.fail_pending(reason).await?;
                 }
             }
-            TaskEvent::SourceAck { checkpoint_id, source, subtask, left } => {
+            TaskEvent::SourceAck { checkpoint_id, source, subtask, left, max_timestamp } => {
                 if let Some(p) = self.pending.as_mut().filter(|p| p.id == checkpoint_id) {
-                    p.sources.insert((source, subtask), left);
+                    p.sources.insert((source, subtask), (left, max_timestamp));
                 }
                 self.complete_if_acknowledged().await?;
             }
@@ -417,7 +418,12 @@ impl Coordinator {
                 .map(|(source, (name, parallelism))| SourceSnapshot {
                     name: name.clone(),
                     subtasks: (0..*parallelism)
-                        .map(|subtask| pending.sources.get(&(source, subtask)).cloned().unwrap_or_default())
+                        .map(|subtask| pending.sources.get(&(source, subtask)).map(|s| s.0.clone()).unwrap_or_default())
+                        .collect(),
+                    // A subtask that read everything has ended its
+                    // channels, which counts as the end of time.
+                    max_timestamps: (0..*parallelism)
+                        .map(|subtask| pending.sources.get(&(source, subtask)).map_or(i64::MAX, |s| s.1))
                         .collect(),
                 })
                 .collect(),

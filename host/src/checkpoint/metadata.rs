@@ -112,6 +112,7 @@ impl LegacyMetadata {
             sources: vec![SourceSnapshot {
                 name: crate::job::CHAIN_SOURCE.into(),
                 subtasks: vec![vec![Split { next: self.source, end: u64::MAX }]],
+                max_timestamps: vec![i64::MIN],
             }],
             operators: self.operators,
             sinks: vec![SinkSnapshot { name: crate::job::CHAIN_SINK.into(), staged: self.sink_staged }],
@@ -128,6 +129,9 @@ pub struct SourceSnapshot {
     pub name: String,
     /// Per subtask, in order; a subtask that read everything has none.
     pub subtasks: Vec<Vec<Split>>,
+    /// Per subtask, the highest event timestamp it had read (`i64::MIN`:
+    /// none), which its watermarks derive from.
+    pub max_timestamps: Vec<i64>,
 }
 
 /// The shape of the job that took the checkpoint.
@@ -389,6 +393,7 @@ pub(crate) mod tests {
             sources: vec![SourceSnapshot {
                 name: "source".into(),
                 subtasks: vec![vec![Split { next: 4096, end: u64::MAX }]],
+                max_timestamps: vec![i64::MIN],
             }],
             operators: vec![OperatorSnapshot {
                 name: "counter".into(),

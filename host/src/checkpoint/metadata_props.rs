@@ -129,6 +129,7 @@ fn metadata() -> impl Strategy<Value = CheckpointMetadata> {
                 sources: vec![SourceSnapshot {
                     name: "source".into(),
                     subtasks: vec![vec![Split { next: position, end: u64::MAX }]],
+                    max_timestamps: vec![i64::MIN],
                 }],
                 operators,
                 sinks: vec![SinkSnapshot { name: "sink".into(), staged }],

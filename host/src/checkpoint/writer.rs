@@ -25,7 +25,7 @@ use crate::operator::Snapshot;
 pub(crate) enum TaskEvent {
     /// Subtask `subtask` of source `source` injected barrier
     /// `checkpoint_id` with `left` still to read.
-    SourceAck { checkpoint_id: u64, source: usize, subtask: u32, left: Vec<crate::sources::Split> },
+    SourceAck { checkpoint_id: u64, source: usize, subtask: u32, left: Vec<crate::sources::Split>, max_timestamp: i64 },
     /// A subtask's state for `checkpoint_id` is durable (or inline).
     /// `incremental`: `snapshot` holds only what changed since the
     /// subtask's snapshot in the previous complete checkpoint, and

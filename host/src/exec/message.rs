@@ -8,6 +8,12 @@ pub(crate) enum Message {
     Batch(Vec<u8>, Option<Origin>),
     /// Checkpoint barrier: everything before it belongs to checkpoint n.
     Barrier(u64),
+    /// No later event on this channel has a timestamp at or below this
+    /// (ms since the epoch); never lower than the one before.
+    Watermark(i64),
+    /// The sender has no events for now (`idle_timeout_ms`): the receiver
+    /// leaves this channel out of its watermark until it sends again.
+    Idle,
     /// The sending subtask has no more events.
     End,
 }

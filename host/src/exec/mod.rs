@@ -184,6 +184,8 @@ pub(crate) struct Prepared {
 pub(crate) struct SourceSplits {
     pub(crate) first: Option<(Split, Box<dyn Source>)>,
     pub(crate) rest: std::collections::VecDeque<Split>,
+    /// The highest timestamp read before (`i64::MIN` on a fresh start).
+    pub(crate) max_timestamp: i64,
 }
 
 /// What the coordinator is given besides channels.
@@ -348,7 +350,11 @@ pub(crate) fn start(prepared: Prepared) -> Result<Attempt> {
                 reader,
                 current,
                 splits: splits.rest,
-                outputs: Fanout(routers_of(GraphOutput { producer: Producer::Source(source), side: None }, subtask)),
+                outputs: Fanout::new(
+                    routers_of(GraphOutput { producer: Producer::Source(source), side: None }, subtask),
+                    node.watermarks,
+                    splits.max_timestamp,
+                ),
                 rate_limit: node.spec.rate_limit(),
                 batch_size: exec.batch_size,
                 barriers: barrier_rxs

@@ -4,6 +4,14 @@
 //! main one, the side outputs) on: to the routers of the operators reading
 //! it and to the writers of the sinks chained to this subtask.
 //!
+//! Time: each input channel's watermark is the highest it sent; the
+//! operator's watermark is the minimum over its open channels that are not
+//! idle (an ended channel has reached the end of time). When it rises, the
+//! instance's `advance` fires its due timers and the watermark goes on
+//! downstream; when the clock passes the instance's `wake_at`, `advance`
+//! runs for its processing-time timers. At the end of the input the
+//! watermark is `i64::MAX`: every event-time timer fires before `finish`.
+//!
 //! Checkpoint barriers are aligned: once `Barrier(n)` arrives on an input,
 //! that input is not read again until every other open input has delivered
 //! `Barrier(n)` too (an input that ended counts as aligned). Then the guest
@@ -124,6 +132,41 @@ impl SnapshotHistory {
     }
 }
 
+/// What waiting for input gave.
+enum Next {
+    Message(usize, Message),
+    /// The instance's processing-time timer is due.
+    Wake,
+    /// An input disconnected.
+    Gone,
+}
+
+/// The operator's event time: per input channel, the highest watermark it
+/// sent and whether it said it is idle; the operator's own watermark.
+struct Time {
+    channels: Vec<i64>,
+    idle: Vec<bool>,
+    watermark: i64,
+    /// Told downstream it is idle, and nothing advanced since.
+    idle_sent: bool,
+}
+
+impl Time {
+    fn new(inputs: usize) -> Self {
+        Time { channels: vec![i64::MIN; inputs], idle: vec![false; inputs], watermark: i64::MIN, idle_sent: false }
+    }
+
+    /// The minimum over open, active channels; `i64::MAX` once every one
+    /// ended; `None` while every open one is idle.
+    fn combined(&self, open: &[bool]) -> Option<i64> {
+        let mut active = (0..self.channels.len()).filter(|&i| open[i] && !self.idle[i]).peekable();
+        if active.peek().is_none() {
+            return (!open.iter().any(|&o| o)).then_some(i64::MAX);
+        }
+        active.map(|i| self.channels[i]).min()
+    }
+}
+
 /// Which inputs may be read now.
 struct Alignment {
     /// No `End` yet.
@@ -169,19 +212,29 @@ impl OperatorTask {
         let counters = &shared.counters.operators[self.operator_index].1;
         let mut alignment = Alignment::new(self.inputs.len());
         let mut history = SnapshotHistory::default();
+        let mut time = Time::new(self.inputs.len());
 
         while alignment.any_open() {
             if shared.is_stopping() {
                 return Ok(TaskExit::Stopped);
             }
             self.take_completions(&mut history);
-            let Some((input, message)) = self.next_message(&alignment.readable())? else {
+            let next = self.next_message(&alignment.readable(), instance.wake_at())?;
+            let (input, message) = match next {
+                Next::Message(input, message) => (input, message),
+                Next::Wake => {
+                    if !self.advance(shared, instance.as_mut(), time.watermark)? {
+                        return Ok(TaskExit::Stopped);
+                    }
+                    continue;
+                }
                 // An upstream task vanished without `End`: it failed or the
                 // job is being cancelled; either way this task stops.
-                return Ok(TaskExit::Stopped);
+                Next::Gone => return Ok(TaskExit::Stopped),
             };
             match message {
                 Message::Batch(bytes, origin) => {
+                    time.idle[input] = false;
                     counters.events_in.add(batch::event_count(&bytes).unwrap_or(0) as u64);
                     let output =
                         instance.process(self.input_of[input], &bytes).map_err(|e| self.with_origin(e, origin))?;
@@ -200,6 +253,14 @@ impl OperatorTask {
                     alignment.started.get_or_insert_with(std::time::Instant::now);
                 }
                 Message::End => alignment.open[input] = false,
+                Message::Watermark(watermark) => {
+                    time.channels[input] = time.channels[input].max(watermark);
+                    time.idle[input] = false;
+                }
+                Message::Idle => time.idle[input] = true,
+            }
+            if !self.on_time(shared, instance.as_mut(), &mut time, &alignment.open)? {
+                return Ok(TaskExit::Stopped);
             }
             if let Some(checkpoint_id) = alignment.aligned() {
                 self.take_completions(&mut history);
@@ -226,6 +287,48 @@ impl OperatorTask {
         let (operator, subtask) = (self.operator_index, self.context.subtask_index);
         self.writer.send(TaskEvent::OperatorFinished { operator, subtask, staged });
         Ok(TaskExit::Done)
+    }
+
+    /// Raises the operator's watermark when its inputs allow, firing the
+    /// instance's timers and passing the watermark on; passes idleness on
+    /// when every open input is idle. `false` if the downstream is gone.
+    fn on_time(
+        &mut self,
+        shared: &Shared,
+        instance: &mut dyn OperatorInstance,
+        time: &mut Time,
+        open: &[bool],
+    ) -> Result<bool> {
+        match time.combined(open) {
+            Some(watermark) if watermark > time.watermark => {
+                time.watermark = watermark;
+                time.idle_sent = false;
+                if !self.advance(shared, instance, watermark)? {
+                    return Ok(false);
+                }
+                // The end of time goes downstream as `End`.
+                if watermark < i64::MAX && self.output.routers().any(|router| router.watermark(watermark).is_err()) {
+                    return Ok(false);
+                }
+            }
+            None if !time.idle_sent => {
+                time.idle_sent = true;
+                if self.output.routers().any(|router| router.idle().is_err()) {
+                    return Ok(false);
+                }
+            }
+            _ => {}
+        }
+        Ok(true)
+    }
+
+    /// Calls the instance's `advance` with `watermark` and the clock, and
+    /// delivers what its timers emitted. `false` if the downstream is gone.
+    fn advance(&mut self, shared: &Shared, instance: &mut dyn OperatorInstance, watermark: i64) -> Result<bool> {
+        let output = instance.advance(watermark, crate::util::now_ms() as i64)?;
+        let Some(emitted) = self.deliver(output, None)? else { return Ok(false) };
+        self.count_output(shared, emitted);
+        Ok(true)
     }
 
     /// Snapshots the guest, stages sink output, forwards the barrier and
@@ -302,7 +405,7 @@ impl OperatorTask {
     /// Waits for the next message on one of `readable`. Before blocking,
     /// sends any partly filled output batches so that events never wait for
     /// input that may be slow to come. `None` if an input disconnected.
-    fn next_message(&mut self, readable: &[usize]) -> Result<Option<(usize, Message)>> {
+    fn next_message(&mut self, readable: &[usize], wake_at: Option<i64>) -> Result<Next> {
         if readable.is_empty() {
             // Alignment releases as soon as every open input is blocked, so
             // this cannot happen; waiting on nothing would hang forever.
@@ -315,17 +418,31 @@ impl OperatorTask {
         for &input in readable {
             select.recv(&self.inputs[input]);
         }
+        // Milliseconds until the instance's processing-time timer is due.
+        let due_in = wake_at.map(|at| at.saturating_sub(crate::util::now_ms() as i64));
+        if due_in.is_some_and(|ms| ms <= 0) {
+            return Ok(Next::Wake);
+        }
         let operation = match select.try_select() {
             Ok(operation) => operation,
             Err(_) => {
                 if self.output.routers().any(|router| router.flush().is_err()) {
-                    return Ok(None);
+                    return Ok(Next::Gone);
                 }
-                select.select()
+                match due_in {
+                    None => select.select(),
+                    Some(ms) => match select.select_timeout(Duration::from_millis(ms as u64)) {
+                        Ok(operation) => operation,
+                        Err(_) => return Ok(Next::Wake),
+                    },
+                }
             }
         };
         let input = readable[operation.index()];
-        Ok(operation.recv(&self.inputs[input]).ok().map(|message| (input, message)))
+        Ok(match operation.recv(&self.inputs[input]) {
+            Ok(message) => Next::Message(input, message),
+            Err(_) => Next::Gone,
+        })
     }
 
     /// Passes a guest's output (made from input of `origin`) on, each event
@@ -415,5 +532,28 @@ impl OperatorTask {
 
     fn guest_error(&self, failure: GuestFailure, message: String) -> Error {
         Error::guest(&self.context.operator, self.context.subtask_index, failure, message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Time;
+
+    #[test]
+    fn the_watermark_is_the_minimum_over_open_active_channels() {
+        let mut time = Time::new(3);
+        let open = [true, true, true];
+        assert_eq!(time.combined(&open), Some(i64::MIN), "nothing heard yet");
+        time.channels = vec![10, 30, 20];
+        assert_eq!(time.combined(&open), Some(10));
+        // An idle channel no longer holds it back; an ended one is done.
+        time.idle[0] = true;
+        assert_eq!(time.combined(&open), Some(20));
+        assert_eq!(time.combined(&[true, true, false]), Some(30));
+        // Every open channel idle: no watermark to say.
+        time.idle = vec![true, true, true];
+        assert_eq!(time.combined(&open), None);
+        // Every channel ended: the end of time.
+        assert_eq!(time.combined(&[false, false, false]), Some(i64::MAX));
     }
 }

@@ -136,6 +136,16 @@ impl Router {
         self.broadcast(|| Message::End)
     }
 
+    /// Flushes, then sends watermark `watermark` to every target.
+    pub(crate) fn watermark(&mut self, watermark: i64) -> Result<(), RouteError> {
+        self.broadcast(|| Message::Watermark(watermark))
+    }
+
+    /// Flushes, then tells every target this sender is idle.
+    pub(crate) fn idle(&mut self) -> Result<(), RouteError> {
+        self.broadcast(|| Message::Idle)
+    }
+
     /// Flushes, then sends checkpoint barrier `checkpoint_id` to every
     /// target: every event routed before it is ahead of it in each channel.
     pub(crate) fn barrier(&mut self, checkpoint_id: u64) -> Result<(), RouteError> {

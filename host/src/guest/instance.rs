@@ -122,7 +122,7 @@ impl GuestInstance {
             .allow_ip_name_lookup(false)
             .build();
         let limiter = SandboxLimiter::new(limits.memory_bytes);
-        let state = HostState { wasi, table: Default::default(), limiter, log_target };
+        let state = HostState { wasi, table: Default::default(), limiter, log_target, wake_at: None };
         let mut store = Store::new(component.pre.engine(), state);
         store.limiter(|state| &mut state.limiter);
         store.epoch_deadline_trap();
@@ -245,6 +245,28 @@ impl GuestInstance {
         Ok(Snapshot { incremental: snapshot.incremental, chunks: snapshot.chunks })
     }
 
+    /// Tells the guest that time moved: its watermark, and the clock. It
+    /// fires its due timers; returns what they emitted. A 0.1.0 guest has
+    /// no timers: nothing to call.
+    pub fn advance(&mut self, watermark: i64, now: i64) -> Result<Vec<u8>> {
+        if let Bound::V1(_) = self.bindings {
+            return Ok(Vec::new());
+        }
+        self.arm()?;
+        let result = match &self.bindings {
+            Bound::V2(b) => b.weir_operator_operator().call_advance(&mut self.store, watermark, now),
+            Bound::V1(_) => return Ok(Vec::new()),
+        };
+        let output = self.check("advance", result)?;
+        self.check_emitted("advance", output)
+    }
+
+    /// When the guest last asked to be woken (`host.wake-at`): its
+    /// earliest processing-time timer.
+    pub fn wake_at(&self) -> Option<i64> {
+        self.store.data().wake_at
+    }
+
     /// Tells the guest its input ended; returns its last events.
     pub fn finish(&mut self) -> Result<Vec<u8>> {
         self.arm()?;
@@ -320,6 +342,14 @@ impl OperatorInstance for GuestInstance {
 
     fn snapshot(&mut self, checkpoint_id: u64, mode: SnapshotMode) -> Result<Snapshot> {
         GuestInstance::snapshot(self, checkpoint_id, mode)
+    }
+
+    fn advance(&mut self, watermark: i64, now: i64) -> Result<Vec<u8>> {
+        GuestInstance::advance(self, watermark, now)
+    }
+
+    fn wake_at(&self) -> Option<i64> {
+        GuestInstance::wake_at(self)
     }
 
     fn finish(&mut self) -> Result<Vec<u8>> {
@@ -425,5 +455,9 @@ impl bindings::weir::operator::host::Host for HostState {
             LogLevel::Warn => tracing::warn!(target: "weir::guest", guest, "{message}"),
             LogLevel::Error => tracing::error!(target: "weir::guest", guest, "{message}"),
         }
+    }
+
+    fn wake_at(&mut self, at: Option<i64>) {
+        self.wake_at = at;
     }
 }

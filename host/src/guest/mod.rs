@@ -51,6 +51,8 @@ pub(crate) struct HostState {
     limiter: limits::SandboxLimiter,
     /// `operator[subtask]`, the tag of every log line from this guest.
     log_target: std::sync::Arc<str>,
+    /// The guest's earliest processing-time timer (`host.wake-at`).
+    wake_at: Option<i64>,
 }
 
 /// The wasmtime engine and linker shared by every job of a [`crate::Engine`].

@@ -14,7 +14,7 @@ use super::retention::Retention;
 use super::{CheckpointConfig, Limits, RestartStrategy};
 use super::{
     ExecutionConfig, GeneratorSpec, JobSpec, LineFormat, OperatorCode, OperatorSpec, SinkNode, SinkSpec, SourceNode,
-    SourceSpec,
+    SourceSpec, Watermarks,
 };
 use crate::error::{Error, Result};
 
@@ -165,6 +165,9 @@ enum SourceSection {
     Lines {
         name: Option<String>,
         parallelism: Option<i64>,
+        watermark_delay_ms: Option<u64>,
+        watermark_interval_ms: Option<u64>,
+        idle_timeout_ms: Option<u64>,
         path: PathBuf,
         rate_limit: Option<u64>,
         format: Option<String>,
@@ -172,6 +175,9 @@ enum SourceSection {
     Generator {
         name: Option<String>,
         parallelism: Option<i64>,
+        watermark_delay_ms: Option<u64>,
+        watermark_interval_ms: Option<u64>,
+        idle_timeout_ms: Option<u64>,
         count: u64,
         keys: Option<u64>,
         value_size: Option<usize>,
@@ -299,8 +305,17 @@ pub(super) fn parse(text: &str, base: &Path) -> std::result::Result<JobSpec, Str
     let mut source_nodes = Vec::with_capacity(sources.len());
     for (index, source) in sources.into_iter().enumerate() {
         let field = if source_key == "source" { "source".to_owned() } else { format!("sources[{index}]") };
-        let (name, p, spec) = match source {
-            SourceSection::Lines { name, parallelism, path, rate_limit, format } => {
+        let (name, p, (delay, interval, idle), spec) = match source {
+            SourceSection::Lines {
+                name,
+                parallelism,
+                watermark_delay_ms,
+                watermark_interval_ms,
+                idle_timeout_ms,
+                path,
+                rate_limit,
+                format,
+            } => {
                 let format = match format.as_deref() {
                     None | Some("lines") => LineFormat::Plain,
                     Some("tsv") => LineFormat::Tsv,
@@ -308,9 +323,21 @@ pub(super) fn parse(text: &str, base: &Path) -> std::result::Result<JobSpec, Str
                         return Err(format!("{field}.format: unknown format {other:?}; expected \"lines\" or \"tsv\""));
                     }
                 };
-                (name, parallelism, SourceSpec::Lines { path: resolve(path), rate_limit, format })
+                let spec = SourceSpec::Lines { path: resolve(path), rate_limit, format };
+                (name, parallelism, (watermark_delay_ms, watermark_interval_ms, idle_timeout_ms), spec)
             }
-            SourceSection::Generator { name, parallelism, count, keys, value_size, seed, rate_limit } => {
+            SourceSection::Generator {
+                name,
+                parallelism,
+                watermark_delay_ms,
+                watermark_interval_ms,
+                idle_timeout_ms,
+                count,
+                keys,
+                value_size,
+                seed,
+                rate_limit,
+            } => {
                 let d = GeneratorSpec::default();
                 let spec = SourceSpec::Generator(GeneratorSpec {
                     count,
@@ -319,7 +346,7 @@ pub(super) fn parse(text: &str, base: &Path) -> std::result::Result<JobSpec, Str
                     seed: seed.unwrap_or(d.seed),
                     rate_limit,
                 });
-                (name, parallelism, spec)
+                (name, parallelism, (watermark_delay_ms, watermark_interval_ms, idle_timeout_ms), spec)
             }
         };
         let name = match (name, source_key) {
@@ -329,7 +356,21 @@ pub(super) fn parse(text: &str, base: &Path) -> std::result::Result<JobSpec, Str
         };
         let what = format!("source '{name}'");
         let parallelism = parallelism(p, &format!("{field}.parallelism"), &what, execution.max_parallelism)?;
-        source_nodes.push(SourceNode { name, spec, parallelism });
+        let watermarks = match (delay, interval, idle) {
+            (Some(delay_ms), interval, idle_timeout_ms) => Some(Watermarks {
+                delay_ms,
+                idle_timeout_ms,
+                interval_ms: interval.unwrap_or(super::DEFAULT_WATERMARK_INTERVAL_MS),
+            }),
+            (None, None, None) => None,
+            (None, _, _) => {
+                return Err(format!(
+                    "{field}: source '{name}' makes no watermarks without watermark_delay_ms: set it to use \
+                     idle_timeout_ms or watermark_interval_ms"
+                ));
+            }
+        };
+        source_nodes.push(SourceNode { name, spec, parallelism, watermarks });
     }
     let job_limits = file.limits.unwrap_or_default().apply(Limits::default());
     let mut operators = Vec::with_capacity(file.operators.len());

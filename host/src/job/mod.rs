@@ -99,11 +99,44 @@ pub struct SourceNode {
     pub name: String,
     pub spec: SourceSpec,
     pub parallelism: u32,
+    /// Event-time watermarks: none, or what each subtask emits.
+    pub watermarks: Option<Watermarks>,
+}
+
+/// How a source subtask makes watermarks from its events' timestamps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Watermarks {
+    /// Bounded out-of-orderness: the watermark is the highest timestamp
+    /// seen minus this (`watermark_delay_ms`).
+    pub delay_ms: u64,
+    /// A subtask with no event for this long stops holding its
+    /// downstream's watermark back until its next event
+    /// (`idle_timeout_ms`).
+    pub idle_timeout_ms: Option<u64>,
+    /// A watermark goes out when it enters a new interval of this many ms
+    /// of event time (`watermark_interval_ms`, default
+    /// [`DEFAULT_WATERMARK_INTERVAL_MS`]).
+    pub interval_ms: u64,
+}
+
+/// Event-time ms between two watermarks of a source subtask by default.
+pub const DEFAULT_WATERMARK_INTERVAL_MS: u64 = 200;
+
+impl Watermarks {
+    /// Bounded out-of-orderness `delay_ms`, no idle timeout.
+    pub fn bounded(delay_ms: u64) -> Self {
+        Watermarks { delay_ms, idle_timeout_ms: None, interval_ms: DEFAULT_WATERMARK_INTERVAL_MS }
+    }
 }
 
 impl SourceNode {
     pub fn new(name: impl Into<String>, spec: SourceSpec) -> Self {
-        SourceNode { name: name.into(), spec, parallelism: 1 }
+        SourceNode { name: name.into(), spec, parallelism: 1, watermarks: None }
+    }
+
+    pub fn watermarks(mut self, watermarks: Watermarks) -> Self {
+        self.watermarks = Some(watermarks);
+        self
     }
 
     pub fn parallelism(mut self, parallelism: u32) -> Self {

@@ -111,6 +111,19 @@ pub trait OperatorInstance {
     /// The instance's state at checkpoint `checkpoint_id`.
     fn snapshot(&mut self, checkpoint_id: u64, mode: SnapshotMode) -> Result<Snapshot>;
 
+    /// Time moved: the operator's watermark (never lower than the last
+    /// one), and the clock, both ms since the Unix epoch. Fires the
+    /// instance's due timers; returns what they emitted.
+    fn advance(&mut self, _watermark: i64, _now: i64) -> Result<Vec<u8>> {
+        Ok(Vec::new())
+    }
+
+    /// When the instance wants [`OperatorInstance::advance`] called next
+    /// by the clock: its earliest processing-time timer.
+    fn wake_at(&self) -> Option<i64> {
+        None
+    }
+
     /// The input ended; returns the last events.
     fn finish(&mut self) -> Result<Vec<u8>>;
 }

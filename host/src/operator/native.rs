@@ -133,6 +133,14 @@ impl<O: Operator + Send> OperatorInstance for SdkInstance<O> {
         })
     }
 
+    fn advance(&mut self, watermark: i64, now: i64) -> Result<Vec<u8>> {
+        guarded(&self.operator, self.subtask, "advance", || self.runtime.advance(watermark, now))
+    }
+
+    fn wake_at(&self) -> Option<i64> {
+        self.runtime.wake_at()
+    }
+
     fn finish(&mut self) -> Result<Vec<u8>> {
         guarded(&self.operator, self.subtask, "finish", || self.runtime.finish())
     }

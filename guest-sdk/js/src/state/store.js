@@ -9,7 +9,11 @@ export const NO_EVENT = 0;
 export const UNKEYED = 1;
 export const KEYED = 2;
 
-/** The event being processed: its key (for keyed state), timestamp and input. */
+/**
+ * The event being processed: its key (for keyed state), timestamp and
+ * input; and time: the watermark, the clock of the last `advance`, whether
+ * `advance` is running.
+ */
 export class Current {
   constructor() {
     this.scope = NO_EVENT;
@@ -19,6 +23,27 @@ export class Current {
     this.timestamp = null;
     /** The input of the batch being processed ({ index, name, broadcast }), or null. */
     this.input = null;
+    /** The watermark: -Infinity before the first `advance`; never lowered. */
+    this.watermark = -Infinity;
+    /** The host's clock at the last `advance`, or null before the first. */
+    this.now = null;
+    /** Whether `advance` (timers, window callbacks) is running. */
+    this.advancing = false;
+  }
+
+  /**
+   * The event time of a state write (for TTL): the event's timestamp, else
+   * (and inside `advance`) the watermark; null when neither is known.
+   */
+  writeTime() {
+    if (!this.advancing && this.timestamp !== null) return this.timestamp;
+    return this.watermark === -Infinity ? null : this.watermark;
+  }
+
+  /** The operator's time: the newest of the current event's timestamp and the watermark. */
+  operatorTime() {
+    if (!this.advancing && this.timestamp !== null && this.timestamp > this.watermark) return this.timestamp;
+    return this.watermark;
   }
 
   enter(key, keyGroup, timestamp, keyed) {

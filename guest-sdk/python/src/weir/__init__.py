@@ -48,6 +48,12 @@ input it came from (``event.input``, an index into ``ctx.info.inputs``, and
 ``event.input_name``); ``ctx.emit_to(name, key, value)`` emits to one of
 ``ctx.info.side_outputs``.
 
+Time (``weir.time``): ``ctx.watermark``, ``ctx.processing_time``, timers
+(``ctx.register_event_timer(ts)``... and the operator's ``on_timer(ctx,
+timer)``), state with a time to live (``ttl_ms=`` on keyed handles) and
+event-time windows (``weir.window``: ``ctx.tumbling_windows(name, size_ms,
+weir.Aggregate.count())``, sliding and session windows, ``WindowedOperator``).
+
 Codecs (``weir.codec``) default to ``JSON``; ``U64``, ``I64``, ``STR``...
 write what the Rust SDK writes. Declaring a name twice is an error, and so
 is declaring a name with another kind than the restored checkpoint holds.
@@ -58,15 +64,18 @@ silently loses state.
 Layout:
 
 - ``operator``: the ``Operator`` base class.
-- ``context``: ``Context`` (emit, emit_to, current key) and ``OpenContext`` (declares
-  handles, restores them).
-- ``state``: the handles, their dirty tracking for incremental snapshots.
+- ``context``: ``Context`` (emit, emit_to, current key, time, timers) and
+  ``OpenContext`` (declares handles and window sets, restores them).
+- ``state``: the handles, their dirty tracking for incremental snapshots,
+  their TTL variants (``state.ttl``).
+- ``time``: ``Timer``, ``TimeDomain``, the timers' store (``weir.timers``).
+- ``window``: ``Window``, ``Aggregate``, ``Windows``, ``WindowedOperator``.
 - ``codec``: value codecs, postcard-compatible.
 - ``chunk``: the state chunk layout, full (v1) and delta (v2), and merge.
 - ``framing``: the batch layout.
 - ``event``, ``info``, ``errors``, ``log``: one input event; who this
   instance is, its inputs, side outputs and config; ``weir.Error``; the host's log.
-- ``runtime``: one instance driven through init/process/snapshot/finish.
+- ``runtime``: one instance driven through init/process/snapshot/advance/finish.
 - ``export``: the componentize-py glue behind ``export_operator``.
 - ``testing``: ``Harness`` for unit tests under plain CPython.
 """
@@ -80,10 +89,13 @@ from .export import export_operator
 from .info import DEFAULT_MAX_PARALLELISM, InputInfo, OperatorInfo
 from .operator import Operator
 from .state import BroadcastMapState, ListState, MapState, ValueState
+from .time import MAX_TIMESTAMP, MIN_TIMESTAMP, TimeDomain, Timer
+from .window import Aggregate, Window, WindowedOperator, Windows
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Aggregate",
     "BroadcastMapState",
     "Chunk",
     "Context",
@@ -93,11 +105,18 @@ __all__ = [
     "InputInfo",
     "Kind",
     "ListState",
+    "MAX_TIMESTAMP",
+    "MIN_TIMESTAMP",
     "MapState",
     "OpenContext",
     "Operator",
     "OperatorInfo",
+    "TimeDomain",
+    "Timer",
     "ValueState",
+    "Window",
+    "WindowedOperator",
+    "Windows",
     "codec",
     "export_operator",
     "log",

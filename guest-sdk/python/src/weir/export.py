@@ -5,7 +5,7 @@ componentize-py builds a component from an app module; for the exported
 interface ``operator`` of the world ``operator-component``
 (``weir:operator@0.2.0``) it looks up a class
 named ``Operator`` in that module and calls its ``init``, ``process``,
-``snapshot`` and ``finish`` methods (the protocol
+``snapshot``, ``advance`` and ``finish`` methods (the protocol
 ``wit_world.exports.Operator`` it generates). Two facts about it (0.25.1)
 shape this module:
 
@@ -127,7 +127,12 @@ def _glue(factory: Callable[[], Any], bindings: Optional[_Bindings]) -> type:
             try:
                 # Drop a previous instance's state before building the new one.
                 holder[0] = None
-                holder[0] = Runtime(factory, _info_from_wit(context), [_chunk_from_wit(c) for c in restored])
+                holder[0] = Runtime(
+                    factory,
+                    _info_from_wit(context),
+                    [_chunk_from_wit(c) for c in restored],
+                    None if bindings is None else bindings.host.wake_at,
+                )
             except BaseException as e:  # anything else traps the instance
                 fail("init", e)
 
@@ -156,6 +161,12 @@ def _glue(factory: Callable[[], Any], bindings: Optional[_Bindings]) -> type:
                 )
             except BaseException as e:
                 return fail("snapshot", e)
+
+        def advance(self, watermark: int, now: int) -> bytes:
+            try:
+                return runtime("advance").advance(watermark, now)
+            except BaseException as e:
+                return fail("advance", e)
 
         def finish(self) -> bytes:
             try:

@@ -30,6 +30,24 @@ what an operator emits to a side output is read with ``side_output``:
 >>> harness.side_output("rules-seen")
 [Output('', 'r1')]
 
+Time moves only when the test says so: ``advance(watermark, now)`` plays
+the host's ``advance`` (it fires due timers and windows and returns what
+they emitted to the main output), and ``wake_at`` is the earliest
+processing-time timer the operator last asked the host to wake it for:
+
+>>> class Reminder(weir.Operator):
+...     def process(self, ctx, event):
+...         ctx.register_event_timer(event.timestamp + 10)
+...     def on_timer(self, ctx, timer):
+...         ctx.emit(timer.key, f"due at {timer.timestamp}")
+>>> harness = Harness(Reminder)
+>>> harness.process("k", "", timestamp=5)
+[]
+>>> harness.advance(14)
+[]
+>>> harness.advance(20)
+[Output('k', 'due at 15', 15)]
+
 ``Checkpoints`` plays the host's part for incremental snapshots: it keeps
 each (handle, key group) as a chain of a full chunk and deltas and merges
 them back into the full chunks a restored instance receives.
@@ -45,6 +63,7 @@ from .errors import Error
 from .framing import MAIN_OUTPUT, NO_KEY_GROUP, NO_TIMESTAMP, BatchWriter, MalformedBatch, read_output_batch
 from .info import OperatorInfo
 from .runtime import Runtime, Snapshot
+from .time import MIN_TIMESTAMP
 
 __all__ = ["Harness", "Output", "Checkpoints", "NO_KEY_GROUP"]
 
@@ -161,7 +180,11 @@ class Harness:
         self.info = dataclasses.replace(info, **changes) if changes else info
         self._factory = operator
         self._side: Dict[str, List[Output]] = {name: [] for name in self.info.side_outputs}
-        self.runtime = Runtime(operator, self.info, list(restored))
+        #: Every value the operator passed to the host's ``wake-at``, oldest
+        #: first (None: no processing-time timer left).
+        self.wake_at_requests: List[Optional[int]] = []
+        self._now = MIN_TIMESTAMP
+        self.runtime = Runtime(operator, self.info, list(restored), self.wake_at_requests.append)
         self._checkpoint_id = 0
 
     @classmethod
@@ -235,6 +258,38 @@ class Harness:
         """Processes a packed batch as the host would pass it, from input
         ``input``."""
         return self._outputs(self.runtime.process(batch, self.input_index(input)))
+
+    def advance(self, watermark: Optional[int] = None, now: Optional[int] = None) -> List[Output]:
+        """Moves time as the host's ``advance`` does: the watermark to
+        ``watermark`` (None keeps it; a lower one is ignored) and the clock
+        to ``now`` (None keeps the last one given; before any it is
+        ``MIN_TIMESTAMP``, so no processing-time timer is due, and
+        ``ctx.processing_time`` reads that from then on). Fires what is due;
+        returns what was emitted to the main output (side outputs as for
+        ``process``)."""
+        if now is not None:
+            self._now = now
+        if watermark is None:
+            watermark = self.watermark
+        return self._outputs(self.runtime.advance(watermark, self._now))
+
+    def end_of_input(self) -> List[Output]:
+        """What the host does at the end of bounded input: ``advance`` with
+        the watermark at i64::MAX (every event-time timer fires), then
+        ``finish``; returns both main outputs."""
+        return self.advance((1 << 63) - 1) + self.finish()
+
+    @property
+    def watermark(self) -> int:
+        """The operator's watermark (``MIN_TIMESTAMP`` before the first
+        ``advance``)."""
+        return self.runtime.context.watermark
+
+    @property
+    def wake_at(self) -> Optional[int]:
+        """The earliest processing-time timer the operator last told the
+        host about (None: none, or never asked)."""
+        return self.wake_at_requests[-1] if self.wake_at_requests else None
 
     def side_output(self, name: str) -> List[Output]:
         """What the operator emitted to the side output ``name`` since the
