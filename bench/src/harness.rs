@@ -167,7 +167,8 @@ pub fn new_engine(config: EngineConfig) -> Result<Engine> {
     Ok(Engine::with_config(config)?
         .with_native(NativeOperator::sdk::<tokenizer::Tokenizer>("tokenizer"))
         .with_native(NativeOperator::sdk::<counter::Counter>("counter"))
-        .with_native(NativeOperator::sdk::<store::Store>("store")))
+        .with_native(NativeOperator::sdk::<store::Store>("store"))
+        .with_native(NativeOperator::sdk::<window_count::WindowCount>("window-count")))
 }
 
 /// A job of generated events through `operators`, into the discard sink.

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use serde_json::json;
-use weir_host::{JobSpec, SinkSpec, SourceSpec};
+use weir_host::{JobSpec, SinkNode, SinkSpec, SourceSpec, Watermarks};
 
 use crate::harness::{Bench, Code, Timing, checkpoints, emit, generator, generator_job, median, progress, with_fields};
 
@@ -167,6 +167,45 @@ pub fn sources(bench: &Bench) -> Result<()> {
         "one_source_eps": one, "two_sources_eps": two, "ratio": ratio,
         "checkpoints_one": checkpoints_one, "checkpoints_two": checkpoints_two,
     }));
+    Ok(())
+}
+
+/// The windowed count (issue 15): generator → window-count ×2 (key_by, 60 s
+/// tumbling windows of event time, the generator's timestamps in order,
+/// watermarks every 200 ms of event time) → discard, Wasm against native,
+/// checkpoints every second. Long enough for ten checkpoints or more.
+pub fn windows(bench: &Bench) -> Result<()> {
+    let events: u64 = bench.size(30_000_000, 300_000);
+    let keys = 10_000;
+    progress(&format!("generator → window-count ×2, {events} events"));
+    let dir = bench.scratch("windows-checkpoints")?;
+    let mut checkpoints_taken = Vec::new();
+    let figures = paired(bench, bench.runs.max(1), |code| {
+        let mut spec = generator_job(
+            "bench-windows",
+            generator(events, keys, 16),
+            vec![bench.operator("window-count", code)?.parallelism(2).key_by(true).side_outputs(["late"])],
+        )
+        .checkpoint(checkpoints(&dir, Duration::from_secs(1), false));
+        spec.sources[0].watermarks = Some(Watermarks::bounded(0));
+        spec.sinks.push(SinkNode::new("late", SinkSpec::Discard).inputs(["window-count.late"]));
+        spec.id = Some(format!("windows-{}", code.label()));
+        let started = crate::harness::Timing::start()?;
+        let job = bench.engine.start(spec).context("job bench-windows failed to start")?;
+        let observer = job.observer();
+        let report = job.wait().context("job bench-windows failed")?;
+        let timing = started.stop()?;
+        if report.metrics.source_events != events {
+            bail!("the generator emitted {} events, expected {events}", report.metrics.source_events);
+        }
+        checkpoints_taken.push(observer.checkpoint_stats().completed.saturating_sub(1) as f64);
+        Ok(Rates::of(events, timing))
+    })?;
+    let job = json!({
+        "scenario": "windows", "events": events, "keys": keys, "parallelism": 2, "size_ms": 60_000,
+        "checkpoints": median(&checkpoints_taken),
+    });
+    emit(with_fields(figures, job));
     Ok(())
 }
 

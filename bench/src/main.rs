@@ -10,7 +10,7 @@
 //! ```
 //!
 //! Scenarios: `wordcount`, `keyed`, `sources` (the keyed job with one
-//! generator subtask against two), `snapshot`, `checkpoint` (with the
+//! generator subtask against two), `windows` (the windowed count of issue 15), `snapshot`, `checkpoint` (with the
 //! restores), `throughput`, `memory`, or `all`. Results go to stdout, one
 //! JSON object per line with a `"scenario"` field (`cargo xtask bench`
 //! turns them into the tables of BENCHMARKS.md); progress goes to stderr.
@@ -29,11 +29,12 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use harness::{Bench, Code, generator, generator_job, progress};
 
-const SCENARIOS: &[&str] = &["wordcount", "keyed", "sources", "snapshot", "checkpoint", "throughput", "memory"];
+const SCENARIOS: &[&str] =
+    &["wordcount", "keyed", "sources", "windows", "snapshot", "checkpoint", "throughput", "memory"];
 
 const USAGE: &str = "usage: weir-bench [--quick] [--runs N] [--state-mib N,N..] [--only wasm|native] [--guests DIR] [--work DIR] SCENARIO...
 
-scenarios: wordcount keyed sources snapshot checkpoint throughput memory, or all
+scenarios: wordcount keyed sources windows snapshot checkpoint throughput memory, or all
   --quick        tiny sizes and one run: a smoke test of the harness
   --runs N       runs per figure, the median is reported (default 3)
   --state-mib L  keyed state sizes of snapshot and checkpoint, MiB (default 10,100,1024)
@@ -142,6 +143,7 @@ fn run() -> Result<()> {
             "wordcount" => jobs::wordcount(&bench)?,
             "keyed" => jobs::keyed(&bench)?,
             "sources" => jobs::sources(&bench)?,
+            "windows" => jobs::windows(&bench)?,
             "snapshot" => state::snapshot(&bench)?,
             "checkpoint" => kept_checkpoint = state::checkpoint(&bench)?,
             "throughput" => state::throughput(&bench, kept_checkpoint.take())?,

@@ -244,6 +244,12 @@ enum Model {
     /// event that moves it into a new `interval_ms` of event time), and
     /// the end of time at the end of the input.
     WindowCount { size_ms: i64, delay_ms: i64, interval_ms: i64 },
+    /// `examples/session-js`: per key, an event at t opens [t, t + gap_ms),
+    /// merged with every session of the key it overlaps or touches; a
+    /// session goes out as `<start>\t<end>\t<count>` when the watermark
+    /// reaches its end; an event whose own [t, t + gap_ms) ends at or
+    /// before the watermark goes to `late`. Watermarks as for WindowCount.
+    Sessions { gap_ms: i64, delay_ms: i64, interval_ms: i64 },
 }
 
 fn model_of(example: &str, spec: &JobSpec, op: &OperatorSpec) -> Model {
@@ -254,6 +260,14 @@ fn model_of(example: &str, spec: &JobSpec, op: &OperatorSpec) -> Model {
         "counter" | "counter-py" | "counter-js" | "counter-c" => Model::RunningCount,
         "join" | "join-py" => Model::Join,
         "splitter" => Model::Split,
+        "session-js" => {
+            let watermarks = spec.sources[0].watermarks.expect("session-js needs a source with watermarks");
+            Model::Sessions {
+                gap_ms: op.config.get("gap_ms").map_or(30_000, |v| v.parse().expect("gap_ms is an integer")),
+                delay_ms: watermarks.delay_ms as i64,
+                interval_ms: watermarks.interval_ms as i64,
+            }
+        }
         "window-count" | "window-count-py" => {
             let watermarks = spec.sources[0].watermarks.expect("window-count needs a source with watermarks");
             Model::WindowCount {
@@ -333,6 +347,50 @@ impl Model {
                 fire(i64::MAX, &mut windows, &mut counts);
                 outputs.insert(None, counts);
             }
+            &Model::Sessions { gap_ms, delay_ms, interval_ms } => {
+                // Per key: (start, end, count) of its open sessions.
+                let mut open: HashMap<String, Vec<(i64, i64, u64)>> = HashMap::new();
+                let (mut watermark, mut sent, mut max_ts) = (i64::MIN, i64::MIN, i64::MIN);
+                let mut closed = Vec::new();
+                let close =
+                    |watermark: i64, open: &mut HashMap<String, Vec<(i64, i64, u64)>>, closed: &mut Vec<ModelEvent>| {
+                        for (key, sessions) in open.iter_mut() {
+                            sessions.retain(|&(start, end, count)| {
+                                let done = end <= watermark;
+                                if done {
+                                    closed.push(event(key, format!("{start}\t{end}\t{count}")));
+                                }
+                                !done
+                            });
+                        }
+                    };
+                for e in inputs.concat() {
+                    let ts = e.timestamp.expect("session-js needs timestamps");
+                    if ts + gap_ms <= watermark {
+                        outputs.entry(Some("late".to_owned())).or_default().push(e.clone());
+                    } else {
+                        let sessions = open.entry(e.key.clone()).or_default();
+                        let (mut start, mut end, mut count) = (ts, ts + gap_ms, 1);
+                        sessions.retain(|&(s, t, c)| {
+                            let touches = s <= end && start <= t;
+                            if touches {
+                                (start, end, count) = (start.min(s), end.max(t), count + c);
+                            }
+                            !touches
+                        });
+                        sessions.push((start, end, count));
+                    }
+                    max_ts = max_ts.max(ts);
+                    let candidate = max_ts - delay_ms;
+                    if candidate > sent && candidate.div_euclid(interval_ms) > sent.div_euclid(interval_ms) {
+                        sent = candidate;
+                        watermark = candidate;
+                        close(watermark, &mut open, &mut closed);
+                    }
+                }
+                close(i64::MAX, &mut open, &mut closed);
+                outputs.insert(None, closed);
+            }
             Model::Split => {
                 for line in inputs.concat() {
                     let valid =
@@ -399,7 +457,9 @@ impl Model {
                     })
                     .collect()
             }
-            Model::Join | Model::Split | Model::WindowCount { .. } => unreachable!("two outputs: see apply_graph"),
+            Model::Join | Model::Split | Model::WindowCount { .. } | Model::Sessions { .. } => {
+                unreachable!("two outputs: see apply_graph")
+            }
         }
     }
 }

@@ -315,6 +315,29 @@ fn end_to_end_tables(records: &[Value], runs: usize) -> Result<String> {
         at_least(ratio, 1.0)
     )?;
 
+    let windows = scenario(records, "windows");
+    let windows = windows.first().context("weir-bench printed no `windows` result")?;
+    writeln!(out, "### The windowed count (`weir-bench windows`, medians of {} runs)\n", num(windows, "runs")?)?;
+    writeln!(
+        out,
+        "generator → window-count ×2 (key_by) → discard, {} events over {} keys, 60 s tumbling windows of \
+         event time, watermarks every 200 ms of event time, checkpoints every 1 s ({} taken per run); the \
+         same operator compiled natively as the baseline.\n",
+        count(num(windows, "events")?),
+        count(num(windows, "keys")?),
+        num(windows, "checkpoints")?
+    )?;
+    writeln!(out, "| Wasm events/s | native events/s | Wasm ÷ native | Wasm ÷ native per CPU-second |")?;
+    writeln!(out, "|---:|---:|---:|---:|")?;
+    writeln!(
+        out,
+        "| {} | {} | {:.2} | {} |\n",
+        rate(num(windows, "wasm_eps")?),
+        rate(num(windows, "native_eps")?),
+        num(windows, "ratio")?,
+        ratio_or_dash(windows, "ratio_cpu", 2)
+    )?;
+
     writeln!(out, "### Keyed state: snapshot and checkpoint (the `store` guest, 1 KiB values)\n")?;
     writeln!(
         out,
