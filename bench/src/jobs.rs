@@ -144,17 +144,8 @@ pub fn sources(bench: &Bench) -> Result<()> {
             .checkpoint(checkpoints(&dir, Duration::from_secs(1), false));
             spec.sources[0].parallelism = source_parallelism;
             spec.id = Some(format!("sources-{source_parallelism}"));
-            let started = crate::harness::Timing::start()?;
-            let job = bench.engine.start(spec).context("job bench-sources failed to start")?;
-            let observer = job.observer();
-            let report = job.wait().context("job bench-sources failed")?;
-            let timing = started.stop()?;
-            if report.metrics.source_events != events {
-                bail!("the generator emitted {} events, expected {events}", report.metrics.source_events);
-            }
+            let (timing, taken) = run_counting_checkpoints(bench, spec, events)?;
             round[source_parallelism as usize - 1] = events as f64 / timing.wall;
-            // Less the end-of-input checkpoint, taken after the input.
-            let taken = observer.checkpoint_stats().completed.saturating_sub(1);
             series[2 + source_parallelism as usize - 1].push(taken as f64);
         }
         series[0].push(round[0]);
@@ -190,15 +181,8 @@ pub fn windows(bench: &Bench) -> Result<()> {
         spec.sources[0].watermarks = Some(Watermarks::bounded(0));
         spec.sinks.push(SinkNode::new("late", SinkSpec::Discard).inputs(["window-count.late"]));
         spec.id = Some(format!("windows-{}", code.label()));
-        let started = crate::harness::Timing::start()?;
-        let job = bench.engine.start(spec).context("job bench-windows failed to start")?;
-        let observer = job.observer();
-        let report = job.wait().context("job bench-windows failed")?;
-        let timing = started.stop()?;
-        if report.metrics.source_events != events {
-            bail!("the generator emitted {} events, expected {events}", report.metrics.source_events);
-        }
-        checkpoints_taken.push(observer.checkpoint_stats().completed.saturating_sub(1) as f64);
+        let (timing, taken) = run_counting_checkpoints(bench, spec, events)?;
+        checkpoints_taken.push(taken as f64);
         Ok(Rates::of(events, timing))
     })?;
     let job = json!({
@@ -207,6 +191,22 @@ pub fn windows(bench: &Bench) -> Result<()> {
     });
     emit(with_fields(figures, job));
     Ok(())
+}
+
+/// Runs a generator job of `events` events to its end; its timing and the
+/// checkpoints it took while reading (the end-of-input one, taken after
+/// the input, left out).
+fn run_counting_checkpoints(bench: &Bench, spec: JobSpec, events: u64) -> Result<(Timing, u64)> {
+    let name = spec.name.clone();
+    let started = Timing::start()?;
+    let job = bench.engine.start(spec).with_context(|| format!("job {name} failed to start"))?;
+    let observer = job.observer();
+    let report = job.wait().with_context(|| format!("job {name} failed"))?;
+    let timing = started.stop()?;
+    if report.metrics.source_events != events {
+        bail!("the generator emitted {} events, expected {events}", report.metrics.source_events);
+    }
+    Ok((timing, observer.checkpoint_stats().completed.saturating_sub(1)))
 }
 
 /// Deterministic text of `words` words drawn from a skewed vocabulary of

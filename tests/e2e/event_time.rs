@@ -98,17 +98,11 @@ impl WindowJob {
     }
 
     fn command(&self, args: &[&str]) -> std::process::Command {
-        let mut command = weir();
-        command.arg("run").arg(self.job.path("job.toml")).args(args).current_dir(self.job.dir.path());
-        command
+        weir_run(self.job.dir.path(), args)
     }
 
     fn spawn(&self, args: &[&str]) -> Child {
-        self.command(args)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("start weir")
+        spawn_weir_run(self.job.dir.path(), args)
     }
 
     fn checkpoints(&self) -> PathBuf {

@@ -206,6 +206,34 @@ fn normalize(path: &Path) -> PathBuf {
     out
 }
 
+/// Where a source's watermarks fall (README, "Event time"): after the
+/// event that moves the highest timestamp less the delay into a new
+/// interval of event time.
+struct SourceWatermarks {
+    delay_ms: i64,
+    interval_ms: i64,
+    max_timestamp: i64,
+    sent: i64,
+}
+
+impl SourceWatermarks {
+    fn new(delay_ms: i64, interval_ms: i64) -> Self {
+        SourceWatermarks { delay_ms, interval_ms, max_timestamp: i64::MIN, sent: i64::MIN }
+    }
+
+    /// The watermark sent after an event stamped `ts`, if one is.
+    fn after(&mut self, ts: i64) -> Option<i64> {
+        self.max_timestamp = self.max_timestamp.max(ts);
+        let candidate = self.max_timestamp - self.delay_ms;
+        let next =
+            candidate > self.sent && candidate.div_euclid(self.interval_ms) > self.sent.div_euclid(self.interval_ms);
+        next.then(|| {
+            self.sent = candidate;
+            candidate
+        })
+    }
+}
+
 /// One event as the models see it.
 #[derive(Clone, Debug)]
 struct ModelEvent {
@@ -318,7 +346,7 @@ impl Model {
             &Model::WindowCount { size_ms, delay_ms, interval_ms } => {
                 type Open = std::collections::BTreeMap<(i64, String), u64>;
                 let mut windows: Open = Default::default();
-                let (mut watermark, mut sent, mut max_ts) = (i64::MIN, i64::MIN, i64::MIN);
+                let (mut watermark, mut source) = (i64::MIN, SourceWatermarks::new(delay_ms, interval_ms));
                 let mut counts = Vec::new();
                 let fire = |watermark: i64, windows: &mut Open, counts: &mut Vec<ModelEvent>| {
                     let due: Vec<(i64, String)> =
@@ -336,11 +364,8 @@ impl Model {
                     } else {
                         *windows.entry((start, e.key.clone())).or_default() += 1;
                     }
-                    max_ts = max_ts.max(ts);
-                    let candidate = max_ts - delay_ms;
-                    if candidate > sent && candidate.div_euclid(interval_ms) > sent.div_euclid(interval_ms) {
-                        sent = candidate;
-                        watermark = candidate;
+                    if let Some(next) = source.after(ts) {
+                        watermark = next;
                         fire(watermark, &mut windows, &mut counts);
                     }
                 }
@@ -350,7 +375,7 @@ impl Model {
             &Model::Sessions { gap_ms, delay_ms, interval_ms } => {
                 // Per key: (start, end, count) of its open sessions.
                 let mut open: HashMap<String, Vec<(i64, i64, u64)>> = HashMap::new();
-                let (mut watermark, mut sent, mut max_ts) = (i64::MIN, i64::MIN, i64::MIN);
+                let (mut watermark, mut source) = (i64::MIN, SourceWatermarks::new(delay_ms, interval_ms));
                 let mut closed = Vec::new();
                 let close =
                     |watermark: i64, open: &mut HashMap<String, Vec<(i64, i64, u64)>>, closed: &mut Vec<ModelEvent>| {
@@ -380,11 +405,8 @@ impl Model {
                         });
                         sessions.push((start, end, count));
                     }
-                    max_ts = max_ts.max(ts);
-                    let candidate = max_ts - delay_ms;
-                    if candidate > sent && candidate.div_euclid(interval_ms) > sent.div_euclid(interval_ms) {
-                        sent = candidate;
-                        watermark = candidate;
+                    if let Some(next) = source.after(ts) {
+                        watermark = next;
                         close(watermark, &mut open, &mut closed);
                     }
                 }

@@ -31,6 +31,22 @@ pub fn guest(name: &str) -> PathBuf {
     path
 }
 
+/// `weir run DIR/job.toml ARGS...` with DIR as the working directory.
+pub fn weir_run(dir: &Path, args: &[&str]) -> Command {
+    let mut command = weir();
+    command.arg("run").arg(dir.join("job.toml")).args(args).current_dir(dir);
+    command
+}
+
+/// [`weir_run`] started, stdout discarded, stderr piped (to read if it fails).
+pub fn spawn_weir_run(dir: &Path, args: &[&str]) -> std::process::Child {
+    weir_run(dir, args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start weir")
+}
+
 /// A temporary directory holding a job file, its input and its output.
 pub struct JobDir {
     pub dir: tempfile::TempDir,
