@@ -6,9 +6,10 @@ use std::marker::PhantomData;
 use weir_wire::state::{Entry, Kind};
 
 use super::store::{
-    Current, KeyHasher, KeyedTable, Purge, Scope, Store, Ttl, decode, duplicate, encode, encode_expiry, for_each_entry,
-    not_keyed, operator_snapshot, restored_key_group, split_expiry, wrong_entry,
+    Current, KeyHasher, KeyedTable, Scope, Store, decode, duplicate, encode, for_each_entry, not_keyed,
+    operator_snapshot, restored_key_group, wrong_entry,
 };
+use super::ttl::{Purge, Ttl, encode_expiry, split_expiry};
 use super::{Chunk, SnapshotMode, StateValue};
 use crate::{Context, Result};
 

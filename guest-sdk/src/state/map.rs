@@ -9,9 +9,9 @@ use hashbrown::HashMap;
 use weir_wire::state::{Entry, Kind};
 
 use super::store::{
-    Current, KeyHasher, KeyedTable, Purge, Store, Timed, Ttl, decode, duplicate, encode, encode_expiry, for_each_entry,
-    restored_key_group, split_expiry, wrong_entry,
+    Current, KeyHasher, KeyedTable, Store, decode, duplicate, encode, for_each_entry, restored_key_group, wrong_entry,
 };
+use super::ttl::{Purge, Timed, Ttl, encode_expiry, split_expiry};
 use super::{Chunk, SnapshotMode, StateValue};
 use crate::{Context, Result};
 

@@ -52,6 +52,7 @@ mod broadcast;
 mod list;
 mod map;
 pub(crate) mod store;
+mod ttl;
 mod value;
 
 pub use broadcast::BroadcastMapState;

@@ -9,9 +9,10 @@ use super::Chunk;
 use super::SnapshotMode;
 use super::StateValue;
 use super::store::{
-    Current, KeyHasher, KeyedTable, Purge, Scope, Store, Timed, Ttl, decode, duplicate, encode, encode_expiry,
-    for_each_entry, not_keyed, operator_snapshot, restored_key_group, split_expiry, wrong_entry,
+    Current, KeyHasher, KeyedTable, Scope, Store, decode, duplicate, encode, for_each_entry, not_keyed,
+    operator_snapshot, restored_key_group, wrong_entry,
 };
+use super::ttl::{Purge, Timed, Ttl, encode_expiry, split_expiry};
 use crate::{Context, Error, Result};
 
 /// A handle to one value of type `T` per key (from
