@@ -16,6 +16,7 @@ use crate::checkpoint::lifecycle;
 use crate::checkpoint::metadata::{GraphFingerprint, OperatorFingerprint, SourceSnapshot};
 use crate::checkpoint::restore::{self, Restored};
 use crate::checkpoint::retention::JobEnd;
+use crate::checkpoint::sink_files::{JobCheckpointFiles, LocationFiles};
 use crate::checkpoint::stats::SharedHistory;
 use crate::checkpoint::storage::{CheckpointLocation, CheckpointStorage};
 use crate::checkpoint::{StartFrom, StartOptions};
@@ -27,9 +28,9 @@ use crate::exec::{CheckpointPlan, JobReport, Prepared, RunningJob, SourceSplits}
 use crate::guest::cache::ComponentCache;
 use crate::guest::{GuestRuntime, LoadedComponent};
 use crate::job::graph::JobGraph;
-use crate::job::{JobSpec, OperatorCode, SourceNode, Split};
+use crate::job::{Assignment, JobSpec, OperatorCode, SourceNode, Split};
 use crate::operator::NativeOperator;
-use crate::sinks;
+use crate::sinks::{CheckpointFiles, SinkConnector, SinkContext, Staged, StartCheck};
 use crate::util::random_hex;
 
 /// Runs jobs. One engine can run many jobs, one after another or at the
@@ -298,6 +299,14 @@ impl JobPlan {
         let mut lineage = Vec::new();
         // What each source's subtasks had left, from the checkpoint.
         let mut left: Vec<Option<SourceSnapshot>> = vec![None; spec.sources.len()];
+        // One connector per sink for the attempt: its restore, its writers
+        // and the coordinator's commits share it (a Kafka producer...).
+        let connectors: Vec<Arc<dyn SinkConnector>> =
+            spec.sinks.iter().map(|sink| sink.spec.connector(&self.id, &sink.name, io.handle())).collect();
+        let start = StartCheck { max_restart_delay: spec.restart_strategy().longest_delay() };
+        for connector in &connectors {
+            connector.check_start(&start)?;
+        }
         match &restored {
             Some(restored) => {
                 let metadata = &restored.metadata;
@@ -325,44 +334,65 @@ impl JobPlan {
                         ),
                     }
                 }
-                for sink in &spec.sinks {
+                for (sink, connector) in spec.sinks.iter().zip(&connectors) {
                     let staged = metadata.sinks.iter().find(|s| s.name == sink.name).map(|s| &s.staged[..]);
-                    sinks::restore(&sink.spec, staged.unwrap_or_default(), &metadata.lineage)?;
+                    let files = LocationFiles { location: &restored.location, runtime: io.handle() };
+                    let staged = Staged {
+                        checkpoint_id: metadata.checkpoint_id,
+                        names: staged.unwrap_or_default(),
+                        files: Some(&files),
+                    };
+                    connector.restore(Some(&staged), &metadata.lineage)?;
                 }
                 lineage = metadata.lineage.clone();
             }
             // A restart with nothing to restore starts over: what the
             // failed attempt staged or committed is discarded.
             None if attempt > 0 => {
-                for sink in &spec.sinks {
-                    sinks::restore(&sink.spec, &[], &[])?;
+                for connector in &connectors {
+                    connector.restore(None, &[])?;
                 }
             }
             // A fresh run must not mix its output with another run's.
             None => {
-                for sink in &spec.sinks {
-                    sinks::check_unused(&sink.spec)?;
+                for connector in &connectors {
+                    connector.check_unused()?;
                 }
             }
         }
         let mut sources = Vec::with_capacity(spec.sources.len());
         for (node, left) in spec.sources.iter().zip(left) {
-            sources.push(open_source(node, left)?);
+            sources.push(open_source(&spec.name, node, left, io.handle())?);
         }
 
         let mut tagged = 0;
-        for sink in &spec.sinks {
-            tagged = tagged.max(sinks::highest_checkpoint_tag(&sink.spec)?);
+        for connector in &connectors {
+            tagged = tagged.max(connector.highest_checkpoint_tag()?);
         }
         let first_checkpoint_id =
             io.block_on(restore::first_checkpoint_id(restored.as_ref(), tagged, self.storage.as_ref(), &self.id))?;
 
         let job_graph = JobGraph::resolve(spec)?;
+        let checkpoint_files = self.storage.as_ref().map(|storage| {
+            Arc::new(JobCheckpointFiles {
+                storage: storage.clone(),
+                job: self.id.clone(),
+                runtime: io.handle().clone(),
+            }) as Arc<dyn CheckpointFiles>
+        });
         let mut sink_writers = Vec::with_capacity(spec.sinks.len());
         for (index, sink) in spec.sinks.iter().enumerate() {
             let (writers, _) = job_graph.sink_writers(index);
             let writers = (0..writers)
-                .map(|writer| sinks::open(&sink.spec, writer, first_checkpoint_id))
+                .map(|subtask| {
+                    connectors[index].open(SinkContext {
+                        job: self.id.clone(),
+                        sink: sink.name.clone(),
+                        subtask,
+                        first_checkpoint_id,
+                        checkpoints: checkpoint_files.clone(),
+                    })
+                })
                 .collect::<Result<Vec<_>>>()?;
             sink_writers.push(writers);
         }
@@ -386,6 +416,7 @@ impl JobPlan {
             operators: self.operators.clone(),
             sources,
             sinks: sink_writers,
+            sink_connectors: connectors,
             restored: restored_state,
             checkpoints: CheckpointPlan {
                 config: spec.checkpoint.clone(),
@@ -431,9 +462,15 @@ impl AttemptFactory for JobPlan {
 }
 
 /// The readers of a source's subtasks: fresh splits, or what a checkpoint's
-/// subtasks had `left`, dealt again when the parallelism changed. The first
-/// split of each is opened now, so that a missing file fails the start.
-fn open_source(node: &SourceNode, left: Option<SourceSnapshot>) -> Result<Vec<SourceSplits>> {
+/// subtasks had `left`, dealt again when the parallelism changed. Each is
+/// opened now, so that a missing file or a broker that does not answer
+/// fails the start.
+fn open_source(
+    job: &str,
+    node: &SourceNode,
+    left: Option<SourceSnapshot>,
+    runtime: &tokio::runtime::Handle,
+) -> Result<Vec<SourceSplits>> {
     let restored = left.is_some();
     // The highest timestamps read, which the watermarks derive from.
     // Rescaled, every subtask starts from the lowest of the old ones: none
@@ -449,34 +486,32 @@ fn open_source(node: &SourceNode, left: Option<SourceSnapshot>) -> Result<Vec<So
         }
     };
     let left = left.map(|snapshot| snapshot.subtasks);
-    let per_subtask = match left {
-        None => node.spec.initial_splits(node.parallelism)?.into_iter().map(|split| vec![split]).collect(),
-        Some(left) if left.len() == node.parallelism as usize => left,
-        Some(left) => {
-            // Splits of a checkpoint taken before the file's end was
-            // recorded run to "the end": cut them at the file's length.
-            let end = node.spec.end()?;
-            let left: Vec<Split> =
-                left.into_iter().flatten().map(|split| Split { next: split.next, end: split.end.min(end) }).collect();
-            tracing::info!(
-                "source '{}': {} split(s) left, dealt to {} subtask(s)",
-                node.name,
-                left.len(),
-                node.parallelism
-            );
-            Split::deal(left, node.parallelism)
-        }
-    };
+    if let Some(left) = left.as_ref().filter(|left| left.len() != node.parallelism as usize) {
+        tracing::info!(
+            "source '{}': {} split(s) left, dealt to {} subtask(s)",
+            node.name,
+            left.iter().map(Vec::len).sum::<usize>(),
+            node.parallelism
+        );
+    }
+    let per_subtask = node.spec.assign(job, node.parallelism, left)?;
+    let all: Vec<Split> = per_subtask.iter().flatten().copied().collect();
     per_subtask
         .into_iter()
         .zip(max_timestamps)
-        .map(|(splits, max_timestamp)| {
-            let mut rest: std::collections::VecDeque<Split> = splits.into_iter().collect();
-            let first = match rest.pop_front() {
-                Some(split) => Some((split, node.spec.open(split, restored)?)),
-                None => None,
+        .enumerate()
+        .map(|(subtask, (splits, max_timestamp))| {
+            let assignment = Assignment {
+                subtask: subtask as u32,
+                parallelism: node.parallelism,
+                splits,
+                all: all.clone(),
+                restored,
+                job: job.to_owned(),
+                source: node.name.clone(),
+                runtime: runtime.clone(),
             };
-            Ok(SourceSplits { first, rest, max_timestamp })
+            Ok(SourceSplits { reader: node.spec.open(assignment)?, max_timestamp })
         })
         .collect()
 }

@@ -6,8 +6,20 @@
 use std::path::Path;
 
 /// Bottom-up. A module may use the modules before it, never after it.
-const LAYERS: &[&str] =
-    &["error", "util", "sources", "job", "operator", "guest", "sinks", "checkpoint", "exec", "engine", "http"];
+const LAYERS: &[&str] = &[
+    "error",
+    "util",
+    "sources",
+    "sinks",
+    "job",
+    "operator",
+    "guest",
+    "checkpoint",
+    "connector",
+    "exec",
+    "engine",
+    "http",
+];
 
 /// Items of the crate root that any layer may name (`crate::Error`).
 const ROOT_ITEMS_ANYONE_MAY_USE: &[&str] = &["Error", "Result"];

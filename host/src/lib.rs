@@ -64,10 +64,14 @@
 //!
 //! - [`error`] and `util`: the [`Error`] type (every variant names the
 //!   file, field, operator or subtask at fault) and small helpers. Leaves.
-//! - `sources`: one file per kind of reader (`lines`, `generator`,
+//! - `sources`: the source half of the connector API and one file per
+//!   kind of reader (`lines`, `generator`, `kafka`, `nats`,
 //!   [`EmbeddedSource`], which an embedder feeds: see
 //!   `examples/edge-service`); they hand events to an `Emit`, not to the
 //!   executor. Below `job` because a job spec can hold an embedded source.
+//! - `sinks`: the sink half (two-phase commit, write-ahead staging into
+//!   the checkpoint through a `CheckpointFiles` it is handed) and one file
+//!   per kind: `files` (commit, roll-back, lineage), `kafka`, `nats`.
 //! - [`job`]: what a job *is*, as plain data: [`JobSpec`], the TOML job
 //!   file, [`CheckpointConfig`], [`Retention`], [`RestartStrategy`],
 //!   [`Limits`], the job graph and key groups.
@@ -77,11 +81,10 @@
 //! - [`guest`]: everything wasmtime: the engine, loading and checking
 //!   components, one sandboxed `Store` per subtask under its [`Limits`];
 //!   it implements `OperatorInstance`.
-//! - `sinks`: one file per kind; the `files` sink's commit, roll-back and
-//!   lineage.
 //! - [`checkpoint`]: the coordinator, the `_metadata` format, storage on
 //!   any object store, restore, retention, lifecycle (gc) and the
 //!   single-writer lease.
+//! - [`connector`]: the public face of the connector traits, for embedders.
 //! - `exec`: how a job *runs*: a thread per subtask, bounded channels,
 //!   routing by key group; the supervisor that restarts failed attempts
 //!   per the [`RestartStrategy`]; the [`RunningJob`] handle.
@@ -99,6 +102,7 @@
 //! Rust by the `weir-guest` crate.
 
 pub mod checkpoint;
+pub mod connector;
 pub mod engine;
 pub mod error;
 mod exec;

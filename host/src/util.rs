@@ -40,6 +40,20 @@ pub(crate) fn normalize_lexically(path: &Path) -> PathBuf {
     })
 }
 
+/// The variable that names a failpoint (tests only): the process aborts
+/// there, as a `kill -9` at that instant would stop it.
+pub const FAILPOINT_VAR: &str = "WEIR_FAILPOINT";
+
+/// Aborts the process when `WEIR_FAILPOINT` names `name`: tests use it to
+/// crash at instants a signal cannot hit reliably (between `_metadata` and
+/// the commit, inside a Kafka transaction).
+pub(crate) fn failpoint(name: &str) {
+    if std::env::var_os(FAILPOINT_VAR).is_some_and(|v| v == name) {
+        eprintln!("weir: failpoint {name}: aborting");
+        std::process::abort();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -79,6 +79,7 @@ fn run_example(job_file: &Path) {
                 String::from_utf8(output.stdout.clone()).expect("stdout is UTF-8").lines().map(str::to_owned).collect()
             }
             SinkSpec::Discard => panic!("examples/{name} discards its output: an example should show a result"),
+            other => panic!("examples/{name}: a {other:?} sink needs a broker; examples read and write files"),
         };
         got.sort();
         let what = format!("examples/{name}, sink '{}'", sink.name);
@@ -566,7 +567,8 @@ fn source_events(spec: &JobSpec, source: &SourceSpec) -> Vec<ModelEvent> {
             assert!(keys.len() as u64 <= generator.keys, "{} keys from a generator of {}", keys.len(), generator.keys);
             events
         }
-        SourceSpec::Embedded(_) => unreachable!("job files cannot name an embedded source"),
+        SourceSpec::Embedded(_) | SourceSpec::Custom(_) => unreachable!("job files cannot name an embedded source"),
+        other => panic!("a {other:?} source needs a broker; examples read files"),
     }
 }
 

@@ -3,6 +3,7 @@
 //!
 //! Run them with `cargo xtask test` (which builds the guests first).
 
+mod brokers;
 mod cache;
 mod checkpoint_support;
 mod checkpoints;
@@ -21,8 +22,10 @@ mod http;
 mod http_auth;
 mod http_support;
 mod incremental;
+mod kafka;
 mod lease;
 mod native;
+mod nats;
 mod new_project;
 mod output;
 mod polyglot;

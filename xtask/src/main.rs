@@ -8,6 +8,9 @@
 //! - `test`: builds the guests, then runs the whole test suite.
 //! - `bench`: runs the benchmarks and records them in BENCHMARKS.md.
 //! - `moto-server`: installs the S3 test server (see `tools`), prints its path.
+//! - `kafka-broker --port N [--data DIR]`: installs the Kafka broker the
+//!   tests use (nisshi) and runs it in the foreground (see `serve`).
+//! - `nats-server --port N [--data DIR]`: the same for the NATS server.
 //! - `fuzz`: runs the cargo-fuzz targets of `host/fuzz` (see `fuzz`).
 //!
 //! Artifacts land where the docs say they are (`target/release/weir`,
@@ -22,6 +25,7 @@ mod demo;
 mod fuzz;
 mod js;
 mod python;
+mod serve;
 mod tools;
 
 use std::path::{Path, PathBuf};
@@ -63,6 +67,8 @@ fn main() -> Result<()> {
         "bench" => bench::run_bench(&args[1..]),
         "fuzz" => fuzz::run_fuzz(&args[1..]),
         "moto-server" => tools::ensure_moto(&target_dir()).map(|server| println!("{}", server.display())),
+        "kafka-broker" => serve::kafka_broker(&args[1..]),
+        "nats-server" => serve::nats_server(&args[1..]),
         _ => {
             eprintln!(
                 "usage: cargo xtask <task>\n\n\
@@ -72,6 +78,8 @@ fn main() -> Result<()> {
                  test [ARGS]    build the guests and run the whole test suite (ARGS go to cargo test)\n  \
                  bench [--quick] run the benchmarks, print the table and record it in BENCHMARKS.md\n  \
                  moto-server    install the S3 server the tests use (moto) and print its path\n  \
+                 kafka-broker --port N [--data DIR]  install the Kafka broker the tests use (nisshi), run it on 127.0.0.1:N\n  \
+                 nats-server --port N [--data DIR]   install nats-server, run it with JetStream on 127.0.0.1:N\n  \
                  fuzz [--seconds N] [TARGET]  run every fuzz target (or TARGET) for N s each (nightly)"
             );
             if task != "help" {
@@ -184,6 +192,9 @@ fn test(extra: &[String]) -> Result<()> {
     python::test_python(&root())?;
     js::test_js(&root())?;
     let moto_server = tools::ensure_moto(&target_dir())?;
+    // The Kafka and NATS tests start their own servers, on free ports.
+    let nisshi = tools::ensure_nisshi(&target_dir())?;
+    let nats_server = tools::ensure_nats_server()?;
     // The dashboard test drives a real browser: Debian's chromium.
     let (browser_var, browser) = chromium::test_env(&target_dir());
     step("running the test suite");
@@ -192,6 +203,7 @@ fn test(extra: &[String]) -> Result<()> {
     // `weir_guest::testing::Harness`.
     command.args(["test", "--release", "--workspace"]);
     command.args(extra).env("WEIR_GUEST_DIR", &guests).env("WEIR_MOTO_SERVER", &moto_server);
+    command.env("WEIR_NISSHI", &nisshi).env("WEIR_NATS_SERVER", &nats_server);
     command.env(browser_var, browser);
     run(&mut command)?;
     bench::smoke(&guests)

@@ -60,7 +60,10 @@ pub(crate) enum Command {
 
 /// Commits the output a complete checkpoint's sinks staged (final file
 /// names), one entry per sink in job order.
-pub(crate) type Committer = Box<dyn Fn(&[SinkSnapshot]) -> Result<()> + Send + Sync>;
+/// Called on a blocking thread with the checkpoint's location (`None`
+/// without storage), id and sinks.
+pub(crate) type Committer =
+    std::sync::Arc<dyn Fn(Option<CheckpointLocation>, u64, Vec<SinkSnapshot>) -> Result<()> + Send + Sync>;
 
 /// Everything the coordinator needs, fixed at job start.
 pub(crate) struct CoordinatorSetup {
@@ -465,7 +468,13 @@ impl Coordinator {
         }
         // From here the checkpoint exists: a failure to commit is a job
         // failure, and a restore from it will commit again.
-        (self.setup.commit)(&metadata.sinks)?;
+        crate::util::failpoint("after-metadata");
+        let location = self.setup.storage.as_ref().map(|storage| storage.checkpoint(&self.setup.job_id, id));
+        let commit = self.setup.commit.clone();
+        let sinks = metadata.sinks.clone();
+        tokio::task::spawn_blocking(move || commit(location, id, sinks))
+            .await
+            .map_err(|e| Error::Internal(format!("the commit of checkpoint {id} panicked: {e}")))??;
         for notice in &self.setup.completion_notices {
             let _ = notice.send(id);
         }

@@ -32,6 +32,7 @@ pub mod metadata;
 mod metadata_props;
 pub mod restore;
 pub(crate) mod shared;
+pub(crate) mod sink_files;
 pub mod stats;
 pub mod storage;
 pub(crate) mod writer;

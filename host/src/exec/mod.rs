@@ -46,6 +46,7 @@ pub use supervisor::{CancelHandle, JobObserver, JobOutcome, JobReport, JobStatus
 
 use crate::checkpoint::coordinator::{Command, Coordinator, CoordinatorSetup};
 use crate::checkpoint::retention::JobEnd;
+use crate::checkpoint::sink_files::LocationFiles;
 use crate::checkpoint::storage::CheckpointLocation;
 use crate::checkpoint::writer::CheckpointWriter;
 use crate::error::{Error, Result};
@@ -53,8 +54,8 @@ use crate::job::JobSpec;
 use crate::job::graph::{Edge, JobGraph, Output as GraphOutput, Producer};
 use crate::operator::InstanceContext;
 use crate::operator::StateChunk;
-use crate::sinks::Sink;
-use crate::sources::{Source, Split};
+use crate::sinks::{SinkConnector, SinkWriter, Staged};
+use crate::sources::SourceReader;
 pub(crate) use loaded::LoadedOperator;
 
 /// How a task ended when it did not fail.
@@ -165,7 +166,9 @@ pub(crate) struct Prepared {
     /// Per source, per subtask: what it reads.
     pub(crate) sources: Vec<Vec<SourceSplits>>,
     /// Per sink, its writers (one per subtask of each input it reads).
-    pub(crate) sinks: Vec<Vec<Box<dyn Sink>>>,
+    pub(crate) sinks: Vec<Vec<Box<dyn SinkWriter>>>,
+    /// Per sink, the connector that commits for the coordinator.
+    pub(crate) sink_connectors: Vec<Arc<dyn SinkConnector>>,
     /// State per operator, per subtask (empty for a fresh start).
     pub(crate) restored: Vec<Vec<Vec<StateChunk>>>,
     /// The coordinator's settings; its channels are made here.
@@ -179,11 +182,10 @@ pub(crate) struct Prepared {
     pub(crate) end_of_input: bool,
 }
 
-/// What one source subtask reads: its first split, already opened (so
-/// that a missing file fails the start), then the rest.
+/// What one source subtask reads: its reader, already opened (so that a
+/// missing file or an unreachable broker fails the start).
 pub(crate) struct SourceSplits {
-    pub(crate) first: Option<(Split, Box<dyn Source>)>,
-    pub(crate) rest: std::collections::VecDeque<Split>,
+    pub(crate) reader: Box<dyn SourceReader>,
     /// The highest timestamp read before (`i64::MIN` on a fresh start).
     pub(crate) max_timestamp: i64,
 }
@@ -203,8 +205,19 @@ pub(crate) struct CheckpointPlan {
 
 /// Builds the channels, starts the coordinator and one thread per subtask.
 pub(crate) fn start(prepared: Prepared) -> Result<Attempt> {
-    let Prepared { id, spec, operators, sources, sinks, mut restored, checkpoints, runtime, attempt, end_of_input } =
-        prepared;
+    let Prepared {
+        id,
+        spec,
+        operators,
+        sources,
+        sinks,
+        sink_connectors,
+        mut restored,
+        checkpoints,
+        runtime,
+        attempt,
+        end_of_input,
+    } = prepared;
     let graph = JobGraph::resolve(&spec)?;
     let exec = &spec.execution;
     let shared = Arc::new(Shared {
@@ -288,15 +301,16 @@ pub(crate) fn start(prepared: Prepared) -> Result<Attempt> {
             first_checkpoint_id: checkpoints.first_checkpoint_id,
             lineage: checkpoints.lineage,
             retained: checkpoints.retained,
-            commit: {
-                let sinks: Vec<crate::job::SinkSpec> = spec.sinks.iter().map(|s| s.spec.clone()).collect();
-                Box::new(move |staged| {
-                    for (spec, staged) in sinks.iter().zip(staged) {
-                        crate::sinks::commit(spec, &staged.staged)?;
-                    }
-                    Ok(())
-                })
-            },
+            commit: Arc::new(move |location, checkpoint_id, staged| {
+                let runtime = tokio::runtime::Handle::current();
+                let files = location.as_ref().map(|location| LocationFiles { location, runtime: &runtime });
+                for (connector, staged) in sink_connectors.iter().zip(&staged) {
+                    let files = files.as_ref().map(|f| f as &dyn crate::sinks::StagedFiles);
+                    let staged = Staged { checkpoint_id, names: &staged.staged, files };
+                    connector.commit(&staged)?;
+                }
+                Ok(())
+            }),
             source_barriers,
             completion_notices: notice_txs,
             fail: Box::new(move |error| fail_shared.fail(error)),
@@ -339,17 +353,10 @@ pub(crate) fn start(prepared: Prepared) -> Result<Attempt> {
         let node = &spec.sources[source];
         for (subtask, splits) in per_subtask.into_iter().enumerate() {
             let subtask = subtask as u32;
-            let (current, reader) = match splits.first {
-                Some((split, reader)) => (Some(split), Some(reader)),
-                None => (None, None),
-            };
             let task = SourceTask {
                 source,
                 subtask,
-                spec: node.spec.clone(),
-                reader,
-                current,
-                splits: splits.rest,
+                reader: splits.reader,
                 outputs: Fanout::new(
                     routers_of(GraphOutput { producer: Producer::Source(source), side: None }, subtask),
                     node.watermarks,
@@ -376,7 +383,7 @@ pub(crate) fn start(prepared: Prepared) -> Result<Attempt> {
         }
     });
     // Sink writers, taken per (sink, writer index).
-    let mut sink_writers: Vec<Vec<Option<Box<dyn Sink>>>> =
+    let mut sink_writers: Vec<Vec<Option<Box<dyn SinkWriter>>>> =
         sinks.into_iter().map(|writers| writers.into_iter().map(Some).collect()).collect();
     for (index, vertex) in graph.vertices.iter().enumerate() {
         let operator = &spec.operators[index];

@@ -37,14 +37,14 @@ use crate::checkpoint::writer::{CheckpointWriter, SnapshotTimings, TaskEvent};
 use crate::error::{Error, GuestFailure, Result};
 use crate::operator::InstanceContext;
 use crate::operator::{OperatorInstance, Snapshot, SnapshotMode, StateChunk};
-use crate::sinks::Sink;
+use crate::sinks::SinkWriter;
 
 /// Where one output (main or side) of an operator subtask goes.
 #[derive(Default)]
 pub(crate) struct Port {
     pub(crate) routers: Vec<Router>,
     /// (sink index in the job, this subtask's writer of it).
-    pub(crate) sinks: Vec<(usize, Box<dyn Sink>)>,
+    pub(crate) sinks: Vec<(usize, Box<dyn SinkWriter>)>,
 }
 
 /// Every output of an operator subtask: the main one first, then its side
@@ -58,7 +58,7 @@ impl Output {
         self.ports.iter_mut().flat_map(|p| p.routers.iter_mut())
     }
 
-    fn sinks(&mut self) -> impl Iterator<Item = &mut (usize, Box<dyn Sink>)> {
+    fn sinks(&mut self) -> impl Iterator<Item = &mut (usize, Box<dyn SinkWriter>)> {
         self.ports.iter_mut().flat_map(|p| p.sinks.iter_mut())
     }
 }

@@ -11,26 +11,21 @@
 //! same in a failure-free run and in one resumed from a checkpoint (which
 //! records the highest timestamp read).
 
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::router::Router;
 use super::{Shared, TaskExit};
 use crate::checkpoint::writer::{CheckpointWriter, TaskEvent};
 use crate::error::Result;
-use crate::job::{SourceSpec, Watermarks};
-use crate::sources::{Disconnected, Emit, Source, SourceError, Split};
+use crate::job::Watermarks;
+use crate::sources::{Disconnected, Emit, SourceError, SourceReader};
 
 pub(crate) struct SourceTask {
     /// Index of the source in the job, and of this subtask.
     pub(crate) source: usize,
     pub(crate) subtask: u32,
-    pub(crate) spec: SourceSpec,
-    /// The reader of the first split (opened up front, so that a missing
-    /// file fails the start), then the splits after it.
-    pub(crate) reader: Option<Box<dyn Source>>,
-    pub(crate) current: Option<Split>,
-    pub(crate) splits: VecDeque<Split>,
+    /// Opened up front, so that a missing file fails the start.
+    pub(crate) reader: Box<dyn SourceReader>,
     /// One router per node reading this source.
     pub(crate) outputs: Fanout,
     pub(crate) rate_limit: Option<u64>,
@@ -45,6 +40,7 @@ impl SourceTask {
         let started = Instant::now();
         let mut emitted: u64 = 0;
         let mut time = SourceTime { last_event: Instant::now(), idle: false };
+        let mut exhausted = false;
         // A restored watermark goes first: nothing after it is older.
         if self.outputs.restored_watermark().is_err() {
             return Ok(TaskExit::Stopped);
@@ -54,14 +50,15 @@ impl SourceTask {
                 return Ok(TaskExit::Stopped);
             }
             while let Ok(checkpoint_id) = self.barriers.try_recv() {
-                let left = self.left();
+                let left = self.reader.left();
                 if self.outputs.barrier(checkpoint_id).is_err() {
                     return Ok(TaskExit::Stopped);
                 }
                 let (source, subtask, max_timestamp) = (self.source, self.subtask, self.outputs.max_timestamp);
                 self.writer.send(TaskEvent::SourceAck { checkpoint_id, source, subtask, left, max_timestamp });
+                self.reader.barrier(checkpoint_id);
             }
-            let Some(reader) = self.reader.as_mut() else {
+            if exhausted {
                 // Every split read. No barrier can follow `End`: the
                 // coordinator counts this subtask as done with nothing left.
                 self.writer.send(TaskEvent::SourceExhausted { source: self.source, subtask: self.subtask });
@@ -69,7 +66,7 @@ impl SourceTask {
                     Ok(()) => TaskExit::Done,
                     Err(_) => TaskExit::Stopped,
                 });
-            };
+            }
             let mut budget = self.batch_size;
             if let Some(rate) = self.rate_limit {
                 // Events allowed so far at `rate` per second, with a burst
@@ -85,7 +82,7 @@ impl SourceTask {
                 }
                 budget = budget.min((allowed - emitted) as usize);
             }
-            match reader.emit(&mut self.outputs, budget) {
+            match self.reader.emit(&mut self.outputs, budget) {
                 Ok(done) => {
                     emitted += done.events as u64;
                     shared.counters.source_events.add(done.events as u64);
@@ -96,9 +93,7 @@ impl SourceTask {
                     if self.tick(&mut time).is_err() {
                         return Ok(TaskExit::Stopped);
                     }
-                    if done.exhausted {
-                        self.next_split()?;
-                    }
+                    exhausted = done.exhausted;
                 }
                 Err(SourceError::Failed(e)) => return Err(e),
                 Err(SourceError::Disconnected) => return Ok(TaskExit::Stopped),
@@ -115,25 +110,6 @@ impl SourceTask {
         {
             time.idle = true;
             return self.outputs.each(|r| r.idle());
-        }
-        Ok(())
-    }
-
-    /// What is left to read: the rest of the current split, then the
-    /// splits not started.
-    fn left(&self) -> Vec<Split> {
-        let current = match (&self.reader, self.current) {
-            (Some(reader), Some(split)) => Some(Split { next: reader.position(), end: split.end }),
-            _ => None,
-        };
-        current.into_iter().chain(self.splits.iter().copied()).filter(|s| !s.is_empty()).collect()
-    }
-
-    fn next_split(&mut self) -> Result<()> {
-        self.reader = None;
-        self.current = self.splits.pop_front();
-        if let Some(split) = self.current {
-            self.reader = Some(self.spec.open(split, true)?);
         }
         Ok(())
     }

@@ -13,8 +13,8 @@ use serde::Deserialize;
 use super::retention::Retention;
 use super::{CheckpointConfig, Limits, RestartStrategy};
 use super::{
-    ExecutionConfig, GeneratorSpec, JobSpec, LineFormat, OperatorCode, OperatorSpec, SinkNode, SinkSpec, SourceNode,
-    SourceSpec, Watermarks,
+    ExecutionConfig, GeneratorSpec, JobSpec, KafkaDelivery, KafkaSink, KafkaSource, KafkaStart, LineFormat, NatsSink,
+    NatsSource, OperatorCode, OperatorSpec, SinkNode, SinkSpec, SourceNode, SourceSpec, Watermarks,
 };
 use crate::error::{Error, Result};
 
@@ -184,6 +184,31 @@ enum SourceSection {
         seed: Option<u64>,
         rate_limit: Option<u64>,
     },
+    Kafka {
+        name: Option<String>,
+        parallelism: Option<i64>,
+        watermark_delay_ms: Option<u64>,
+        watermark_interval_ms: Option<u64>,
+        idle_timeout_ms: Option<u64>,
+        brokers: String,
+        topic: String,
+        start: Option<String>,
+        rate_limit: Option<u64>,
+        /// More librdkafka settings.
+        #[serde(default)]
+        properties: BTreeMap<String, String>,
+    },
+    Nats {
+        name: Option<String>,
+        parallelism: Option<i64>,
+        watermark_delay_ms: Option<u64>,
+        watermark_interval_ms: Option<u64>,
+        idle_timeout_ms: Option<u64>,
+        url: String,
+        stream: String,
+        subject: Option<String>,
+        rate_limit: Option<u64>,
+    },
 }
 
 #[derive(Deserialize)]
@@ -246,6 +271,24 @@ enum SinkSection {
         name: Option<String>,
         #[serde(default)]
         inputs: Vec<String>,
+    },
+    Kafka {
+        name: Option<String>,
+        #[serde(default)]
+        inputs: Vec<String>,
+        brokers: String,
+        topic: String,
+        delivery: Option<String>,
+        marker_topic: Option<String>,
+        #[serde(default)]
+        properties: BTreeMap<String, String>,
+    },
+    Nats {
+        name: Option<String>,
+        #[serde(default)]
+        inputs: Vec<String>,
+        url: String,
+        subject: String,
     },
 }
 
@@ -348,6 +391,49 @@ pub(super) fn parse(text: &str, base: &Path) -> std::result::Result<JobSpec, Str
                 });
                 (name, parallelism, (watermark_delay_ms, watermark_interval_ms, idle_timeout_ms), spec)
             }
+            SourceSection::Kafka {
+                name,
+                parallelism,
+                watermark_delay_ms,
+                watermark_interval_ms,
+                idle_timeout_ms,
+                brokers,
+                topic,
+                start,
+                rate_limit,
+                properties,
+            } => {
+                let start = match start.as_deref() {
+                    None | Some("earliest") => KafkaStart::Earliest,
+                    Some("latest") => KafkaStart::Latest,
+                    Some(other) => {
+                        return Err(format!(
+                            "{field}.start: unknown start {other:?}; expected \"earliest\" or \"latest\""
+                        ));
+                    }
+                };
+                let spec = SourceSpec::Kafka(KafkaSource { brokers, topic, start, rate_limit, properties });
+                (name, parallelism, (watermark_delay_ms, watermark_interval_ms, idle_timeout_ms), spec)
+            }
+            SourceSection::Nats {
+                name,
+                parallelism,
+                watermark_delay_ms,
+                watermark_interval_ms,
+                idle_timeout_ms,
+                url,
+                stream,
+                subject,
+                rate_limit,
+            } => {
+                if parallelism.is_some_and(|p| p != 1) {
+                    return Err(format!(
+                        "{field}.parallelism: a nats source reads its stream in order, with one subtask"
+                    ));
+                }
+                let spec = SourceSpec::Nats(NatsSource { url, stream, subject, rate_limit });
+                (name, parallelism, (watermark_delay_ms, watermark_interval_ms, idle_timeout_ms), spec)
+            }
         };
         let name = match (name, source_key) {
             (Some(name), _) => name,
@@ -417,6 +503,23 @@ pub(super) fn parse(text: &str, base: &Path) -> std::result::Result<JobSpec, Str
             SinkSection::Files { name, inputs, path } => (name, inputs, SinkSpec::Files { path: resolve(path) }),
             SinkSection::Stdout { name, inputs } => (name, inputs, SinkSpec::Stdout),
             SinkSection::Discard { name, inputs } => (name, inputs, SinkSpec::Discard),
+            SinkSection::Kafka { name, inputs, brokers, topic, delivery, marker_topic, properties } => {
+                let delivery = match delivery.as_deref() {
+                    None | Some("exactly-once") => KafkaDelivery::ExactlyOnce,
+                    Some("at-least-once") => KafkaDelivery::AtLeastOnce,
+                    Some(other) => {
+                        return Err(format!(
+                            "sinks[{index}].delivery: unknown delivery {other:?}; expected \"exactly-once\" or \
+                             \"at-least-once\""
+                        ));
+                    }
+                };
+                let marker_topic = marker_topic.unwrap_or_else(|| KafkaSink::default_marker_topic(&topic));
+                (name, inputs, SinkSpec::Kafka(KafkaSink { brokers, topic, delivery, marker_topic, properties }))
+            }
+            SinkSection::Nats { name, inputs, url, subject } => {
+                (name, inputs, SinkSpec::Nats(NatsSink { url, subject }))
+            }
         };
         let name = match (name, sink_key) {
             (Some(name), _) => name,

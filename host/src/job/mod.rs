@@ -26,9 +26,15 @@ pub use restart::RestartStrategy;
 pub use retention::Retention;
 
 use crate::error::{Error, Result};
+pub use crate::sinks::{
+    CheckpointFiles, CustomSink, KafkaDelivery, KafkaSink, NatsSink, Publisher, SinkConnector, SinkContext, SinkWriter,
+    Staged, StagedEvent, StagedFiles, StartCheck, WriteAheadSink,
+};
+pub use crate::sources::{
+    Assignment, CustomSource, KafkaSource, KafkaStart, LineFormat, NatsSource, SourceConnector, SourceReader, Split,
+};
 pub use crate::sources::{EmbeddedSource, FeedError, Feeder, GeneratorSpec, Rewind};
-use crate::sources::{GeneratorSource, LinesSource, Source};
-pub use crate::sources::{LineFormat, Split};
+use crate::sources::{GeneratorSource, InOrder, LinesSource, Source};
 
 /// Key groups when a job does not say: Flink's default too. It bounds the
 /// parallelism a job can ever be rescaled to.
@@ -191,12 +197,23 @@ pub enum SourceSpec {
     /// and so is the duty to replay after a restore (see
     /// [`EmbeddedSource`]). Job files cannot name it.
     Embedded(EmbeddedSource),
+    /// A Kafka topic, its partitions dealt to the subtasks.
+    Kafka(KafkaSource),
+    /// A NATS JetStream stream, read by stream sequence.
+    Nats(NatsSource),
+    /// An embedder's own connector. Job files cannot name it.
+    Custom(CustomSource),
 }
 
 impl SourceSpec {
     /// A `lines` source without a rate limit.
     pub fn lines(path: impl Into<PathBuf>) -> Self {
         SourceSpec::Lines { path: path.into(), rate_limit: None, format: LineFormat::Plain }
+    }
+
+    /// An embedder's connector.
+    pub fn custom(connector: impl SourceConnector + 'static) -> Self {
+        SourceSpec::Custom(CustomSource(std::sync::Arc::new(connector)))
     }
 }
 
@@ -209,40 +226,88 @@ impl From<EmbeddedSource> for SourceSpec {
 /// What the executor asks of a source spec. Here rather than in `sources`,
 /// which knows its readers but not the job: a spec names one of them.
 impl SourceSpec {
-    /// Opens a reader of `split`, `restored` from a checkpoint or not.
-    /// Errors (a missing input file...) are reported here, before any task
-    /// starts.
-    pub(crate) fn open(&self, split: Split, restored: bool) -> Result<Box<dyn Source>> {
+    /// The splits of each of `parallelism` subtasks: a fresh start's, or
+    /// what a checkpoint's subtasks had `left`, dealt again when the
+    /// parallelism changed.
+    pub(crate) fn assign(&self, job: &str, parallelism: u32, left: Option<Vec<Vec<Split>>>) -> Result<Vec<Vec<Split>>> {
+        let left = match left {
+            None => return self.initial_splits(job, parallelism),
+            Some(left) if left.len() == parallelism as usize => return Ok(left),
+            Some(left) => left,
+        };
+        let left: Vec<Split> = left.into_iter().flatten().collect();
+        match self {
+            SourceSpec::Kafka(kafka) => kafka.deal(left, parallelism),
+            SourceSpec::Nats(nats) => nats.deal(left, parallelism),
+            SourceSpec::Custom(custom) => custom.0.deal(left, parallelism),
+            _ => {
+                // Splits of a checkpoint taken before the file's end was
+                // recorded run to "the end": cut them at the file's length.
+                let end = self.end()?;
+                let left = left.into_iter().map(|split| Split { next: split.next, end: split.end.min(end) });
+                Ok(Split::deal(left, parallelism))
+            }
+        }
+    }
+
+    fn initial_splits(&self, job: &str, parallelism: u32) -> Result<Vec<Vec<Split>>> {
+        match self {
+            SourceSpec::Kafka(kafka) => kafka.initial_splits(job, parallelism),
+            SourceSpec::Nats(nats) => nats.initial_splits(job, parallelism),
+            SourceSpec::Custom(custom) => custom.0.initial_splits(job, parallelism),
+            // A file by bytes, a generator by sequence: `parallelism`
+            // splits of about the same size.
+            _ => Ok(Split { next: 0, end: self.end()? }.divide(parallelism).into_iter().map(|s| vec![s]).collect()),
+        }
+    }
+
+    /// Opens one subtask's reader. Errors (a missing input file, a broker
+    /// that does not answer) are reported here, before any task starts.
+    pub(crate) fn open(&self, assignment: Assignment) -> Result<Box<dyn SourceReader>> {
+        let restored = assignment.restored;
         Ok(match self {
-            SourceSpec::Lines { path, format, .. } => Box::new(LinesSource::open(path, split, *format)?),
-            SourceSpec::Generator(g) => Box::new(GeneratorSource::new(g.clone(), split)?),
+            SourceSpec::Lines { path, format, .. } => {
+                let (path, format) = (path.clone(), *format);
+                Box::new(InOrder::new(
+                    assignment.splits,
+                    Box::new(move |split| Ok(Box::new(LinesSource::open(&path, split, format)?) as Box<dyn Source>)),
+                )?)
+            }
+            SourceSpec::Generator(g) => {
+                let g = g.clone();
+                Box::new(InOrder::new(
+                    assignment.splits,
+                    Box::new(move |split| Ok(Box::new(GeneratorSource::new(g.clone(), split)?) as Box<dyn Source>)),
+                )?)
+            }
             // A rewind to the start of the embedder's input, and on a
             // restore a seek to the checkpoint's position.
             SourceSpec::Embedded(source) => {
-                let mut reader = source.open();
-                if restored {
-                    reader.seek(split.next)?;
-                }
-                Box::new(reader)
+                let source = source.clone();
+                Box::new(InOrder::new(
+                    assignment.splits,
+                    Box::new(move |split| {
+                        let mut reader = source.open();
+                        if restored {
+                            reader.seek(split.next)?;
+                        }
+                        Ok(Box::new(reader) as Box<dyn Source>)
+                    }),
+                )?)
             }
+            SourceSpec::Kafka(kafka) => kafka.open(assignment)?,
+            SourceSpec::Nats(nats) => nats.open(assignment)?,
+            SourceSpec::Custom(custom) => custom.0.open(assignment)?,
         })
     }
 
-    /// The positions a fresh start reads, cut into `parallelism` splits of
-    /// about the same size (a file by bytes, a generator by sequence).
-    pub(crate) fn initial_splits(&self, parallelism: u32) -> Result<Vec<Split>> {
-        let end = self.end()?;
-        Ok(Split { next: 0, end }.divide(parallelism))
-    }
-
     /// One past the last position: the file's length, the generator's
-    /// count; unbounded for the embedded source (which runs at
-    /// parallelism 1).
+    /// count; unbounded for the others.
     pub(crate) fn end(&self) -> Result<u64> {
         Ok(match self {
             SourceSpec::Lines { path, .. } => LinesSource::length(path)?,
             SourceSpec::Generator(g) => g.count,
-            SourceSpec::Embedded(_) => u64::MAX,
+            _ => u64::MAX,
         })
     }
 
@@ -260,6 +325,9 @@ impl SourceSpec {
             }
             SourceSpec::Generator(_) => format!("the generator's {}", range("event")),
             SourceSpec::Embedded(_) => format!("the embedded source's {}", range("position")),
+            SourceSpec::Kafka(kafka) => kafka.describe_positions(first, last),
+            SourceSpec::Nats(nats) => nats.describe_positions(first, last),
+            SourceSpec::Custom(custom) => custom.0.describe_positions(first, last),
         }
     }
 
@@ -268,7 +336,9 @@ impl SourceSpec {
         match self {
             SourceSpec::Lines { rate_limit, .. } => *rate_limit,
             SourceSpec::Generator(g) => g.rate_limit,
-            SourceSpec::Embedded(_) => None,
+            SourceSpec::Kafka(kafka) => kafka.rate_limit,
+            SourceSpec::Nats(nats) => nats.rate_limit,
+            SourceSpec::Embedded(_) | SourceSpec::Custom(_) => None,
         }
     }
 }
@@ -379,11 +449,42 @@ pub enum SinkSpec {
     Stdout,
     /// Counts events and drops them (benchmarks).
     Discard,
+    /// A Kafka topic, exactly once by default (`sinks/kafka.rs`).
+    Kafka(KafkaSink),
+    /// A subject captured by a NATS JetStream stream, exactly once.
+    Nats(NatsSink),
+    /// An embedder's own connector. Job files cannot name it.
+    Custom(CustomSink),
 }
 
 impl SinkSpec {
     pub fn files(path: impl Into<PathBuf>) -> Self {
         SinkSpec::Files { path: path.into() }
+    }
+
+    /// An embedder's connector.
+    pub fn custom(connector: impl SinkConnector + 'static) -> Self {
+        SinkSpec::Custom(CustomSink(std::sync::Arc::new(connector)))
+    }
+
+    /// The sink's connector for one attempt of job `job`: the files sink's
+    /// directory, the Kafka or NATS publisher behind a write-ahead sink...
+    pub(crate) fn connector(
+        &self,
+        job: &str,
+        sink: &str,
+        runtime: &tokio::runtime::Handle,
+    ) -> std::sync::Arc<dyn SinkConnector> {
+        use crate::sinks::{FilesConnector, KafkaPublisher, NatsPublisher, Unstaged};
+        use std::sync::Arc;
+        match self {
+            SinkSpec::Files { path } => Arc::new(FilesConnector { dir: path.clone() }),
+            SinkSpec::Stdout => Arc::new(Unstaged { stdout: true }),
+            SinkSpec::Discard => Arc::new(Unstaged { stdout: false }),
+            SinkSpec::Kafka(kafka) => Arc::new(WriteAheadSink::new(sink, KafkaPublisher::new(kafka, job, sink))),
+            SinkSpec::Nats(nats) => Arc::new(WriteAheadSink::new(sink, NatsPublisher::new(nats, job, runtime.clone()))),
+            SinkSpec::Custom(custom) => custom.0.clone(),
+        }
     }
 }
 

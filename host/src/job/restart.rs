@@ -25,6 +25,16 @@ pub enum RestartStrategy {
 }
 
 impl RestartStrategy {
+    /// The longest wait before a restart: how long after a failure a
+    /// restored job may at most start again (less the restore itself).
+    pub fn longest_delay(&self) -> Duration {
+        match self {
+            RestartStrategy::None => Duration::ZERO,
+            RestartStrategy::FixedDelay { delay, .. } => *delay,
+            RestartStrategy::ExponentialDelay { max, jitter, .. } => max.mul_f64(1.0 + jitter.max(0.0)),
+        }
+    }
+
     /// Flink's defaults for `exponential-delay`.
     pub fn exponential_default() -> Self {
         RestartStrategy::ExponentialDelay {

@@ -5,7 +5,7 @@ use std::io::Write;
 
 use weir_wire::batch::EventRef;
 
-use super::Sink;
+use super::SinkWriter;
 use crate::error::Result;
 
 /// Lines of one batch are written with a single locked write, so that the
@@ -15,7 +15,7 @@ pub(crate) struct StdoutSink {
     pending: Vec<u8>,
 }
 
-impl Sink for StdoutSink {
+impl SinkWriter for StdoutSink {
     fn write(&mut self, event: &EventRef<'_>) -> std::io::Result<()> {
         write_line(&mut self.pending, event);
         Ok(())

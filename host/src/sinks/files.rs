@@ -31,8 +31,7 @@ use std::path::{Path, PathBuf};
 
 use weir_wire::batch::EventRef;
 
-use super::Sink;
-use super::in_lineage;
+use super::{SinkConnector, SinkContext, SinkWriter, Staged, in_lineage};
 use crate::error::{Error, Result};
 
 /// Where output committed after a restored checkpoint is moved aside.
@@ -150,7 +149,7 @@ impl FilesSink {
     }
 }
 
-impl Sink for FilesSink {
+impl SinkWriter for FilesSink {
     fn write(&mut self, event: &EventRef<'_>) -> std::io::Result<()> {
         let writer = self.writer()?;
         writer.write_all(event.key)?;
@@ -176,6 +175,37 @@ impl Sink for FilesSink {
 
     fn describe(&self) -> String {
         format!("output directory {}", self.dir.display())
+    }
+}
+
+/// The `files` sink as a connector: the functions below, for one directory.
+pub(crate) struct FilesConnector {
+    pub(crate) dir: PathBuf,
+}
+
+impl SinkConnector for FilesConnector {
+    fn describe(&self) -> String {
+        format!("output directory {}", self.dir.display())
+    }
+
+    fn open(&self, context: SinkContext) -> Result<Box<dyn SinkWriter>> {
+        Ok(Box::new(FilesSink::open(&self.dir, context.subtask, context.first_checkpoint_id)?))
+    }
+
+    fn commit(&self, checkpoint: &Staged<'_>) -> Result<()> {
+        commit(&self.dir, checkpoint.names)
+    }
+
+    fn restore(&self, checkpoint: Option<&Staged<'_>>, lineage: &[(u64, u64)]) -> Result<()> {
+        restore(&self.dir, checkpoint.map_or(&[], |c| c.names), lineage)
+    }
+
+    fn highest_checkpoint_tag(&self) -> Result<u64> {
+        highest_checkpoint_tag(&self.dir)
+    }
+
+    fn check_unused(&self) -> Result<()> {
+        check_unused(&self.dir)
     }
 }
 

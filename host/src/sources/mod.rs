@@ -1,25 +1,36 @@
-//! Where a job's events come from. Each kind of source has its own file;
-//! this module holds the trait the source task drives.
+//! Where a job's events come from: the source half of the connector API
+//! ([`SourceConnector`], [`SourceReader`]) and every built-in source, each
+//! in its own file. The source task (`exec::source_task`) drives a
+//! [`SourceReader`] and knows nothing of files, generators or brokers.
 //!
-//! A source is replayable by position (a byte offset, a sequence number):
-//! that is what lets a checkpoint restart it exactly where it was. The
-//! `embedded` source is replayed by the embedder, which owns its positions.
+//! A source is replayable by position (a byte offset, a sequence number, a
+//! partition's offset): that is what lets a checkpoint restart it exactly
+//! where it was. The `embedded` source is replayed by the embedder, which
+//! owns its positions.
 //!
-//! A parallel source is cut into [`Split`]s, ranges of positions; each
-//! subtask reads its splits one after the other, and a checkpoint records
-//! what is left of each. A restore at another parallelism deals the splits
-//! left over to the new subtasks, cutting the largest in two until every
-//! subtask has one.
+//! A parallel source is cut into [`Split`]s, ranges of positions; a
+//! checkpoint records what each subtask has left of its splits. A bounded
+//! source's subtask reads its splits one after the other ([`InOrder`]); a
+//! broker's reads all of them at once (a Kafka partition is a split that
+//! never ends). A restore at another parallelism deals the splits left over
+//! to the new subtasks ([`SourceConnector::deal`]).
 
 mod embedded;
 mod generator;
+pub(crate) mod kafka;
 mod lines;
+pub(crate) mod nats;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
 
 pub use embedded::{EmbeddedSource, FeedError, Feeder, Rewind};
 pub(crate) use generator::GeneratorSource;
 pub use generator::GeneratorSpec;
+pub use kafka::{KafkaSource, KafkaStart};
 pub use lines::LineFormat;
 pub(crate) use lines::LinesSource;
+pub use nats::NatsSource;
 
 use crate::error::Result;
 
@@ -72,16 +83,17 @@ impl Split {
     }
 }
 
-/// What one call to [`Source::emit`] did.
-pub(crate) struct Emitted {
-    pub(crate) events: usize,
+/// What one call to [`SourceReader::emit`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Emitted {
+    pub events: usize,
     /// The input has no more events.
-    pub(crate) exhausted: bool,
+    pub exhausted: bool,
 }
 
 /// Where a source puts its events: the executor's router implements it
 /// (batching, partitioning, sending downstream); sources know only this.
-pub(crate) trait Emit {
+pub trait Emit {
     /// One event, read at source position `position` (kept for messages:
     /// "which input made this fail").
     fn push_from(&mut self, position: u64, timestamp: i64, key: &[u8], value: &[u8]) -> Result<(), Disconnected>;
@@ -92,10 +104,11 @@ pub(crate) trait Emit {
 
 /// The events cannot go downstream any more: the job is stopping.
 #[derive(Debug)]
-pub(crate) struct Disconnected;
+pub struct Disconnected;
 
 /// Why a source stopped emitting.
-pub(crate) enum SourceError {
+#[derive(Debug)]
+pub enum SourceError {
     Failed(crate::Error),
     Disconnected,
 }
@@ -112,12 +125,136 @@ impl From<crate::Error> for SourceError {
     }
 }
 
+/// One source subtask's reader, opened for an [`Assignment`] of splits.
+/// It runs on the subtask's own thread; a checkpoint barrier is injected
+/// between two calls of [`emit`](Self::emit), after [`left`](Self::left)
+/// is recorded.
+pub trait SourceReader: Send {
+    /// Pushes up to `max_events` events into `out`. A reader of a broker
+    /// waits a little (~100 ms) when nothing has arrived and returns no
+    /// events rather than block: barriers and stops come between calls.
+    fn emit(&mut self, out: &mut dyn Emit, max_events: usize) -> Result<Emitted, SourceError>;
+
+    /// What is left to read: the checkpoint records it at every barrier,
+    /// and a restore hands it back, dealt again if the parallelism changed.
+    fn left(&self) -> Vec<Split>;
+
+    /// The barrier of `checkpoint_id` was injected after [`left`](Self::left)
+    /// was recorded for it (a Kafka reader commits its offsets to its
+    /// consumer group here, for monitoring only).
+    fn barrier(&mut self, _checkpoint_id: u64) {}
+}
+
+/// What one source subtask is to read.
+#[derive(Debug, Clone)]
+pub struct Assignment {
+    pub subtask: u32,
+    pub parallelism: u32,
+    /// This subtask's splits.
+    pub splits: Vec<Split>,
+    /// Every subtask's splits together (a Kafka reader claims the new
+    /// partitions that none of them holds).
+    pub all: Vec<Split>,
+    /// Restored from a checkpoint: `splits` are what it had left.
+    pub restored: bool,
+    /// The job's name and the source's, for client ids and consumer groups.
+    pub job: String,
+    pub source: String,
+    /// For connectors with an async client.
+    pub runtime: tokio::runtime::Handle,
+}
+
+/// A kind of source, as an embedder adds one ([`crate::SourceSpec::Custom`]);
+/// the built-in kinds are the same shape. Positions are the connector's:
+/// the host only stores and deals its [`Split`]s.
+pub trait SourceConnector: Send + Sync {
+    /// Names the source in messages: "topic words at 127.0.0.1:9092".
+    fn describe(&self) -> String;
+
+    /// A fresh start's splits, per subtask.
+    fn initial_splits(&self, job: &str, parallelism: u32) -> Result<Vec<Vec<Split>>>;
+
+    /// Deals what a checkpoint's subtasks had `left` to `parallelism`
+    /// subtasks. By default splits may be cut ([`Split::deal`]).
+    fn deal(&self, left: Vec<Split>, parallelism: u32) -> Result<Vec<Vec<Split>>> {
+        Ok(Split::deal(left, parallelism))
+    }
+
+    /// Opens one subtask's reader. Errors (an unreachable broker, a
+    /// missing file) fail the job's start.
+    fn open(&self, assignment: Assignment) -> Result<Box<dyn SourceReader>>;
+
+    /// Where the events at positions `first..=last` came from, for a person.
+    fn describe_positions(&self, first: u64, last: u64) -> String {
+        format!("{}, positions {first}..={last}", self.describe())
+    }
+}
+
+/// A connector shared by the clones of a job spec: compared by identity.
+#[derive(Clone)]
+pub struct CustomSource(pub Arc<dyn SourceConnector>);
+
+impl PartialEq for CustomSource {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl std::fmt::Debug for CustomSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("CustomSource").field(&self.0.describe()).finish()
+    }
+}
+
+/// A reader of one split of a bounded source (`lines`, `generator`,
+/// `embedded`), which [`InOrder`] chains into a subtask's reader.
 pub(crate) trait Source: Send {
     /// Pushes up to `max_events` events into `out`.
     fn emit(&mut self, out: &mut dyn Emit, max_events: usize) -> Result<Emitted, SourceError>;
 
     /// Where the next event comes from; recorded at every checkpoint barrier.
     fn position(&self) -> u64;
+}
+
+/// Opens the reader of one split.
+pub(crate) type OpenSplit = Box<dyn FnMut(Split) -> Result<Box<dyn Source>> + Send>;
+
+/// A subtask that reads its splits one after the other. The first is
+/// opened up front, so that a missing file fails the start.
+pub(crate) struct InOrder {
+    current: Option<(Split, Box<dyn Source>)>,
+    rest: VecDeque<Split>,
+    open: OpenSplit,
+}
+
+impl InOrder {
+    pub(crate) fn new(splits: Vec<Split>, mut open: OpenSplit) -> Result<Self> {
+        let mut rest: VecDeque<Split> = splits.into();
+        let current = match rest.pop_front() {
+            Some(split) => Some((split, open(split)?)),
+            None => None,
+        };
+        Ok(InOrder { current, rest, open })
+    }
+}
+
+impl SourceReader for InOrder {
+    fn emit(&mut self, out: &mut dyn Emit, max_events: usize) -> Result<Emitted, SourceError> {
+        let Some((_, reader)) = self.current.as_mut() else { return Ok(Emitted { events: 0, exhausted: true }) };
+        let done = reader.emit(out, max_events)?;
+        if done.exhausted {
+            self.current = None;
+            if let Some(split) = self.rest.pop_front() {
+                self.current = Some((split, (self.open)(split)?));
+            }
+        }
+        Ok(Emitted { events: done.events, exhausted: self.current.is_none() })
+    }
+
+    fn left(&self) -> Vec<Split> {
+        let current = self.current.as_ref().map(|(split, reader)| Split { next: reader.position(), end: split.end });
+        current.into_iter().chain(self.rest.iter().copied()).filter(|s| !s.is_empty()).collect()
+    }
 }
 
 #[cfg(test)]
