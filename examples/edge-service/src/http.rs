@@ -33,6 +33,8 @@ pub struct App {
     pub job: JobObserver,
     pub source: EmbeddedSource,
     pub feed: Arc<FeedStatus>,
+    /// The custom sink's committed table (`GET /counts`).
+    pub table: crate::table::TableSink,
     /// Cleared when the shutdown starts: later posts get 503.
     pub accepting: AtomicBool,
     /// Set to `true` to start the shutdown.
@@ -43,6 +45,7 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/events", post(post_events))
         .route("/status", get(status))
+        .route("/counts", get(counts))
         .route("/shutdown", post(shutdown))
         .with_state(app)
 }
@@ -138,6 +141,13 @@ async fn status(State(app): State<Arc<App>>) -> Response {
             },
         }),
     )
+}
+
+/// The newest committed count of every key, and the checkpoint that
+/// committed them.
+async fn counts(State(app): State<Arc<App>>) -> Response {
+    let table = app.table.snapshot();
+    json_response(StatusCode::OK, json!({ "checkpoint": table.checkpoint, "counts": table.values }))
 }
 
 async fn shutdown(State(app): State<Arc<App>>) -> Response {

@@ -8,7 +8,7 @@
 //!
 //! ```text
 //!            POST /events                      feeding thread
-//! client ───────────────▶ ingest log (disk) ─────────────────▶ Feeder ─▶ job ─▶ files sink
+//! client ───────────────▶ ingest log (disk) ─────────────────▶ Feeder ─▶ job ─▶ files sink, table
 //!                          positions 1, 2, …      ▲ replays after a rewind      │
 //!                                                 └──────── checkpoints ────────┘ (S3)
 //! ```
@@ -19,6 +19,8 @@
 //! - [`feed`]: the thread that feeds logged events to the job and honours
 //!   the replay duty (after a restore, resend everything after the restored
 //!   position).
+//! - [`table`]: a custom sink (the connector API): the newest count per
+//!   key, committed with each checkpoint and served at `GET /counts`.
 //! - [`http`]: the axum handlers.
 //! - this file: configuration, start (resuming from the newest checkpoint)
 //!   and the clean shutdown (drain, final checkpoint, cancel).
@@ -28,6 +30,7 @@
 mod feed;
 mod http;
 mod log;
+mod table;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -40,7 +43,7 @@ use clap::Parser;
 use weir_host::checkpoint::retention::JobEnd;
 use weir_host::job::EmbeddedSource;
 use weir_host::{
-    CheckpointConfig, Engine, JobSpec, JobStatus, OperatorSpec, Retention, RunningJob, SinkSpec, StartFrom,
+    CheckpointConfig, Engine, JobSpec, JobStatus, OperatorSpec, Retention, RunningJob, SinkNode, SinkSpec, StartFrom,
     StartOptions,
 };
 
@@ -114,8 +117,10 @@ fn main() -> Result<()> {
     let mut checkpoint =
         CheckpointConfig::new(&config.checkpoints, Duration::from_millis(config.checkpoint_interval_ms));
     checkpoint.retention = config.retention;
+    let table = table::TableSink::open(&config.data_dir.join("table"))?;
     let mut job = JobSpec::new("edge-counter", source.clone().into(), SinkSpec::files(&output))
         .operator(OperatorSpec::new("counter", &config.component).parallelism(config.parallelism).key_by(true))
+        .sink(SinkNode::new("table", SinkSpec::custom(table.clone())).inputs(["counter"]))
         .checkpoint(checkpoint);
     job.id = Some(config.job_id.clone());
     let engine = Engine::new().context("cannot start the Weir engine")?;
@@ -148,6 +153,7 @@ fn main() -> Result<()> {
         job: running.observer(),
         source: source.clone(),
         feed: status.clone(),
+        table,
         accepting: AtomicBool::new(true),
         shutdown,
     });

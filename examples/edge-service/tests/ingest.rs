@@ -338,8 +338,23 @@ fn events_survive_kill_9_and_a_restart_exactly_once_and_shutdown_applies_retenti
     second.post(&json_array(&all[800..950]), 150, 801);
     second.post(&ndjson(&all[950..1100]), 150, 951);
 
-    // Clean shutdown: drain, final checkpoint (commits), cancel (retention).
+    // The custom sink's table, served while the job runs, and on disk
+    // after the final checkpoint, holding every key's last count.
+    let (status, body) = second.request("GET", "/counts", "");
+    let served: Value = serde_json::from_str(&body).expect("GET /counts is JSON");
+    assert!(status == 200 && served["checkpoint"].as_u64().is_some_and(|c| c > 0), "GET /counts: {status} {body}");
     let log = shut_down(second);
+    let table: Value = serde_json::from_slice(&std::fs::read(data.join("table/table.json")).expect("table.json"))
+        .expect("table.json is JSON");
+    let mut last: BTreeMap<String, String> = BTreeMap::new();
+    for line in expected_lines(&all) {
+        let (key, count) = line.split_once('\t').expect("key<TAB>count");
+        let newer = last.get(key).is_none_or(|c| c.parse::<u64>().ok() < count.parse::<u64>().ok());
+        if newer {
+            last.insert(key.to_owned(), count.to_owned());
+        }
+    }
+    assert_eq!(table["values"], serde_json::to_value(&last).expect("json"), "the table sink's committed table");
     let got = committed_lines(&out);
     let want = expected_lines(&all);
     assert_eq!(got.len(), want.len(), "committed {} lines for {} events:\n{log}", got.len(), want.len());
