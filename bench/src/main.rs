@@ -11,12 +11,15 @@
 //!
 //! Scenarios: `wordcount`, `keyed`, `sources` (the keyed job with one
 //! generator subtask against two), `windows` (the windowed count of issue 15), `snapshot`, `checkpoint` (with the
-//! restores), `throughput`, `memory`, or `all`. Results go to stdout, one
+//! restores), `throughput`, `memory`, `brokers` (Kafka and NATS in and
+//! out, against a plain loop; needs `WEIR_NISSHI` and `WEIR_NATS_SERVER`),
+//! or `all`. Results go to stdout, one
 //! JSON object per line with a `"scenario"` field (`cargo xtask bench`
 //! turns them into the tables of BENCHMARKS.md); progress goes to stderr.
 //! Every figure is the median of `--runs` runs (default 3; `--quick`: 1,
 //! with tiny sizes, as a smoke test of the harness).
 
+mod brokers;
 mod harness;
 mod jobs;
 mod memory;
@@ -30,11 +33,11 @@ use anyhow::{Context, Result, bail};
 use harness::{Bench, Code, generator, generator_job, progress};
 
 const SCENARIOS: &[&str] =
-    &["wordcount", "keyed", "sources", "windows", "snapshot", "checkpoint", "throughput", "memory"];
+    &["wordcount", "keyed", "sources", "windows", "snapshot", "checkpoint", "throughput", "memory", "brokers"];
 
 const USAGE: &str = "usage: weir-bench [--quick] [--runs N] [--state-mib N,N..] [--only wasm|native] [--guests DIR] [--work DIR] SCENARIO...
 
-scenarios: wordcount keyed sources windows snapshot checkpoint throughput memory, or all
+scenarios: wordcount keyed sources windows snapshot checkpoint throughput memory brokers, or all
   --quick        tiny sizes and one run: a smoke test of the harness
   --runs N       runs per figure, the median is reported (default 3)
   --state-mib L  keyed state sizes of snapshot and checkpoint, MiB (default 10,100,1024)
@@ -148,6 +151,7 @@ fn run() -> Result<()> {
             "checkpoint" => kept_checkpoint = state::checkpoint(&bench)?,
             "throughput" => state::throughput(&bench, kept_checkpoint.take())?,
             "memory" => memory::memory(&bench)?,
+            "brokers" => brokers::brokers(&bench)?,
             _ => unreachable!("scenario names are checked above"),
         }
     }

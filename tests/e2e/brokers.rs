@@ -174,12 +174,30 @@ pub fn create_topic(brokers: &str, topic: &str, partitions: i32) {
     }
 }
 
+/// Deletes `topic`.
+pub fn delete_topic(brokers: &str, topic: &str) {
+    use rdkafka::admin::{AdminClient, AdminOptions};
+    let admin: AdminClient<rdkafka::client::DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", brokers).create().expect("admin client");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let results = runtime.block_on(admin.delete_topics(&[topic], &AdminOptions::new())).expect("delete topics");
+    for result in results {
+        result.unwrap_or_else(|(topic, e)| panic!("cannot delete topic {topic}: {e:?}"));
+    }
+}
+
 /// Produces `values` (empty keys), value i to partition i mod `partitions`.
 pub fn produce(brokers: &str, topic: &str, partitions: i32, values: &[String]) {
+    produce_to(brokers, topic, &(0..partitions).collect::<Vec<_>>(), values);
+}
+
+/// Produces `values` (empty keys) round-robin to `partitions`.
+pub fn produce_to(brokers: &str, topic: &str, partitions: &[i32], values: &[String]) {
     let producer: BaseProducer =
         ClientConfig::new().set("bootstrap.servers", brokers).set("linger.ms", "5").create().expect("producer");
     for (i, value) in values.iter().enumerate() {
-        let mut record = BaseRecord::<(), str>::to(topic).payload(value.as_str()).partition(i as i32 % partitions);
+        let partition = partitions[i % partitions.len()];
+        let mut record = BaseRecord::<(), str>::to(topic).payload(value.as_str()).partition(partition);
         loop {
             match producer.send(record) {
                 Ok(()) => break,
@@ -267,6 +285,15 @@ pub fn file_records(out: &Path) -> Vec<(String, String)> {
         .flat_map(|text| text.lines().map(|l| l.split_once('\t').expect("key<TAB>value")))
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect()
+}
+
+/// Waits until `ready` says so, for at most `limit`.
+pub fn wait_for(limit: Duration, what: &str, mut ready: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !ready() {
+        assert!(started.elapsed() < limit, "{what}: not after {limit:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// Waits until `ready` says so, for at most `limit`; then stops the job

@@ -67,7 +67,8 @@ fn run_example(job_file: &Path) {
     command.arg("run").arg(&copy.job_file).current_dir(copy.job_file.parent().expect("the copy's directory"));
     // A failing example with checkpoints restarts forever (the default
     // strategy, as in Flink): bound the wait instead of hanging the suite.
-    let output = output_within(command, std::time::Duration::from_secs(120), &format!("examples/{name}"));
+    let output =
+        crate::support::output_within(command, std::time::Duration::from_secs(120), &format!("examples/{name}"));
     assert_success(&output);
     for (sink, expected) in spec.sinks.iter().zip(expected) {
         let mut got = match &sink.spec {
@@ -88,30 +89,6 @@ fn run_example(job_file: &Path) {
             panic!("{what}: output line {i} (sorted) is {:?}, expected {:?}", got[i], expected[i]);
         }
     }
-}
-
-/// Runs `command` to its end, killing it (and failing) after `limit`. Its
-/// output goes to files, so that a full pipe cannot stall it.
-fn output_within(mut command: std::process::Command, limit: std::time::Duration, what: &str) -> std::process::Output {
-    let logs = tempfile::tempdir().expect("temporary directory");
-    let (stdout, stderr) = (logs.path().join("stdout"), logs.path().join("stderr"));
-    let file = |path: &Path| std::fs::File::create(path).expect("create a log file");
-    let mut child = command.stdout(file(&stdout)).stderr(file(&stderr)).spawn().expect("cannot run weir");
-    let started = std::time::Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for weir") {
-            break status;
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            let log = std::fs::read_to_string(&stderr).unwrap_or_default();
-            panic!("{what} did not end within {limit:?}:\n{log}");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
-    let read = |path: &Path| std::fs::read(path).expect("read a log file");
-    std::process::Output { status, stdout: read(&stdout), stderr: read(&stderr) }
 }
 
 /// A temporary directory laid out like the repository: `examples/<name>/`

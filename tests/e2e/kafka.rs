@@ -19,11 +19,11 @@ use std::process::Child;
 use std::time::Duration;
 
 use crate::brokers::{
-    MockCluster, assert_exact_running_counts, consume, create_topic, file_records, nisshi, produce, run_until,
-    word_counts, word_lines,
+    MockCluster, assert_exact_running_counts, consume, create_topic, delete_topic, file_records, nisshi, produce,
+    run_until, word_counts, word_lines,
 };
 use crate::checkpoint_support::{Seeded, kill_hard};
-use crate::support::{JobDir, assert_success, guest, spawn_weir_run, weir_run};
+use crate::support::{JobDir, assert_success, guest, output_within, spawn_weir_run, weir_run};
 
 /// A word-count job directory: `source` and `sink` are job-file tables
 /// (the NATS tests use it too).
@@ -130,6 +130,48 @@ fn the_kafka_source_survives_kill_9_rescaling_and_a_broker_restart_exactly() {
     assert_exact_running_counts(&file_records(&job.out()), &expected, "kafka source after kill -9 cycles");
 }
 
+/// Partitions that appear after a checkpoint are found by the restored
+/// job (within its 5 s discovery interval) and read from their beginning
+/// by the subtask they deal to, while the partition it knew goes on from
+/// the checkpoint's offset. Neither broker here can add partitions to a
+/// topic (no CreatePartitions in nisshi or the mock cluster): the topic is
+/// recreated with 3 partitions, its partition 0 written again record for
+/// record, so that the checkpoint's offsets of partition 0 still hold.
+#[test]
+fn partitions_that_appear_later_are_read() {
+    let broker = nisshi();
+    let brokers = broker.address();
+    create_topic(&brokers, "lines", 1);
+    let first = word_lines(500);
+    produce(&brokers, "lines", 1, &first);
+    let job = Job::new();
+    job.write(&kafka_source(&brokers, 2, 100_000), FILES_SINK, 1);
+    let out = job.out();
+    let counted = |n: u64| {
+        let out = out.clone();
+        move || file_records(&out).len() as u64 >= n
+    };
+    let mut child = job.spawn(&[]);
+    let first_total: u64 = word_counts(&first).values().sum();
+    crate::brokers::wait_for(Duration::from_secs(30), "the first partition counted", counted(first_total));
+    crate::checkpoint_support::wait_for_checkpoints(&job.dir.path("ckpt").join("kafka-wc"), 3, &mut child);
+    kill_hard(child);
+
+    delete_topic(&brokers, "lines");
+    create_topic(&brokers, "lines", 3);
+    produce(&brokers, "lines", 1, &first);
+    let second = word_lines(600);
+    crate::brokers::produce_to(&brokers, "lines", &[1, 2], &second);
+    let child = job.spawn(&["--resume"]);
+    let all: Vec<String> = first.iter().chain(&second).cloned().collect();
+    let expected = word_counts(&all);
+    let total: u64 = expected.values().sum();
+    let output = run_until(child, Duration::from_secs(60), "the new partitions counted", counted(total));
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(log.contains("reads new partition(s)"), "no partition discovery in the log:\n{log}");
+    assert_exact_running_counts(&file_records(&job.out()), &expected, "input of partitions that appeared later");
+}
+
 fn kafka_sink(brokers: &str, delivery: &str) -> String {
     format!(
         "[[sinks]]\nname = \"out\"\ntype = \"kafka\"\nbrokers = \"{brokers}\"\ntopic = \"counts\"\ndelivery = \
@@ -181,9 +223,15 @@ fn the_exactly_once_kafka_sink_survives_kill_9_and_crashes_in_the_commit_window(
         // before the commit, and inside the open transaction.
         if cycle == 5 || cycle == 12 {
             let failpoint = if cycle == 5 { "after-metadata" } else { "kafka-before-commit" };
-            let output = weir_run(job.dir.dir.path(), resume).env("WEIR_FAILPOINT", failpoint).output().expect("weir");
+            let mut command = weir_run(job.dir.dir.path(), resume);
+            command.env("WEIR_FAILPOINT", failpoint);
+            let output = output_within(command, Duration::from_secs(60), "the run with a failpoint");
             let stderr = String::from_utf8_lossy(&output.stderr);
             assert!(stderr.contains(&format!("failpoint {failpoint}")), "failpoint {failpoint} not reached: {stderr}");
+            // The unpublished output staged in the newest checkpoint is
+            // referenced: gc must keep it for the resume to publish.
+            let gc = crate::support::weir().args(["checkpoints", "gc"]).arg(job.dir.path("ckpt")).output().expect("gc");
+            assert_success(&gc);
         }
     }
     let before = consume(&cluster.bootstrap, "counts", Duration::from_secs(1)).len();

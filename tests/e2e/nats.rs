@@ -12,7 +12,7 @@ use futures_util::StreamExt;
 use crate::brokers::{Server, assert_exact_running_counts, nats_server, run_until, word_counts, word_lines};
 use crate::checkpoint_support::{Seeded, kill_hard};
 use crate::kafka::Job;
-use crate::support::{assert_failure, weir_run};
+use crate::support::{assert_failure, output_within, weir_run};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
@@ -100,8 +100,9 @@ fn nats_sink(server: &Server) -> String {
 }
 
 /// 22 kill -9 at random instants (some while a checkpoint's output is
-/// being published: one completes every 150 ms), then a server restart
-/// under the running job: the output stream holds every count once.
+/// being published: one completes every 150 ms), a crash injected with half
+/// a checkpoint's output published, then a server restart under the
+/// running job: the output stream holds every count once.
 #[test]
 fn nats_source_and_sink_survive_kill_9_and_a_server_restart_exactly() {
     let mut server = nats_server();
@@ -112,11 +113,21 @@ fn nats_source_and_sink_survive_kill_9_and_a_server_restart_exactly() {
     job.write(&nats_source(&server, 400), &nats_sink(&server), 2);
     let mut random = Seeded(7);
     let mut resume: &[&str] = &[];
-    for _ in 0..22 {
+    for cycle in 0..22 {
         let child = job.spawn(resume);
         std::thread::sleep(Duration::from_millis(300 + random.below(800)));
         kill_hard(child);
         resume = &["--resume"];
+        // A crash that a signal cannot aim at: half a checkpoint's output
+        // stored, the rest not (the resume publishes it all again, and the
+        // server drops the half it has).
+        if cycle == 3 {
+            let mut command = weir_run(job.dir.dir.path(), resume);
+            command.env("WEIR_FAILPOINT", "nats-mid-publish");
+            let output = output_within(command, Duration::from_secs(60), "the run with a failpoint");
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(stderr.contains("failpoint nats-mid-publish"), "failpoint not reached: {stderr}");
+        }
     }
     assert!(!counts(&server).is_empty(), "the killed runs published nothing");
     job.write(&nats_source(&server, 50_000), &nats_sink(&server), 2);

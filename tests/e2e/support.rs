@@ -145,3 +145,31 @@ pub fn assert_failure(output: &Output, needles: &[&str]) -> String {
     }
     stderr
 }
+
+/// Runs `command` to its end, killing it (and failing) after `limit`. Its
+/// output goes to files, so that a full pipe cannot stall it.
+pub fn output_within(
+    mut command: std::process::Command,
+    limit: std::time::Duration,
+    what: &str,
+) -> std::process::Output {
+    let logs = tempfile::tempdir().expect("temporary directory");
+    let (stdout, stderr) = (logs.path().join("stdout"), logs.path().join("stderr"));
+    let file = |path: &std::path::Path| std::fs::File::create(path).expect("create a log file");
+    let mut child = command.stdout(file(&stdout)).stderr(file(&stderr)).spawn().expect("cannot run weir");
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for weir") {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            let log = std::fs::read_to_string(&stderr).unwrap_or_default();
+            panic!("{what} did not end within {limit:?}:\n{log}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let read = |path: &std::path::Path| std::fs::read(path).expect("read a log file");
+    std::process::Output { status, stdout: read(&stdout), stderr: read(&stderr) }
+}

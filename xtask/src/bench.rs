@@ -101,6 +101,9 @@ fn run_harness(harness: &Path, guests: &Path, work: &Path, quick: bool, runs: us
     if quick {
         command.arg("--quick");
     }
+    // The broker scenario starts its own servers, as the tests do.
+    command.env("WEIR_NISSHI", crate::tools::ensure_nisshi(&target_dir())?);
+    command.env("WEIR_NATS_SERVER", crate::tools::ensure_nats_server()?);
     command.arg("all").stderr(Stdio::inherit());
     let output = command.output().with_context(|| format!("cannot run {}", harness.display()))?;
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -337,6 +340,45 @@ fn end_to_end_tables(records: &[Value], runs: usize) -> Result<String> {
         num(windows, "ratio")?,
         ratio_or_dash(windows, "ratio_cpu", 2)
     )?;
+
+    let brokers = scenario(records, "brokers");
+    if brokers.is_empty() {
+        bail!("weir-bench printed no `brokers` result");
+    }
+    writeln!(
+        out,
+        "### Broker → counter → broker (`weir-bench brokers`, medians of {} runs)\n",
+        num(brokers[0], "runs")?
+    )?;
+    writeln!(
+        out,
+        "Weir: the broker source ×2 (Kafka) or ×1 (NATS) → the `counter` component ×2 (key_by) → the broker \
+         sink, checkpoints every {} ms (the sinks publish each completed checkpoint's output); the \
+         baseline: a plain loop with the same client that consumes, counts in a `HashMap` and produces, \
+         against the same server in the same run, runs alternating. Time: from the start until the output \
+         holds a record per input event; {} keys, 16-byte values.\n",
+        num(brokers[0], "checkpoint_interval_ms")?,
+        count(num(brokers[0], "keys")?)
+    )?;
+    writeln!(
+        out,
+        "| broker | Weir's sink | events | Weir events/s | loop events/s | Weir ÷ loop | checkpoints per run |"
+    )?;
+    writeln!(out, "|---|---|---:|---:|---:|---:|---:|")?;
+    for r in &brokers {
+        writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {:.2} | {} |",
+            r["broker"].as_str().unwrap_or("?"),
+            r["weir_sink"].as_str().unwrap_or("?"),
+            count(num(r, "events")?),
+            rate(num(r, "weir_eps")?),
+            rate(num(r, "loop_eps")?),
+            num(r, "ratio")?,
+            num(r, "checkpoints")?
+        )?;
+    }
+    writeln!(out)?;
 
     writeln!(out, "### Keyed state: snapshot and checkpoint (the `store` guest, 1 KiB values)\n")?;
     writeln!(

@@ -259,6 +259,10 @@ async fn plan_job(storage: &CheckpointStorage, job: &str, report: &mut GcReport)
                 StateFile::Shared(name) => shared_in_use.insert(name),
             };
         }
+        // A write-ahead sink's staged output lives beside the state: it is
+        // what a restore publishes again.
+        let staged: Vec<String> = metadata.sinks.iter().flat_map(|sink| sink.staged.iter().cloned()).collect();
+        referenced.extend(staged);
         for (path, _) in location.objects().await? {
             let name = path.filename().unwrap_or_default();
             if name != METADATA_FILE && !referenced.contains(name) {

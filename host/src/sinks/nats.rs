@@ -165,8 +165,16 @@ impl Publisher for NatsPublisher {
                 return Ok(());
             }
             let mut acks: Vec<PublishAckFuture> = Vec::with_capacity(IN_FLIGHT);
+            let halfway = parts.iter().map(|(_, events)| events.len()).sum::<usize>() / 2;
+            let mut sent = 0;
             for (subtask, events) in parts {
                 for (seq, event) in events.iter().enumerate() {
+                    if sent == halfway && halfway > 0 {
+                        // Tests: a crash with half the output stored.
+                        self.await_acks(&mut acks).await?;
+                        crate::util::failpoint("nats-mid-publish");
+                    }
+                    sent += 1;
                     let key = std::str::from_utf8(&event.key)
                         .ok()
                         .filter(|k| !k.contains(['\r', '\n']))
