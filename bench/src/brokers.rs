@@ -275,7 +275,7 @@ fn kafka_loop(brokers: &str, out: &str, events: u64) -> Result<f64> {
 // ---------------------------------------------------------------- NATS
 
 fn nats(bench: &Bench) -> Result<()> {
-    let events: u64 = bench.size(3_000_000, 10_000);
+    let events: u64 = bench.size(1_000_000, 10_000);
     progress(&format!("nats (nats-server -js): stream → counter ×2 → stream, {events} events, Weir and a plain loop"));
     let port = free_port()?;
     let data = bench.scratch("nats-data")?;

@@ -60,6 +60,46 @@ pub(crate) enum Command {
 
 /// Commits the output a complete checkpoint's sinks staged (final file
 /// names), one entry per sink in job order.
+/// Holds the sources back while a commit takes longer than a checkpoint
+/// interval: when a sink publishes more slowly than the job produces (a
+/// broker's acknowledgements), the output waiting for the next commit would
+/// otherwise grow without bound, and checkpoints, each of which waits for
+/// the previous commit, would come further and further apart. A commit
+/// that keeps up holds nothing back, so processing and publishing overlap.
+#[derive(Default)]
+pub(crate) struct CommitGate {
+    /// When the commit in progress started (ms since the Unix epoch), 0
+    /// when none is.
+    started_ms: std::sync::atomic::AtomicU64,
+    /// The checkpoint interval, ms (0: no checkpoints, never hold back).
+    interval_ms: std::sync::atomic::AtomicU64,
+}
+
+impl CommitGate {
+    pub(crate) fn new(interval: Option<Duration>) -> Self {
+        let gate = CommitGate::default();
+        let interval_ms = interval.map_or(0, |i| i.as_millis().max(1) as u64);
+        gate.interval_ms.store(interval_ms, std::sync::atomic::Ordering::Relaxed);
+        gate
+    }
+
+    fn begin(&self) {
+        self.started_ms.store(now_ms().max(1), std::sync::atomic::Ordering::Release);
+    }
+
+    fn end(&self) {
+        self.started_ms.store(0, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Whether sources should wait: a commit has been running for longer
+    /// than a checkpoint interval.
+    pub(crate) fn holds_back(&self) -> bool {
+        let started = self.started_ms.load(std::sync::atomic::Ordering::Acquire);
+        let interval = self.interval_ms.load(std::sync::atomic::Ordering::Relaxed);
+        started != 0 && interval != 0 && now_ms().saturating_sub(started) > interval
+    }
+}
+
 /// Called on a blocking thread with the checkpoint's location (`None`
 /// without storage), id and sinks.
 pub(crate) type Committer =
@@ -97,6 +137,8 @@ pub(crate) struct CoordinatorSetup {
     pub(crate) fail: Box<dyn Fn(Error) + Send + Sync>,
     /// The job's checkpoint statistics, across its attempts.
     pub(crate) history: SharedHistory,
+    /// Told when a commit runs, so that sources can wait for a slow one.
+    pub(crate) gate: std::sync::Arc<CommitGate>,
 }
 
 struct Pending {
@@ -472,9 +514,10 @@ impl Coordinator {
         let location = self.setup.storage.as_ref().map(|storage| storage.checkpoint(&self.setup.job_id, id));
         let commit = self.setup.commit.clone();
         let sinks = metadata.sinks.clone();
-        tokio::task::spawn_blocking(move || commit(location, id, sinks))
-            .await
-            .map_err(|e| Error::Internal(format!("the commit of checkpoint {id} panicked: {e}")))??;
+        self.setup.gate.begin();
+        let committed = tokio::task::spawn_blocking(move || commit(location, id, sinks)).await;
+        self.setup.gate.end();
+        committed.map_err(|e| Error::Internal(format!("the commit of checkpoint {id} panicked: {e}")))??;
         for notice in &self.setup.completion_notices {
             let _ = notice.send(id);
         }
@@ -610,4 +653,26 @@ fn completed_stats(pending: &Pending, chains: &Chains) -> CheckpointStats {
     stats.status = CheckpointStatus::Completed;
     stats.end_to_end_us = Some(micros(pending.triggered.elapsed()));
     stats
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CommitGate;
+    use std::time::Duration;
+
+    #[test]
+    fn the_gate_holds_sources_back_only_during_a_commit_longer_than_an_interval() {
+        let gate = CommitGate::new(Some(Duration::from_millis(20)));
+        assert!(!gate.holds_back(), "no commit running");
+        gate.begin();
+        assert!(!gate.holds_back(), "a commit that may still keep up");
+        std::thread::sleep(Duration::from_millis(45));
+        assert!(gate.holds_back(), "a commit longer than the interval");
+        gate.end();
+        assert!(!gate.holds_back(), "the commit is over");
+        let without_checkpoints = CommitGate::new(None);
+        without_checkpoints.begin();
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(!without_checkpoints.holds_back());
+    }
 }

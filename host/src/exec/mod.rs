@@ -44,7 +44,7 @@ use shutdown::Shutdown;
 use source_task::{Fanout, SourceTask};
 pub use supervisor::{CancelHandle, JobObserver, JobOutcome, JobReport, JobStatus, Restarting, RunningJob};
 
-use crate::checkpoint::coordinator::{Command, Coordinator, CoordinatorSetup};
+use crate::checkpoint::coordinator::{Command, CommitGate, Coordinator, CoordinatorSetup};
 use crate::checkpoint::retention::JobEnd;
 use crate::checkpoint::sink_files::LocationFiles;
 use crate::checkpoint::storage::CheckpointLocation;
@@ -288,6 +288,7 @@ pub(crate) fn start(prepared: Prepared) -> Result<Attempt> {
     let shared_files = matches!(snapshots, SnapshotPolicy::Incremental { .. });
     let writer = CheckpointWriter::new(storage_for_writer, inline_threshold, shared_files, runtime.clone(), events_tx);
     let fail_shared = shared.clone();
+    let gate = Arc::new(CommitGate::new(checkpoints.config.as_ref().map(|c| c.interval)));
     let coordinator = Coordinator::new(
         CoordinatorSetup {
             config: checkpoints.config,
@@ -315,6 +316,7 @@ pub(crate) fn start(prepared: Prepared) -> Result<Attempt> {
             completion_notices: notice_txs,
             fail: Box::new(move |error| fail_shared.fail(error)),
             history: checkpoints.history,
+            gate: gate.clone(),
         },
         events_rx,
         commands_rx,
@@ -368,6 +370,7 @@ pub(crate) fn start(prepared: Prepared) -> Result<Attempt> {
                     .next()
                     .ok_or_else(|| Error::Internal("fewer barrier channels than source subtasks".into()))?,
                 writer: writer.clone(),
+                gate: gate.clone(),
             };
             spawn(format!("weir-{}-{subtask}", node.name), Box::new(move |shared| task.run(shared)))?;
         }

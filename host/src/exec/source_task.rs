@@ -1,5 +1,6 @@
-//! A source subtask: reads its [`Split`]s one after the other on its own
-//! thread, enforces the rate limit, injects checkpoint barriers when the
+//! A source subtask: reads its splits through its reader on its own
+//! thread, enforces the rate limit, waits while a slow commit holds it back
+//! ([`CommitGate`]), injects checkpoint barriers when the
 //! coordinator asks (recording what is left of its splits and the highest
 //! timestamp it read), makes watermarks from its events' timestamps, says
 //! when it is idle, and ends its output when its splits are read.
@@ -15,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use super::router::Router;
 use super::{Shared, TaskExit};
+use crate::checkpoint::coordinator::CommitGate;
 use crate::checkpoint::writer::{CheckpointWriter, TaskEvent};
 use crate::error::Result;
 use crate::job::Watermarks;
@@ -33,6 +35,8 @@ pub(crate) struct SourceTask {
     /// Checkpoint ids whose barrier the coordinator wants injected.
     pub(crate) barriers: crossbeam_channel::Receiver<u64>,
     pub(crate) writer: CheckpointWriter,
+    /// Says when a slow commit should hold this subtask back.
+    pub(crate) gate: std::sync::Arc<CommitGate>,
 }
 
 impl SourceTask {
@@ -57,6 +61,18 @@ impl SourceTask {
                 let (source, subtask, max_timestamp) = (self.source, self.subtask, self.outputs.max_timestamp);
                 self.writer.send(TaskEvent::SourceAck { checkpoint_id, source, subtask, left, max_timestamp });
                 self.reader.barrier(checkpoint_id);
+            }
+            if self.gate.holds_back() {
+                // A sink publishes more slowly than the job produces: what
+                // is on its way downstream goes, nothing new is read, and
+                // the wait does not count as idleness (which would move
+                // watermarks past this subtask's events).
+                if self.outputs.flush().is_err() {
+                    return Ok(TaskExit::Stopped);
+                }
+                std::thread::sleep(Duration::from_millis(2));
+                time.last_event = Instant::now();
+                continue;
             }
             if exhausted {
                 // Every split read. No barrier can follow `End`: the

@@ -1,15 +1,19 @@
-//! Where a job's events go after its last operator. Each kind has its own
-//! file; the sink writer of a subtask is chained to that subtask (no channel
-//! in between).
+//! Where a job's events go: the sink half of the connector API
+//! ([`SinkConnector`], [`SinkWriter`]) and every built-in sink, each in its
+//! own file (`files`, `console`, and the write-ahead `kafka` and `nats`).
+//! A subtask's writer is chained to the operator subtask it reads (no
+//! channel in between).
 //!
 //! Sinks take part in checkpoints in two phases, like Flink's two-phase
-//! commit sinks: at a barrier a sink stages what it wrote
-//! ([`Sink::prepare_commit`]); when the checkpoint is complete the
-//! coordinator commits the staged output by name ([`commit`]), which is
-//! idempotent so that a restore can repeat it.
+//! commit sinks: at a barrier a writer stages what it wrote
+//! ([`SinkWriter::prepare_commit`]); when the checkpoint is complete the
+//! coordinator commits the staged output by name
+//! ([`SinkConnector::commit`]), which is idempotent so that a restore can
+//! repeat it. This module may not touch the checkpoint storage itself: it
+//! gets at checkpoint files through [`CheckpointFiles`] and [`StagedFiles`].
 
-pub(crate) mod console;
-pub(crate) mod files;
+mod console;
+mod files;
 pub(crate) mod kafka;
 pub(crate) mod nats;
 mod write_ahead;
@@ -27,7 +31,7 @@ use weir_wire::batch::EventRef;
 
 use crate::error::Result;
 
-/// A kind of sink, as an embedder adds one ([`SinkSpec::Custom`]); the
+/// A kind of sink, as an embedder adds one (`SinkSpec::Custom`); the
 /// built-in kinds are connectors of this shape too. A connector is made
 /// once per job attempt and shared by its writers and the coordinator.
 ///
