@@ -9,7 +9,8 @@
 //! weir-bench [--quick] [--runs N] [--guests DIR] [--work DIR] SCENARIO...
 //! ```
 //!
-//! Scenarios: `wordcount`, `keyed`, `sources` (the keyed job with one
+//! Scenarios: `wordcount`, `keyed`, `flink` (the keyed job on Apache Flink
+//! and on `weir run`, side by side; needs `WEIR_FLINK_HOME`), `sources` (the keyed job with one
 //! generator subtask against two), `windows` (the windowed count of issue 15), `snapshot`, `checkpoint` (with the
 //! restores), `throughput`, `memory`, `brokers` (Kafka and NATS in and
 //! out, against a plain loop; needs `WEIR_NISSHI` and `WEIR_NATS_SERVER`),
@@ -20,6 +21,7 @@
 //! with tiny sizes, as a smoke test of the harness).
 
 mod brokers;
+mod flink;
 mod harness;
 mod jobs;
 mod memory;
@@ -33,11 +35,11 @@ use anyhow::{Context, Result, bail};
 use harness::{Bench, Code, generator, generator_job, progress};
 
 const SCENARIOS: &[&str] =
-    &["wordcount", "keyed", "sources", "windows", "snapshot", "checkpoint", "throughput", "memory", "brokers"];
+    &["wordcount", "keyed", "flink", "sources", "windows", "snapshot", "checkpoint", "throughput", "memory", "brokers"];
 
 const USAGE: &str = "usage: weir-bench [--quick] [--runs N] [--state-mib N,N..] [--only wasm|native] [--guests DIR] [--work DIR] SCENARIO...
 
-scenarios: wordcount keyed sources windows snapshot checkpoint throughput memory brokers, or all
+scenarios: wordcount keyed flink sources windows snapshot checkpoint throughput memory brokers, or all
   --quick        tiny sizes and one run: a smoke test of the harness
   --runs N       runs per figure, the median is reported (default 3)
   --state-mib L  keyed state sizes of snapshot and checkpoint, MiB (default 10,100,1024)
@@ -152,6 +154,7 @@ fn run() -> Result<()> {
             "throughput" => state::throughput(&bench, kept_checkpoint.take())?,
             "memory" => memory::memory(&bench)?,
             "brokers" => brokers::brokers(&bench)?,
+            "flink" => flink::flink(&bench)?,
             _ => unreachable!("scenario names are checked above"),
         }
     }

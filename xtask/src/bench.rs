@@ -18,10 +18,6 @@ use serde_json::Value;
 
 use crate::{build_guests, cargo, root, run, step, target_dir};
 
-/// Apache Flink 2.3 on the keyed generator → counter job, on this kind of
-/// machine (issue 5): events per second, low and high.
-const FLINK_EVENTS_PER_SECOND: (f64, f64) = (1.2e6, 1.7e6);
-
 struct Settings {
     /// criterion's warm-up and measurement time per benchmark, seconds.
     warm_up_secs: f64,
@@ -87,6 +83,8 @@ pub fn smoke(guests: &Path) -> Result<()> {
 fn build_harness() -> Result<PathBuf> {
     step("building the benchmark harness (release)");
     run(cargo().args(["build", "--quiet", "--release", "--package", "weir-bench", "--bin", "weir-bench"]))?;
+    // The `flink` scenario times the `weir` binary itself.
+    run(cargo().args(["build", "--quiet", "--release", "--package", "weir-host", "--bin", "weir"]))?;
     let path = target_dir().join("release/weir-bench");
     if !path.exists() {
         bail!("expected build output {} is missing", path.display());
@@ -101,6 +99,15 @@ fn run_harness(harness: &Path, guests: &Path, work: &Path, quick: bool, runs: us
     if quick {
         command.arg("--quick");
     }
+    // Flink runs beside Weir in the `flink` scenario; `weir run` is timed
+    // as a whole process there.
+    match crate::tools::ensure_flink(&target_dir()) {
+        Ok(pyflink) => {
+            command.env("WEIR_FLINK_HOME", pyflink);
+        }
+        Err(e) => eprintln!("Apache Flink cannot be installed, its rows will say so: {e:#}"),
+    }
+    command.env("WEIR_BIN", target_dir().join("release/weir"));
     // The broker scenario starts its own servers, as the tests do.
     command.env("WEIR_NISSHI", crate::tools::ensure_nisshi(&target_dir())?);
     command.env("WEIR_NATS_SERVER", crate::tools::ensure_nats_server()?);
@@ -283,17 +290,46 @@ fn end_to_end_tables(records: &[Value], runs: usize) -> Result<String> {
         ratio_or_dash(keyed, "ratio_cpu", 2),
         at_least(ratio, 0.7)
     )?;
-    let (flink_low, flink_high) = FLINK_EVENTS_PER_SECOND;
+    writeln!(out)?;
+    let flink = scenario(records, "flink");
+    if flink.is_empty() {
+        bail!("weir-bench printed no `flink` result");
+    }
+    writeln!(out, "### Against Apache Flink 2.3 (`weir-bench flink`, medians of {} runs)\n", num(flink[0], "runs")?)?;
     writeln!(
         out,
-        "\nThe same keyed job against Apache Flink 2.3 ({}-{} events/s on this kind of machine): \
-         Wasm runs **{:.1}-{:.1}x** Flink's figure; target ≥ 3x (of the higher one): {}.\n",
-        rate(flink_low),
-        rate(flink_high),
-        wasm / flink_high,
-        wasm / flink_low,
-        at_least(wasm / flink_high, 3.0)
+        "The keyed job on both, alternating in one run: {} keys, 16-byte values, a running count per key, \
+         checkpoints every 1 s. Flink: `bench/flink/FlinkPeerJob.java` (DataStream, heap state, PyPI's \
+         apache-flink jars, local MiniCluster), timed from the counting operator's first to its last record \
+         (JVM start excluded); Weir: the whole `weir run` process (generator ×p → counter ×p → discard).\n",
+        count(num(flink[0], "keys")?)
     )?;
+    writeln!(
+        out,
+        "| events, parallelism | Flink events/s | Weir events/s | Weir ÷ Flink | checkpoints (Flink / Weir) | target |"
+    )?;
+    writeln!(out, "|---|---:|---:|---:|---:|---|")?;
+    for r in &flink {
+        let parallelism = num(r, "parallelism")?;
+        let what = format!("{}, p={parallelism}", count(num(r, "events")?));
+        let weir = rate(num(r, "weir_eps")?);
+        match r["flink_error"].as_str() {
+            Some(why) => writeln!(out, "| {what} | not run: {why} | {weir} | | | |")?,
+            None => {
+                let ratio = num(r, "ratio")?;
+                let target =
+                    if parallelism == 2.0 { format!("≥ 3: {}", at_least(ratio, 3.0)) } else { String::new() };
+                writeln!(
+                    out,
+                    "| {what} | {} | {weir} | {ratio:.2} | {} / {} | {target} |",
+                    rate(num(r, "flink_eps")?),
+                    num(r, "flink_checkpoints")?,
+                    num(r, "weir_checkpoints")?
+                )?;
+            }
+        }
+    }
+    writeln!(out)?;
 
     let sources = scenario(records, "sources");
     let sources = sources.first().context("weir-bench printed no `sources` result")?;

@@ -62,6 +62,40 @@ pub fn ensure_moto(target_dir: &Path) -> Result<PathBuf> {
     Ok(server)
 }
 
+/// The Apache Flink release the benchmark runs beside Weir (PyPI's
+/// `apache-flink` ships its jars).
+pub const FLINK_VERSION: &str = "2.3.0";
+
+/// Makes sure `<target_dir>/tools/flink-venv` holds apache-flink; returns
+/// the `pyflink` directory (its `lib/` holds the jars, `conf/` the JVM
+/// options). Quiet and idempotent, as `ensure_moto`.
+pub fn ensure_flink(target_dir: &Path) -> Result<PathBuf> {
+    let venv = target_dir.join("tools").join("flink-venv");
+    let locate = "import pyflink, os; print(os.path.dirname(pyflink.__file__))";
+    let verify = |python: &Path| {
+        let found = quiet(Command::new(python).args(["-c", locate]))
+            .map_err(|e| weir_build::Error::Unexpected(format!("{e:#}")))?;
+        let dir = PathBuf::from(String::from_utf8_lossy(&found.stdout).trim());
+        if !dir.join("lib").join(format!("flink-dist-{FLINK_VERSION}.jar")).exists() {
+            return Err(weir_build::Error::Unexpected(format!(
+                "{} has no flink-dist-{FLINK_VERSION}.jar in {}",
+                venv.display(),
+                dir.join("lib").display()
+            )));
+        }
+        Ok(())
+    };
+    let python = weir_build::python::ensure_tool_venv(
+        &venv,
+        &format!("apache-flink=={FLINK_VERSION}"),
+        "the benchmark runs Apache Flink beside Weir",
+        &crate::step,
+        &verify,
+    )?;
+    let found = quiet(Command::new(&python).args(["-c", locate]))?;
+    Ok(PathBuf::from(String::from_utf8_lossy(&found.stdout).trim()))
+}
+
 /// The nisshi release the tests run against (crates.io).
 pub const NISSHI_VERSION: &str = "0.8.1";
 /// The toolchain nisshi is built with: its `rust-version` is newer than the
