@@ -144,25 +144,24 @@ impl SinkConnector for WriteAheadSink {
     }
 
     fn restore(&self, checkpoint: Option<&Staged<'_>>, _lineage: &[(u64, u64)]) -> Result<()> {
-        let restored = checkpoint.map_or(0, |c| c.checkpoint_id);
-        // Output is published only for complete checkpoints, so what went
-        // out after the restored one cannot be taken back: refuse instead
-        // of publishing its events a second time.
+        // A restart before any checkpoint: this run has published nothing
+        // (output goes out only for complete checkpoints), and what an
+        // earlier run published stays, as for a fresh start.
+        let Some(checkpoint) = checkpoint else { return Ok(()) };
+        let restored = checkpoint.checkpoint_id;
+        // What went out after the restored checkpoint cannot be taken
+        // back: refuse instead of publishing its events a second time.
         if let Some(published) = self.publisher.published_through()?
             && published > restored
         {
             return Err(Error::Sink(format!(
                 "{} already holds the output of checkpoint {published}, which is newer than the one to \
-                 restore ({}); its events would be published twice. Restore checkpoint {published} or a newer \
-                 one (weir run --resume picks the newest), or start the job fresh",
+                 restore ({restored}); its events would be published twice. Restore checkpoint {published} or a \
+                 newer one (weir run --resume picks the newest), or start the job fresh",
                 self.publisher.describe(),
-                if restored == 0 { "none: a restart before any checkpoint".to_owned() } else { restored.to_string() }
             )));
         }
-        match checkpoint {
-            Some(checkpoint) => self.publish(checkpoint),
-            None => Ok(()),
-        }
+        self.publish(checkpoint)
     }
 
     fn highest_checkpoint_tag(&self) -> Result<u64> {
@@ -281,6 +280,35 @@ fn take<const N: usize>(rest: &mut &[u8]) -> std::result::Result<[u8; N], String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A destination that says it holds checkpoint 15's output.
+    struct HoldsFifteen;
+
+    impl Publisher for HoldsFifteen {
+        fn describe(&self) -> String {
+            "a destination".into()
+        }
+
+        fn publish(&self, _checkpoint_id: u64, _parts: &[(u32, Vec<StagedEvent>)]) -> Result<()> {
+            Ok(())
+        }
+
+        fn published_through(&self) -> Result<Option<u64>> {
+            Ok(Some(15))
+        }
+    }
+
+    #[test]
+    fn a_restore_older_than_the_published_output_is_refused_a_restart_from_nothing_is_not() {
+        let sink = WriteAheadSink::new("out", HoldsFifteen);
+        // A fresh run of the job failed before its first checkpoint: what
+        // an earlier run published is not this run's to repeat.
+        sink.restore(None, &[]).unwrap();
+        let staged = |checkpoint_id| Staged { checkpoint_id, names: &[], files: None };
+        sink.restore(Some(&staged(15)), &[(1, 15)]).unwrap();
+        let err = sink.restore(Some(&staged(10)), &[(1, 10)]).unwrap_err().to_string();
+        assert!(err.contains("output of checkpoint 15, which is newer than the one to restore (10)"), "{err}");
+    }
 
     #[test]
     fn staged_files_round_trip_and_damage_is_refused() {
