@@ -23,17 +23,13 @@ use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
-use crate::support::example;
+use crate::support::{example, free_port};
 
 fn tool(var: &str, what: &str) -> PathBuf {
     match std::env::var_os(var) {
         Some(path) => PathBuf::from(path),
         None => panic!("{var} is not set: run the tests with `cargo xtask test`, which installs {what}"),
     }
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
 
 fn wait_for_port(port: u16, child: &mut Child, what: &str) {

@@ -7,7 +7,7 @@
 //! server (moto keeps its state in memory) on a free port.
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -39,12 +39,6 @@ fn moto_server() -> PathBuf {
     let path = PathBuf::from(path);
     assert!(path.exists(), "WEIR_MOTO_SERVER={} does not exist: run `cargo xtask test`", path.display());
     path
-}
-
-/// A port that was free a moment ago.
-fn free_port() -> u16 {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind a free port");
-    listener.local_addr().expect("local address").port()
 }
 
 impl Moto {

@@ -173,3 +173,10 @@ pub fn output_within(
     let read = |path: &std::path::Path| std::fs::read(path).expect("read a log file");
     std::process::Output { status, stdout: read(&stdout), stderr: read(&stderr) }
 }
+
+/// A loopback port that was free a moment ago (a server started on it may
+/// still lose a race for it).
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).expect("bind a free port");
+    listener.local_addr().expect("local address").port()
+}

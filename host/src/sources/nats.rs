@@ -136,21 +136,20 @@ struct NatsReader {
     batch: Vec<(u64, i64, Vec<u8>, async_nats::Message)>,
 }
 
-impl SourceReader for NatsReader {
-    fn emit(&mut self, out: &mut dyn Emit, max_events: usize) -> Result<Emitted, SourceError> {
-        out.flush()?;
+impl NatsReader {
+    /// Fetches up to `max_events` messages on the I/O runtime (pushing,
+    /// which may block on backpressure, happens outside it): what has
+    /// arrived already, and with `wait` up to [`POLL_WAIT`] for the first.
+    fn fetch(&mut self, max_events: usize, wait: bool) -> Result<()> {
         let spec = &self.spec;
         let (messages, batch) = (&mut self.messages, &mut self.batch);
-        // Fetch on the I/O runtime, push (which may block on backpressure)
-        // outside it.
         self.runtime.block_on(async {
             while batch.len() < max_events {
-                let next = match batch.is_empty() {
+                let next = match wait && batch.is_empty() {
                     true => match tokio::time::timeout(POLL_WAIT, messages.next()).await {
                         Ok(next) => next,
                         Err(_) => break,
                     },
-                    // What has arrived already, without waiting.
                     false => match messages.next().now_or_never() {
                         Some(next) => next,
                         None => break,
@@ -175,7 +174,18 @@ impl SourceReader for NatsReader {
                 batch.push((sequence, timestamp, key, message.message));
             }
             Ok(())
-        })?;
+        })
+    }
+}
+
+impl SourceReader for NatsReader {
+    fn emit(&mut self, out: &mut dyn Emit, max_events: usize) -> Result<Emitted, SourceError> {
+        self.fetch(max_events, false)?;
+        if self.batch.is_empty() {
+            // Latency: what the router holds goes downstream before a wait.
+            out.flush()?;
+            self.fetch(max_events, true)?;
+        }
         let events = self.batch.len();
         for (sequence, timestamp, key, message) in self.batch.drain(..) {
             out.push_from(sequence, timestamp, &key, &message.payload)?;
