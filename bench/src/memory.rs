@@ -22,16 +22,16 @@ use crate::harness::{Bench, Code, checkpoints, emit, generator, generator_job, m
 const SUBTASKS: u32 = 8;
 
 fn events(bench: &Bench) -> u64 {
-    bench.size(10_000_000, 100_000)
+    bench.size(100_000_000, 100_000)
 }
 
 /// Runs the three kinds, `runs` times each, in child processes.
 pub fn memory(bench: &Bench) -> Result<()> {
     let exe = std::env::current_exe().context("cannot find the weir-bench executable")?;
-    let mut figures = Vec::new();
+    let (mut figures, mut checkpoints) = (Vec::new(), Vec::new());
     for kind in ["idle", "native", "wasm"] {
         progress(&format!("peak memory, {kind}"));
-        let mut peaks = Vec::new();
+        let (mut peaks, mut taken) = (Vec::new(), Vec::new());
         for _ in 0..bench.runs {
             let mut command = Command::new(&exe);
             command.arg("memory-job").arg(kind).arg("--guests").arg(&bench.guests).arg("--work").arg(&bench.work);
@@ -48,17 +48,21 @@ pub fn memory(bench: &Bench) -> Result<()> {
                 serde_json::from_str(line).with_context(|| format!("memory-job {kind} printed {line:?}"))?;
             let peak = result["vmhwm_kib"].as_f64().with_context(|| format!("memory-job {kind} printed {line:?}"))?;
             peaks.push(peak);
+            taken.push(result["checkpoints"].as_f64().unwrap_or(0.0));
         }
         figures.push(median(&peaks));
+        checkpoints.push(median(&taken));
     }
     emit(json!({
         "scenario": "memory", "subtasks": SUBTASKS, "events": events(bench), "runs": bench.runs,
         "idle_kib": figures[0], "native_kib": figures[1], "wasm_kib": figures[2],
+        "checkpoints_native": checkpoints[1], "checkpoints_wasm": checkpoints[2],
     }));
     Ok(())
 }
 
-/// The child: runs the job (unless `idle`), prints VmHWM and VmRSS.
+/// The child: runs the job (unless `idle`), prints VmHWM, VmRSS and the
+/// checkpoints the job took.
 pub fn memory_job(bench: &Bench, kind: &str) -> Result<()> {
     let code = match kind {
         "idle" => None,
@@ -66,6 +70,7 @@ pub fn memory_job(bench: &Bench, kind: &str) -> Result<()> {
         "wasm" => Some(Code::Wasm),
         other => bail!("memory-job: unknown kind '{other}' (idle, native or wasm)"),
     };
+    let mut taken = 0;
     if let Some(code) = code {
         let dir = bench.scratch(&format!("checkpoints-memory-{kind}"))?;
         let spec = generator_job(
@@ -74,9 +79,9 @@ pub fn memory_job(bench: &Bench, kind: &str) -> Result<()> {
             vec![bench.operator("counter", code)?.parallelism(SUBTASKS).key_by(true)],
         )
         .checkpoint(checkpoints(&dir, Duration::from_secs(1), false));
-        bench.run_to_end(spec)?;
+        taken = bench.run_to_end(spec)?.checkpoints;
     }
     let (peak, resident) = memory_kib()?;
-    emit(json!({ "kind": kind, "vmhwm_kib": peak, "vmrss_kib": resident }));
+    emit(json!({ "kind": kind, "vmhwm_kib": peak, "vmrss_kib": resident, "checkpoints": taken }));
     Ok(())
 }
