@@ -17,9 +17,21 @@ impl Operator for Counter {
     }
 
     fn process(&mut self, ctx: &mut Context, event: Event<'_>) -> Result<()> {
-        let n = self.count.get(ctx).copied().unwrap_or(0) + 1;
-        self.count.set(ctx, n);
-        ctx.emit(event.key(), n.to_string());
+        // One lookup of the key's count on the path every event but a
+        // key's first takes; the second only to create it.
+        let n = match self.count.get_mut(ctx) {
+            Some(count) => {
+                *count += 1;
+                *count
+            }
+            None => {
+                self.count.set(ctx, 1);
+                1
+            }
+        };
+        // itoa writes into a buffer on the stack: `n.to_string()` would
+        // allocate and go through the formatter, per event.
+        ctx.emit(event.key(), itoa::Buffer::new().format(n));
         Ok(())
     }
 }

@@ -439,3 +439,22 @@ fn cleared_state_leaves_no_chunks() {
     harness.process("k", "clear", 5).unwrap();
     assert_eq!(harness.snapshot().unwrap(), vec![]);
 }
+
+/// The word-at-a-time key comparison agrees with slice equality for every
+/// length around its word size, and for a difference at any position.
+#[test]
+fn same_bytes_is_slice_equality() {
+    use crate::state::store::same_bytes;
+    for len in 0..=24usize {
+        let a: Vec<u8> = (0..len as u8).map(|i| i.wrapping_mul(37)).collect();
+        assert!(same_bytes(&a, &a.clone()), "len {len}");
+        for at in 0..len {
+            let mut b = a.clone();
+            b[at] ^= 0x80;
+            assert!(!same_bytes(&a, &b), "len {len}, differing at {at}");
+        }
+        let mut longer = a.clone();
+        longer.push(0);
+        assert!(!same_bytes(&a, &longer) && !same_bytes(&longer, &a), "len {len} against {}", len + 1);
+    }
+}

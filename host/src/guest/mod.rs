@@ -77,6 +77,12 @@ impl GuestRuntime {
         // data segments (the default, said out loud: instantiation then
         // costs a mapping, not a copy of the guest's static data).
         config.memory_init_cow(true);
+        // `perf` cannot name JIT-compiled guest code by itself: with
+        // WEIR_PERF_MAP=1 wasmtime writes /tmp/perf-<pid>.map, which
+        // `perf report` reads, so a profile shows the guest's functions.
+        if std::env::var_os("WEIR_PERF_MAP").is_some_and(|v| !v.is_empty() && v != "0") {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         if pooling {
             config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pooling_config()));
         }

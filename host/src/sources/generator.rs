@@ -1,8 +1,6 @@
 //! The `generator` source: deterministic synthetic events for tests and
 //! benchmarks. Position: the sequence number of the next event.
 
-use std::io::Write;
-
 use super::{Emit, Emitted, Source, SourceError, Split};
 
 /// Settings of the `generator` source. Event `i` (from 0) has a key drawn
@@ -63,8 +61,8 @@ fn splitmix64(mut x: u64) -> u64 {
 pub(crate) fn generator_key(seed: u64, sequence: u64, keys: u64, out: &mut Vec<u8>) {
     out.clear();
     let n = splitmix64(seed ^ splitmix64(sequence)) % keys;
-    // Writing into a Vec cannot fail.
-    let _ = write!(out, "key-{n}");
+    out.extend_from_slice(b"key-");
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 impl Source for GeneratorSource {
