@@ -508,7 +508,10 @@ impl OpenContext {
         let (mine, others): (Vec<Chunk>, Vec<Chunk>) =
             std::mem::take(&mut self.restored).into_iter().partition(|chunk| chunk.handle == name);
         self.restored = others;
-        for chunk in &mine {
+        // Each chunk is dropped once decoded: the allocator reuses its
+        // memory for the values that follow, so a restored gigabyte does not
+        // grow the linear memory by a second one (issue 17).
+        for chunk in mine {
             if chunk.kind != kind {
                 return Err(Error::msg(format!(
                     "state handle `{name}` is declared as {} but the restored checkpoint holds it as {}",

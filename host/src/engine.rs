@@ -317,12 +317,13 @@ impl JobPlan {
                 );
                 // State first: a damaged checkpoint must be refused before
                 // anything (the sinks above all) has been changed for it.
+                // An operator's subtasks read their state at once: one
+                // after the other, a gigabyte kept one core busy and the
+                // other idle (issue 17).
                 for op in &spec.operators {
-                    let mut per_subtask = Vec::with_capacity(op.parallelism as usize);
-                    for subtask in 0..op.parallelism {
-                        per_subtask.push(io.block_on(restored.state_for(&op.name, subtask, op.parallelism))?);
-                    }
-                    restored_state.push(per_subtask);
+                    let reads =
+                        (0..op.parallelism).map(|subtask| restored.state_for(&op.name, subtask, op.parallelism));
+                    restored_state.push(io.block_on(futures_util::future::try_join_all(reads))?);
                 }
                 for (index, source) in spec.sources.iter().enumerate() {
                     match metadata.sources.iter().find(|s| s.name == source.name) {

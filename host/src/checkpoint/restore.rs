@@ -15,6 +15,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use futures_util::{StreamExt, TryStreamExt};
+
 use weir_wire::state::{ChunkReader, ChunkWriter, Entry, Kind};
 
 use super::metadata::{CheckpointMetadata, ChunkData, KindTag};
@@ -24,6 +26,9 @@ use crate::error::{Error, Result};
 use crate::job::JobSpec;
 use crate::job::graph::key_group_range;
 use crate::operator::StateChunk;
+
+/// Chunk reads one subtask's restore keeps in flight.
+const READS_IN_FLIGHT: usize = 8;
 
 /// A checkpoint read and checked, ready to hand out state.
 #[derive(Debug, Clone)]
@@ -279,10 +284,9 @@ impl Restored {
         let old_parallelism = self.metadata.graph.operators[index].parallelism;
         let Some(snapshot) = self.metadata.operators.get(index) else { return Ok(Vec::new()) };
         let keys = key_group_range(subtask, parallelism, self.metadata.graph.max_parallelism);
-        let mut chunks = Vec::new();
-        // operator-list entries by handle, gathered from every old subtask
-        // when the parallelism changed.
-        let mut dealt: BTreeMap<String, Vec<Vec<u8>>> = BTreeMap::new();
+        // The chunks this subtask reads, in checkpoint order, and whether
+        // each is dealt (operator-list entries, when the parallelism changed).
+        let mut reads = Vec::new();
         for old in &snapshot.subtasks {
             for chunk in &old.chunks {
                 let kind = Kind::from(chunk.kind);
@@ -294,23 +298,36 @@ impl Restored {
                     None => parallelism == old_parallelism && old.subtask == subtask,
                 };
                 let dealing = chunk.key_group.is_none() && parallelism != old_parallelism && kind == Kind::OperatorList;
-                if !wanted && !dealing {
-                    continue;
+                if wanted || dealing {
+                    reads.push((chunk, kind, dealing));
                 }
-                let data = self.read_chunk(operator, &chunk.data).await?;
-                if dealing {
-                    let reader = ChunkReader::new(kind, &data).map_err(|e| self.damaged(operator, &chunk.handle, e))?;
-                    let entries = dealt.entry(chunk.handle.clone()).or_default();
-                    for entry in reader {
-                        if let Entry::OperatorList { value } =
-                            entry.map_err(|e| self.damaged(operator, &chunk.handle, e))?
-                        {
-                            entries.push(value.to_vec());
-                        }
+            }
+        }
+        // Several reads in flight: the store reads (local files on tokio's
+        // blocking pool) and the checksums then use every core, and a
+        // remote store's round trips overlap. Order is kept.
+        let data: Vec<Vec<u8>> =
+            futures_util::stream::iter(reads.iter().map(|(chunk, ..)| self.read_chunk(operator, &chunk.data)))
+                .buffered(READS_IN_FLIGHT)
+                .try_collect()
+                .await?;
+        let mut chunks = Vec::new();
+        // operator-list entries by handle, gathered from every old subtask
+        // when the parallelism changed.
+        let mut dealt: BTreeMap<String, Vec<Vec<u8>>> = BTreeMap::new();
+        for ((chunk, kind, dealing), data) in reads.into_iter().zip(data) {
+            if dealing {
+                let reader = ChunkReader::new(kind, &data).map_err(|e| self.damaged(operator, &chunk.handle, e))?;
+                let entries = dealt.entry(chunk.handle.clone()).or_default();
+                for entry in reader {
+                    if let Entry::OperatorList { value } =
+                        entry.map_err(|e| self.damaged(operator, &chunk.handle, e))?
+                    {
+                        entries.push(value.to_vec());
                     }
-                } else {
-                    chunks.push(StateChunk { handle: chunk.handle.clone(), kind, key_group: chunk.key_group, data });
                 }
+            } else {
+                chunks.push(StateChunk { handle: chunk.handle.clone(), kind, key_group: chunk.key_group, data });
             }
         }
         let mut chunks = self.merge_chains(operator, chunks)?;
@@ -398,7 +415,10 @@ impl Restored {
                 if bytes.len() as u64 != *len {
                     return Err(Error::Restore(format!("operator '{operator}': state file {path} is truncated")));
                 }
-                let computed = crc32c::crc32c(&bytes);
+                // Off the I/O threads: a chunk can be many megabytes.
+                let (computed, bytes) = tokio::task::spawn_blocking(move || (crc32c::crc32c(&bytes), bytes))
+                    .await
+                    .map_err(|e| Error::Restore(format!("operator '{operator}': checksumming {path} failed: {e}")))?;
                 if computed != *crc32c {
                     return Err(Error::Restore(format!(
                         "operator '{operator}': state file {path} is damaged (checksum {computed:#010x}, expected {crc32c:#010x})"
