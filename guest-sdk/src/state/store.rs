@@ -384,11 +384,15 @@ pub(crate) struct KeyedTable<V> {
     table: HashTable<Slot<V>>,
     /// Saved keys removed since the previous snapshot, with their key group.
     removed: Vec<(u16, Box<[u8]>)>,
+    /// The size of each key group's chunk in the previous full snapshot:
+    /// the next one's buffer starts that large instead of growing by
+    /// doubling (which copies a large chunk about once more).
+    full_chunk_bytes: BTreeMap<u16, usize>,
 }
 
 impl<V> KeyedTable<V> {
     pub(crate) fn new() -> Self {
-        KeyedTable { table: HashTable::new(), removed: Vec::new() }
+        KeyedTable { table: HashTable::new(), removed: Vec::new(), full_chunk_bytes: BTreeMap::new() }
     }
 
     pub(crate) fn get(&self, at: CurrentKey<'_>) -> Option<&V> {
@@ -542,7 +546,7 @@ impl<V> KeyedTable<V> {
         let mut writers: BTreeMap<u16, Writer> = BTreeMap::new();
         if incremental {
             for (key_group, key) in self.removed.iter().filter(|(key_group, _)| !rewritten.contains(key_group)) {
-                writers.entry(*key_group).or_insert_with(|| Writer::new(kind, mode)).remove(key);
+                writers.entry(*key_group).or_insert_with(|| Writer::new(kind, mode, 0)).remove(key);
             }
         }
         for slot in self.table.iter_mut() {
@@ -550,7 +554,11 @@ impl<V> KeyedTable<V> {
             if slot_mode == SnapshotMode::Incremental && !slot.dirty {
                 continue;
             }
-            let writer = writers.entry(slot.key_group).or_insert_with(|| Writer::new(kind, slot_mode));
+            let writer = writers.entry(slot.key_group).or_insert_with(|| {
+                // A little room over last time's size: the group may have grown.
+                let hint = self.full_chunk_bytes.get(&slot.key_group).map_or(0, |bytes| bytes + bytes / 16);
+                Writer::new(kind, slot_mode, hint)
+            });
             let before = writer.entries();
             write(writer, slot)?;
             let has_entries = writer.entries() > before;
@@ -563,7 +571,12 @@ impl<V> KeyedTable<V> {
         self.removed.clear();
         for (key_group, writer) in writers {
             if !writer.is_empty() {
-                out.push(Chunk { handle: name.to_owned(), kind, key_group: Some(key_group), data: writer.finish() });
+                let full = matches!(writer, Writer::Full(_));
+                let data = writer.finish();
+                if full {
+                    self.full_chunk_bytes.insert(key_group, data.len());
+                }
+                out.push(Chunk { handle: name.to_owned(), kind, key_group: Some(key_group), data });
             }
         }
         Ok(())
@@ -596,9 +609,11 @@ pub(crate) enum Writer {
 }
 
 impl Writer {
-    fn new(kind: Kind, mode: SnapshotMode) -> Self {
+    /// A writer for `mode`; a complete chunk's buffer starts with room for
+    /// `capacity` bytes.
+    fn new(kind: Kind, mode: SnapshotMode, capacity: usize) -> Self {
         match mode {
-            SnapshotMode::Full => Writer::Full(ChunkWriter::new(kind)),
+            SnapshotMode::Full => Writer::Full(ChunkWriter::with_capacity(kind, capacity)),
             SnapshotMode::Incremental => Writer::Delta(DeltaWriter::new(kind)),
         }
     }
