@@ -155,7 +155,9 @@ pub fn keyed(bench: &Bench) -> Result<()> {
 /// counter ×2 either way, Wasm, checkpoints every second; runs alternate.
 /// Long enough for ten checkpoints or more at the slower setting.
 pub fn sources(bench: &Bench) -> Result<()> {
-    let events: u64 = bench.size(150_000_000, 400_000);
+    // Two generator subtasks count ~17 M events/s here (150 M took 8
+    // checkpoints).
+    let events: u64 = bench.size(250_000_000, 400_000);
     let keys = 10_000;
     progress(&format!("generator ×1 and ×2 → counter ×2, {events} events"));
     let mut series: [Vec<f64>; 5] = Default::default();
